@@ -1,0 +1,9 @@
+"""``python -m ctas7_panel`` is the ``ctas7`` command."""
+
+from __future__ import annotations
+
+import sys
+
+from ctas7_panel.cli import main
+
+sys.exit(main())

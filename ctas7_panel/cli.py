@@ -1,0 +1,67 @@
+"""The ``ctas7`` command line (also ``python -m ctas7_panel``).
+
+``main(argv)`` takes argv explicitly so the CLI is testable without a subprocess. Each feature
+module contributes its subcommands through ``register(subparsers)``; the modules are listed in
+``COMMAND_MODULES`` and must stay lean at import time (heavy imports go inside handlers), so that
+``ctas7 schema ...`` never imports Panel, Bokeh or pandas.
+
+A handler is ``handler(args, settings) -> int``. Exit codes: 0 success, 1 runtime failure,
+2 usage or configuration error (one clear line on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+
+from ctas7_panel import __version__
+from ctas7_panel.errors import ConfigError, Ctas7Error, EventError, UsageError
+
+COMMAND_MODULES: tuple[str, ...] = (
+    "ctas7_panel.events_cli",
+    "ctas7_panel.schema.cli",
+)
+
+Handler = Callable[..., int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ctas7",
+        description="Keep a Postgres/Supabase schema and its dependants in step, and show it live.",
+    )
+    parser.add_argument("--version", action="version", version=f"ctas7 {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(name)
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run one ``ctas7`` command; return its exit code."""
+    from ctas7_panel.settings import Settings
+
+    parser = build_parser()
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:  # a command group without a subcommand
+        parser.parse_args([*([] if argv is None else argv), "--help"])
+        return 2
+    try:
+        settings = Settings.from_env(os.environ if environ is None else environ)
+        return int(handler(args, settings))
+    except (UsageError, ConfigError, EventError) as exc:
+        print(f"ctas7: error: {exc}", file=sys.stderr)
+        return 2
+    except Ctas7Error as exc:
+        print(f"ctas7: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0

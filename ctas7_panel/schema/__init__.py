@@ -1,0 +1,1 @@
+"""Schema introspection, fingerprint, TypeScript generation, diff and sync."""
