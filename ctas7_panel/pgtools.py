@@ -16,6 +16,7 @@ import psycopg
 from psycopg import sql
 
 from ctas7_panel.errors import DatabaseError, UsageError
+from ctas7_panel.settings import redact_url as redact
 
 _URL_SCHEMES = ("postgresql", "postgres")
 
@@ -24,21 +25,7 @@ def check_url(url: str, *, what: str = "database URL") -> str:
     """Return ``url`` if it is a ``postgresql://`` URL, else raise ``UsageError`` naming it."""
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme not in _URL_SCHEMES:
-        raise UsageError(
-            f"bad {what} {redact(url)!r}: expected postgresql://user@host:port/dbname"
-        )
-    return url
-
-
-def redact(url: str) -> str:
-    """Hide the password of a URL, for messages and logs."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable url>"
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
+        raise UsageError(f"bad {what} {redact(url)!r}: expected postgresql://user@host:port/dbname")
     return url
 
 

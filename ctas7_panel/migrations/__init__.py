@@ -34,7 +34,10 @@ def bundled(subdir: str | None = None) -> list[Migration]:
     if subdir:
         root = root / subdir
     files = [f for f in root.iterdir() if f.name.endswith(".sql")]
-    return [Migration(f.name, f.read_text(encoding="utf-8")) for f in sorted(files, key=lambda f: f.name)]
+    return [
+        Migration(f.name, f.read_text(encoding="utf-8"))
+        for f in sorted(files, key=lambda f: f.name)
+    ]
 
 
 def applied(url: str) -> set[str]:

@@ -1,0 +1,339 @@
+"""One typed ``Settings`` object, built once at the entry point from the environment and flags.
+
+The seed's variables keep their names (``CTAS_*``, ``SUPABASE_PROJECT_ID``,
+``PLAYWRIGHT_SCHEMA_AUDIT_ENABLED``); the project's own are ``CTAS7_*``. Every variable is listed
+in ``VARIABLES`` (the README's configuration table is checked against it by a test). A bad value
+raises ``ConfigError`` naming the variable and the accepted forms. Nothing below the entry point
+reads ``os.environ``: components receive this object (or the values they need).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ctas7_panel.errors import ConfigError
+
+DEFAULT_MAX_EVENT_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """One environment variable: its name, default (as text) and what it means."""
+
+    name: str
+    attr: str
+    default: str | None
+    doc: str
+    secret: bool = False
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable(
+        "CTAS_SCHEMA_PATH",
+        "schema_path",
+        "./database/supabase_schema.ts",
+        "generated TypeScript types file (seed)",
+    ),
+    Variable(
+        "CTAS_HASH_CACHE_PATH",
+        "hash_cache_path",
+        "./.last_schema_hash",
+        "last schema fingerprint, plain hex (seed)",
+    ),
+    Variable(
+        "SUPABASE_PROJECT_ID",
+        "supabase_project_id",
+        "ctas7-command-center",
+        "Supabase project id, used by an external generator command (seed)",
+    ),
+    Variable(
+        "CTAS_LEGION_ENDPOINT",
+        "legion_endpoint",
+        "ws://localhost:8003/legion_events",
+        "where the Legion feed is served (seed name; see README on the seed's ports)",
+    ),
+    Variable(
+        "CTAS_DIOXUS_ENDPOINT",
+        "dioxus_endpoint",
+        "ws://localhost:8004/dioxus_events",
+        "where the dashboard feed is served (seed name)",
+    ),
+    Variable(
+        "CTAS_NEURAL_MUX_ENDPOINT",
+        "neural_mux_endpoint",
+        "ws://localhost:18100/mux_events",
+        "where the Neural Mux feed is served (seed)",
+    ),
+    Variable(
+        "CTAS_BASE",
+        "base_url",
+        "http://localhost:3000",
+        "base URL of the application under test (seed, Playwright)",
+    ),
+    Variable(
+        "PLAYWRIGHT_SCHEMA_AUDIT_ENABLED",
+        "schema_audit_enabled",
+        "false",
+        "run the schema audit before tests (seed): true/false",
+    ),
+    Variable(
+        "CTAS7_DATABASE_URL",
+        "database_url",
+        None,
+        "postgresql:// URL of the database to watch; unset = embedded PostgreSQL",
+        secret=True,
+    ),
+    Variable(
+        "CTAS7_BUS_URL",
+        "bus_url",
+        "memory://",
+        "event bus: memory:// (in-process) or redis://host:port/db (Redis Streams)",
+        secret=True,
+    ),
+    Variable(
+        "CTAS7_STORE_URL",
+        "store_url",
+        "sqlite:///./.ctas7/events.db",
+        "event history: sqlite:///path or postgresql://...",
+        secret=True,
+    ),
+    Variable(
+        "CTAS7_BIND",
+        "bind",
+        "127.0.0.1",
+        "address network servers listen on; anything but loopback needs CTAS7_TOKEN",
+    ),
+    Variable(
+        "CTAS7_TOKEN",
+        "token",
+        None,
+        "shared secret for the websocket gateway (header or ?token=)",
+        secret=True,
+    ),
+    Variable(
+        "CTAS7_HOME",
+        "home",
+        "./.ctas7",
+        "working directory for the embedded database, snapshots and the default store",
+    ),
+    Variable(
+        "CTAS7_MAX_EVENT_BYTES",
+        "max_event_bytes",
+        str(DEFAULT_MAX_EVENT_BYTES),
+        "largest accepted event, in bytes",
+    ),
+    Variable(
+        "CTAS7_POLL_INTERVAL", "poll_interval", "5", "schema watcher polling fallback, in seconds"
+    ),
+    Variable(
+        "CTAS7_TYPEGEN_COMMAND",
+        "typegen_command",
+        None,
+        "external generator replacing the built-in one (its stdout is the types file)",
+    ),
+    Variable(
+        "CTAS7_ROUTES", "routes_path", None, "TOML file overriding the bridge's routing table"
+    ),
+    Variable("CTAS7_LOG_LEVEL", "log_level", "INFO", "logging level: DEBUG, INFO, WARNING, ERROR"),
+)
+
+_BY_ATTR = {v.attr: v for v in VARIABLES}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _bool(name: str, raw: str) -> bool:
+    low = raw.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean: use true/false, 1/0, yes/no or on/off")
+
+
+def _positive_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r} must be a positive whole number")
+    return value
+
+
+def _positive_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ConfigError(f"{name}={raw!r} must be a positive number of seconds")
+    return value
+
+
+def _url(schemes: tuple[str, ...]) -> Callable[[str, str], str]:
+    def check(name: str, raw: str) -> str:
+        scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
+        if scheme not in schemes:
+            forms = ", ".join(f"{s}://..." for s in schemes)
+            shown = raw if len(raw) < 80 else raw[:77] + "..."
+            raise ConfigError(f"{name}={shown!r} is not supported: use {forms}")
+        return raw
+
+    return check
+
+
+def _bind(name: str, raw: str) -> str:
+    host = raw.strip()
+    if host in {"localhost", ""}:
+        return "127.0.0.1" if not host else host
+    try:
+        ipaddress.ip_address(host)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{name}={raw!r} is not an IP address: use 127.0.0.1, ::1, 0.0.0.0 or a host address"
+        ) from exc
+    return host
+
+
+def _log_level(name: str, raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ConfigError(f"{name}={raw!r}: use DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    return level
+
+
+def _text(name: str, raw: str) -> str:
+    return raw
+
+
+_PARSERS: dict[str, Callable[[str, str], Any]] = {
+    "schema_audit_enabled": _bool,
+    "database_url": _url(("postgresql", "postgres")),
+    "bus_url": _url(("memory", "redis", "rediss")),
+    "store_url": _url(("sqlite", "postgresql", "postgres")),
+    "bind": _bind,
+    "max_event_bytes": _positive_int,
+    "poll_interval": _positive_float,
+    "log_level": _log_level,
+    "legion_endpoint": _url(("ws", "wss")),
+    "dioxus_endpoint": _url(("ws", "wss")),
+    "neural_mux_endpoint": _url(("ws", "wss")),
+    "base_url": _url(("http", "https")),
+}
+_PATHS = {"home", "routes_path"}
+_PATH_TEXTS = {"schema_path", "hash_cache_path"}  # kept verbatim: they appear in event payloads
+
+
+def redact_url(url: str) -> str:
+    """Hide the password of a URL (``scheme://user:***@host/...``), for messages and logs."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "<unparseable url>"
+    if password:
+        return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{password}@", ":***@")))
+    return url
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of ctas7-panel. Build with ``Settings.from_env(os.environ, **overrides)``."""
+
+    schema_path: str = "./database/supabase_schema.ts"
+    hash_cache_path: str = "./.last_schema_hash"
+    supabase_project_id: str = "ctas7-command-center"
+    legion_endpoint: str = "ws://localhost:8003/legion_events"
+    dioxus_endpoint: str = "ws://localhost:8004/dioxus_events"
+    neural_mux_endpoint: str = "ws://localhost:18100/mux_events"
+    base_url: str = "http://localhost:3000"
+    schema_audit_enabled: bool = False
+    database_url: str | None = field(default=None, repr=False)
+    bus_url: str = field(default="memory://", repr=False)
+    store_url: str = field(default="sqlite:///./.ctas7/events.db", repr=False)
+    bind: str = "127.0.0.1"
+    token: str | None = field(default=None, repr=False)
+    home: Path = Path("./.ctas7")
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    poll_interval: float = 5.0
+    typegen_command: str | None = None
+    routes_path: Path | None = None
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if not is_loopback(self.bind) and not self.token:
+            raise ConfigError(
+                f"CTAS7_BIND={self.bind!r} listens beyond this machine: set CTAS7_TOKEN too "
+                "(or bind 127.0.0.1)"
+            )
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            var = _BY_ATTR.get(f.name)
+            if var is not None and var.secret and value is not None:
+                value = redact_url(value) if "://" in value else "***"
+            shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """Read every variable of ``VARIABLES`` from ``environ``; ``overrides`` (CLI flags) win.
+
+        Overrides whose value is None are ignored, so ``args.db_url`` can be passed as is.
+        """
+        values: dict[str, Any] = {}
+        for var in VARIABLES:
+            raw = environ.get(var.name)
+            if raw is None:
+                continue
+            if raw == "" and var.default is None:
+                continue  # an empty optional variable means unset
+            values[var.attr] = _convert(var, raw)
+        for attr, value in overrides.items():
+            if value is None:
+                continue
+            if attr not in _BY_ATTR:
+                raise ConfigError(f"unknown setting {attr!r}")
+            values[attr] = _convert(_BY_ATTR[attr], value) if isinstance(value, str) else value
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def store_path(self) -> Path | None:
+        """The SQLite file of ``store_url``, or None for a PostgreSQL store."""
+        if self.store_url.startswith("sqlite://"):
+            return Path(self.store_url[len("sqlite:///") :] or "./.ctas7/events.db")
+        return None
+
+
+def _convert(var: Variable, raw: str) -> Any:
+    if var.attr in _PATH_TEXTS:
+        if not raw.strip():
+            raise ConfigError(f"{var.name} is empty: give a file path")
+        return raw
+    if var.attr in _PATHS:
+        if not raw.strip():
+            raise ConfigError(f"{var.name} is empty: give a file path")
+        return Path(raw)
+    parser = _PARSERS.get(var.attr, _text)
+    return parser(var.name, raw)

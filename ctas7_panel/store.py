@@ -1,0 +1,597 @@
+"""Append-only event history and the dead-letter store.
+
+``open_store(url)``: SQLite (WAL) for ``sqlite:///path`` (the default,
+``sqlite:///./.ctas7/events.db``), PostgreSQL for ``postgresql://...``. Both keep two tables:
+
+- ``ctas7_events``: every event once (``event_id`` is unique: re-appending a redelivered event is
+  harmless), with ``seq`` giving arrival order;
+- ``ctas7_dead_letters``: events a target could not take (event, target, reason, attempts,
+  first/last failure, replayed_at). One row per (event_id, target): a new failure of the same
+  pair bumps ``attempts`` and ``last_failure``.
+
+The store API is synchronous and thread-safe; ``StoreWriter`` batches appends from asyncio code
+(flush every ``interval`` seconds or ``batch`` events, in a worker thread). ``load_events``
+returns a pandas DataFrame (pandas is imported only there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from ctas7_panel.errors import ConfigError, StoreError
+from ctas7_panel.events import Event
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+COLUMNS = ("event_id", "event_type", "timestamp", "source_node", "payload")
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One event a target could not take."""
+
+    id: int
+    event: Event
+    target: str
+    reason: str
+    attempts: int
+    first_failure: float
+    last_failure: float
+    replayed_at: float | None
+
+
+class EventStore:
+    """Common interface; use ``open_store(url)``."""
+
+    url: str
+
+    def append(self, events: Iterable[Event]) -> int:
+        """Append events (already-stored ids are skipped); return how many were new."""
+        raise NotImplementedError
+
+    def fetch(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        types: Sequence[str] | None = None,
+        sources: Sequence[str] | None = None,
+        limit: int | None = None,
+        after_seq: int | None = None,
+    ) -> list[tuple[int, Event]]:
+        """Events as ``(seq, Event)`` in arrival order; ``limit`` keeps the newest N."""
+        raise NotImplementedError
+
+    def count(self) -> int:
+        raise NotImplementedError
+
+    def add_dead_letter(
+        self, event: Event, target: str, reason: str, *, attempts: int = 1, now: float | None = None
+    ) -> int:
+        raise NotImplementedError
+
+    def dead_letters(
+        self,
+        *,
+        target: str | None = None,
+        include_replayed: bool = False,
+        ids: Sequence[int] | None = None,
+    ) -> list[DeadLetter]:
+        raise NotImplementedError
+
+    def mark_replayed(self, ids: Sequence[int], *, now: float | None = None) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def load_events(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        types: Sequence[str] | None = None,
+        sources: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> pd.DataFrame:
+        """The history as a DataFrame: ``event_id``, ``event_type``, ``source_node`` (string),
+        ``timestamp`` (UTC datetime), ``payload`` (dict), ``seq`` (int); oldest first.
+
+        ``since``/``until`` are unix seconds (inclusive/exclusive); ``limit`` keeps the newest N.
+        """
+        rows = self._fetch_raw(since=since, until=until, types=types, sources=sources, limit=limit)
+        return _frame(rows)
+
+    def _fetch_raw(self, **kw: Any) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+
+def _frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    import pandas as pd
+
+    loads = orjson.loads
+    seqs, ids, types, stamps, sources, payloads = [], [], [], [], [], []
+    for seq, eid, etype, ts, src, payload in rows:
+        seqs.append(seq)
+        ids.append(eid)
+        types.append(etype)
+        stamps.append(ts)
+        sources.append(src)
+        payloads.append(loads(payload) if isinstance(payload, str | bytes) else payload)
+    return pd.DataFrame(
+        {
+            "seq": pd.array(seqs, dtype="int64"),
+            "event_id": pd.array(ids, dtype="string"),
+            "event_type": pd.array(types, dtype="string"),
+            "timestamp": pd.to_datetime(pd.array(stamps, dtype="float64"), unit="s", utc=True),
+            "source_node": pd.array(sources, dtype="string"),
+            "payload": pd.Series(payloads, dtype="object"),
+        }
+    )
+
+
+def _where(
+    since: float | None,
+    until: float | None,
+    types: Sequence[str] | None,
+    sources: Sequence[str] | None,
+    after_seq: int | None,
+    ph: str,
+) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if since is not None:
+        clauses.append(f"timestamp >= {ph}")
+        params.append(since)
+    if until is not None:
+        clauses.append(f"timestamp < {ph}")
+        params.append(until)
+    if after_seq is not None:
+        clauses.append(f"seq > {ph}")
+        params.append(after_seq)
+    for column, values in (("event_type", types), ("source_node", sources)):
+        if values:
+            clauses.append(f"{column} IN ({', '.join([ph] * len(values))})")
+            params.extend(values)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _row_event(row: Sequence[Any]) -> tuple[int, Event]:
+    seq, eid, etype, ts, src, payload = row
+    data = orjson.loads(payload) if isinstance(payload, str | bytes) else payload
+    return int(seq), Event(eid, etype, float(ts), src, data)
+
+
+def _dead_letter(row: Sequence[Any]) -> DeadLetter:
+    id_, event_json, target, reason, attempts, first, last, replayed = row
+    event = Event.from_json(
+        event_json if isinstance(event_json, str | bytes) else orjson.dumps(event_json),
+        max_bytes=1 << 30,
+    )
+    return DeadLetter(
+        int(id_),
+        event,
+        target,
+        reason,
+        int(attempts),
+        float(first),
+        float(last),
+        None if replayed is None else float(replayed),
+    )
+
+
+_SQLITE_DDL = """
+CREATE TABLE IF NOT EXISTS ctas7_events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  event_id TEXT NOT NULL UNIQUE,
+  event_type TEXT NOT NULL,
+  timestamp REAL NOT NULL,
+  source_node TEXT NOT NULL,
+  payload TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ctas7_events_ts ON ctas7_events (timestamp);
+CREATE INDEX IF NOT EXISTS ctas7_events_type ON ctas7_events (event_type);
+CREATE TABLE IF NOT EXISTS ctas7_dead_letters (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  event_id TEXT NOT NULL,
+  event TEXT NOT NULL,
+  target TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  first_failure REAL NOT NULL,
+  last_failure REAL NOT NULL,
+  replayed_at REAL,
+  UNIQUE (event_id, target)
+);
+"""
+
+
+class SqliteStore(EventStore):
+    """SQLite in WAL mode; one connection guarded by a lock (usable from worker threads)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.url = f"sqlite:///{self.path}"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(_SQLITE_DDL)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(
+                f"cannot open the event store {self.path}: {exc} "
+                "(check the path in CTAS7_STORE_URL and that the file is a SQLite database)"
+            ) from exc
+        self._lock = threading.Lock()
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"event store {self.path}: {exc}") from exc
+
+    def append(self, events: Iterable[Event]) -> int:
+        rows = [
+            (e.event_id, e.event_type, e.timestamp, e.source_node, orjson.dumps(e.payload).decode())
+            for e in events
+        ]
+        if not rows:
+            return 0
+        with self._lock:
+            try:
+                before = self._conn.total_changes
+                with self._conn:
+                    self._conn.executemany(
+                        "INSERT OR IGNORE INTO ctas7_events "
+                        "(event_id, event_type, timestamp, source_node, payload) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        rows,
+                    )
+                return self._conn.total_changes - before
+            except sqlite3.Error as exc:
+                raise StoreError(f"event store {self.path}: cannot append: {exc}") from exc
+
+    def _fetch_raw(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        types: Sequence[str] | None = None,
+        sources: Sequence[str] | None = None,
+        limit: int | None = None,
+        after_seq: int | None = None,
+    ) -> list[tuple[Any, ...]]:
+        where, params = _where(since, until, types, sources, after_seq, "?")
+        cols = "seq, event_id, event_type, timestamp, source_node, payload"
+        if limit is not None:
+            sql = (
+                f"SELECT * FROM (SELECT {cols} FROM ctas7_events{where} ORDER BY seq DESC "
+                f"LIMIT {int(limit)}) ORDER BY seq"
+            )
+        else:
+            sql = f"SELECT {cols} FROM ctas7_events{where} ORDER BY seq"
+        return self._run(sql, params)
+
+    def fetch(self, **kw: Any) -> list[tuple[int, Event]]:
+        return [_row_event(r) for r in self._fetch_raw(**kw)]
+
+    def count(self) -> int:
+        return int(self._run("SELECT count(*) FROM ctas7_events")[0][0])
+
+    def add_dead_letter(
+        self, event: Event, target: str, reason: str, *, attempts: int = 1, now: float | None = None
+    ) -> int:
+        ts = time.time() if now is None else now
+        rows = self._run(
+            "INSERT INTO ctas7_dead_letters (event_id, event, target, reason, attempts, "
+            "first_failure, last_failure) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (event_id, target) DO UPDATE SET reason = excluded.reason, "
+            "attempts = ctas7_dead_letters.attempts + excluded.attempts, "
+            "last_failure = excluded.last_failure, replayed_at = NULL RETURNING id",
+            (event.event_id, event.to_json().decode(), target, reason, attempts, ts, ts),
+        )
+        with self._lock:
+            self._conn.commit()
+        return int(rows[0][0])
+
+    def dead_letters(
+        self,
+        *,
+        target: str | None = None,
+        include_replayed: bool = False,
+        ids: Sequence[int] | None = None,
+    ) -> list[DeadLetter]:
+        clauses, params = [], []
+        if target is not None:
+            clauses.append("target = ?")
+            params.append(target)
+        if not include_replayed:
+            clauses.append("replayed_at IS NULL")
+        if ids is not None:
+            clauses.append(f"id IN ({', '.join('?' * len(ids))})" if ids else "0")
+            params.extend(ids)
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        rows = self._run(
+            "SELECT id, event, target, reason, attempts, first_failure, last_failure, replayed_at "
+            f"FROM ctas7_dead_letters{where} ORDER BY id",
+            params,
+        )
+        return [_dead_letter(r) for r in rows]
+
+    def mark_replayed(self, ids: Sequence[int], *, now: float | None = None) -> None:
+        if not ids:
+            return
+        ts = time.time() if now is None else now
+        with self._lock:
+            with self._conn:
+                self._conn.executemany(
+                    "UPDATE ctas7_dead_letters SET replayed_at = ? WHERE id = ?",
+                    [(ts, i) for i in ids],
+                )
+
+    def close(self) -> None:
+        with self._lock, contextlib.suppress(sqlite3.Error):
+            self._conn.close()
+
+
+_PG_DDL = """
+CREATE TABLE IF NOT EXISTS ctas7_events (
+  seq bigserial PRIMARY KEY,
+  event_id text NOT NULL UNIQUE,
+  event_type text NOT NULL,
+  timestamp double precision NOT NULL,
+  source_node text NOT NULL,
+  payload jsonb NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ctas7_events_ts ON ctas7_events (timestamp);
+CREATE INDEX IF NOT EXISTS ctas7_events_type ON ctas7_events (event_type);
+CREATE TABLE IF NOT EXISTS ctas7_dead_letters (
+  id bigserial PRIMARY KEY,
+  event_id text NOT NULL,
+  event jsonb NOT NULL,
+  target text NOT NULL,
+  reason text NOT NULL,
+  attempts integer NOT NULL,
+  first_failure double precision NOT NULL,
+  last_failure double precision NOT NULL,
+  replayed_at double precision,
+  UNIQUE (event_id, target)
+);
+"""
+
+
+class PostgresStore(EventStore):
+    """The same tables in PostgreSQL (payload as jsonb). One connection, guarded by a lock."""
+
+    def __init__(self, url: str) -> None:
+        from ctas7_panel import pgtools
+        from ctas7_panel.errors import DatabaseError
+
+        self.url = url
+        try:
+            self._conn = pgtools.connect(url)
+            self._conn.execute(_PG_DDL.encode())
+        except DatabaseError as exc:
+            raise StoreError(f"cannot open the event store: {exc}") from exc
+        self._lock = threading.Lock()
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        import psycopg
+
+        with self._lock:
+            try:
+                cur = self._conn.execute(sql.encode() if not params else sql, params or None)
+                return cur.fetchall() if cur.description else []
+            except psycopg.Error as exc:
+                raise StoreError(f"event store: {exc}") from exc
+
+    def append(self, events: Iterable[Event]) -> int:
+        import psycopg
+
+        rows = [
+            (e.event_id, e.event_type, e.timestamp, e.source_node, orjson.dumps(e.payload).decode())
+            for e in events
+        ]
+        if not rows:
+            return 0
+        with self._lock:
+            try:
+                with self._conn.transaction(), self._conn.cursor() as cur:
+                    cur.execute(
+                        "CREATE TEMP TABLE IF NOT EXISTS _ctas7_in (event_id text, event_type "
+                        "text, timestamp double precision, source_node text, payload jsonb) "
+                        "ON COMMIT DELETE ROWS"
+                    )
+                    with cur.copy(
+                        "COPY _ctas7_in (event_id, event_type, timestamp, source_node, payload) "
+                        "FROM STDIN"
+                    ) as copy:
+                        for row in rows:
+                            copy.write_row(row)
+                    cur.execute(
+                        "INSERT INTO ctas7_events (event_id, event_type, timestamp, source_node, "
+                        "payload) SELECT DISTINCT ON (event_id) * FROM _ctas7_in "
+                        "ON CONFLICT (event_id) DO NOTHING"
+                    )
+                    return cur.rowcount
+            except psycopg.Error as exc:
+                raise StoreError(f"event store: cannot append: {exc}") from exc
+
+    def _fetch_raw(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        types: Sequence[str] | None = None,
+        sources: Sequence[str] | None = None,
+        limit: int | None = None,
+        after_seq: int | None = None,
+    ) -> list[tuple[Any, ...]]:
+        where, params = _where(since, until, types, sources, after_seq, "%s")
+        cols = "seq, event_id, event_type, timestamp, source_node, payload::text"
+        if limit is not None:
+            sql = (
+                f"SELECT * FROM (SELECT {cols} FROM ctas7_events{where} ORDER BY seq DESC "
+                f"LIMIT {int(limit)}) t ORDER BY seq"
+            )
+        else:
+            sql = f"SELECT {cols} FROM ctas7_events{where} ORDER BY seq"
+        return self._run(sql, params)
+
+    def fetch(self, **kw: Any) -> list[tuple[int, Event]]:
+        return [_row_event(r) for r in self._fetch_raw(**kw)]
+
+    def count(self) -> int:
+        return int(self._run("SELECT count(*) FROM ctas7_events")[0][0])
+
+    def add_dead_letter(
+        self, event: Event, target: str, reason: str, *, attempts: int = 1, now: float | None = None
+    ) -> int:
+        ts = time.time() if now is None else now
+        rows = self._run(
+            "INSERT INTO ctas7_dead_letters (event_id, event, target, reason, attempts, "
+            "first_failure, last_failure) VALUES (%s, %s::jsonb, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (event_id, target) DO UPDATE SET reason = excluded.reason, "
+            "attempts = ctas7_dead_letters.attempts + excluded.attempts, "
+            "last_failure = excluded.last_failure, replayed_at = NULL RETURNING id",
+            (event.event_id, event.to_json().decode(), target, reason, attempts, ts, ts),
+        )
+        return int(rows[0][0])
+
+    def dead_letters(
+        self,
+        *,
+        target: str | None = None,
+        include_replayed: bool = False,
+        ids: Sequence[int] | None = None,
+    ) -> list[DeadLetter]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if target is not None:
+            clauses.append("target = %s")
+            params.append(target)
+        if not include_replayed:
+            clauses.append("replayed_at IS NULL")
+        if ids is not None:
+            clauses.append("id = ANY(%s)")
+            params.append(list(ids))
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        rows = self._run(
+            "SELECT id, event::text, target, reason, attempts, first_failure, last_failure, "
+            f"replayed_at FROM ctas7_dead_letters{where} ORDER BY id",
+            params,
+        )
+        return [_dead_letter(r) for r in rows]
+
+    def mark_replayed(self, ids: Sequence[int], *, now: float | None = None) -> None:
+        if ids:
+            ts = time.time() if now is None else now
+            self._run(
+                "UPDATE ctas7_dead_letters SET replayed_at = %s WHERE id = ANY(%s)", (ts, list(ids))
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def open_store(url: str) -> EventStore:
+    """The store for ``CTAS7_STORE_URL``."""
+    if url.startswith("sqlite://"):
+        path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
+        if not path:
+            raise ConfigError(
+                f"CTAS7_STORE_URL={url!r} names no file: use sqlite:///path/to/events.db"
+            )
+        return SqliteStore(path)
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresStore(url)
+    raise ConfigError(
+        f"CTAS7_STORE_URL={url!r} is not supported: use sqlite:///path or postgresql://..."
+    )
+
+
+class StoreWriter:
+    """Batches appends from asyncio code into a worker thread.
+
+    ``append`` never blocks the loop for I/O: events are queued (bounded: ``max_pending``; when
+    full, ``append`` waits — backpressure, never a drop) and flushed every ``interval`` seconds or
+    every ``batch`` events. ``close()`` flushes what is left. A failed flush is retried at the
+    next interval; the error is kept in ``last_error``.
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        interval: float = 0.05,
+        batch: int = 1000,
+        max_pending: int = 100_000,
+    ) -> None:
+        self.store = store
+        self.interval = interval
+        self.batch = batch
+        self._queue: asyncio.Queue[Event] = asyncio.Queue(max_pending)
+        self._task: asyncio.Task[None] | None = None
+        self.written = 0
+        self.last_error: Exception | None = None
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="ctas7-store-writer")
+
+    async def append(self, event: Event) -> None:
+        await self._queue.put(event)
+
+    async def _drain(self) -> None:
+        items: list[Event] = []
+        while not self._queue.empty() and len(items) < self.batch:
+            items.append(self._queue.get_nowait())
+        if not items:
+            return
+        try:
+            self.written += await asyncio.to_thread(self.store.append, items)
+            self.last_error = None
+        except StoreError as exc:
+            self.last_error = exc
+            for e in items:  # keep them: retried on the next flush
+                self._queue.put_nowait(e)
+            raise
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            with contextlib.suppress(StoreError):
+                while not self._queue.empty():
+                    await self._drain()
+
+    async def flush(self) -> None:
+        while not self._queue.empty():
+            await self._drain()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
