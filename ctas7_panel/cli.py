@@ -28,6 +28,16 @@ COMMAND_MODULES: tuple[str, ...] = (
 Handler = Callable[..., int]
 
 
+def needs_subcommand(parser: argparse.ArgumentParser) -> None:
+    """Make a command group without its subcommand print the group's usage and exit 2."""
+
+    def usage(args: argparse.Namespace, settings: object) -> int:
+        parser.print_help(sys.stderr)
+        return 2
+
+    parser.set_defaults(handler=usage)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ctas7",
@@ -53,10 +63,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
     parser = build_parser()
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    handler: Handler | None = getattr(args, "handler", None)
-    if handler is None:  # a command group without a subcommand
-        parser.parse_args([*([] if argv is None else argv), "--help"])
-        return 2
+    handler: Handler = args.handler
     try:
         settings = Settings.from_env(os.environ if environ is None else environ)
         return int(handler(args, settings))

@@ -81,3 +81,17 @@ class EmbeddedPostgres:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def resolve_database(
+    database_url: str | None, home: Path | str
+) -> tuple[str, EmbeddedPostgres | None]:
+    """The database to use: ``database_url`` if set, else the embedded server in ``home/pg``.
+
+    Returns the URL and the embedded server (None when a URL was configured); the caller stops
+    the server when done (``server.stop()``). Usage: ``resolve_database(s.database_url, s.home)``.
+    """
+    if database_url:
+        return database_url, None
+    server = EmbeddedPostgres(Path(home) / "pg")
+    return server.start(), server

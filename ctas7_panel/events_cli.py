@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ctas7_panel.cli import needs_subcommand
 from ctas7_panel.errors import UsageError
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     emit.set_defaults(handler=cmd_emit)
 
     events = sub.add_parser("events", help="read the event history")
+    needs_subcommand(events)
     esub = events.add_subparsers(dest="events_command", metavar="SUBCOMMAND")
     tail = esub.add_parser("tail", help="print stored events as JSON lines, then follow new ones")
     tail.add_argument(

@@ -126,22 +126,22 @@ class EventStore:
 def _frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     import pandas as pd
 
-    loads = orjson.loads
-    seqs, ids, types, stamps, sources, payloads = [], [], [], [], [], []
-    for seq, eid, etype, ts, src, payload in rows:
-        seqs.append(seq)
-        ids.append(eid)
-        types.append(etype)
-        stamps.append(ts)
-        sources.append(src)
-        payloads.append(loads(payload) if isinstance(payload, str | bytes) else payload)
+    if rows:
+        seqs, ids, types, stamps, sources, raw = zip(*rows, strict=True)
+        loads = orjson.loads
+        payloads = [loads(p) if isinstance(p, str | bytes) else p for p in raw]
+    else:
+        seqs = ids = types = stamps = sources = ()
+        payloads = []
     return pd.DataFrame(
         {
-            "seq": pd.array(seqs, dtype="int64"),
-            "event_id": pd.array(ids, dtype="string"),
-            "event_type": pd.array(types, dtype="string"),
-            "timestamp": pd.to_datetime(pd.array(stamps, dtype="float64"), unit="s", utc=True),
-            "source_node": pd.array(sources, dtype="string"),
+            "seq": pd.array(list(seqs), dtype="int64"),
+            "event_id": pd.array(list(ids), dtype="string"),
+            "event_type": pd.array(list(types), dtype="string"),
+            "timestamp": pd.to_datetime(
+                pd.array(list(stamps), dtype="float64"), unit="s", utc=True
+            ),
+            "source_node": pd.array(list(sources), dtype="string"),
             "payload": pd.Series(payloads, dtype="object"),
         }
     )

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install what the tests need (Python deps, Debian's Chromium, TypeScript from npm) and run the
+# whole suite: unit, integration (real PostgreSQL/Redis), browser (Chromium) and notebooks.
+# Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh test,dev
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  echo "test: installing Debian's chromium for the browser tests" >&2
+  as_root apt-get update -qq && as_root apt-get install -y -qq chromium >/dev/null \
+    || echo "test: could not install chromium (browser tests will say so)" >&2
+fi
+if command -v npm >/dev/null 2>&1 && [ -f package.json ] && [ ! -x node_modules/.bin/tsc ]; then
+  echo "test: installing TypeScript from npm for the generated-types check" >&2
+  npm install --no-audit --no-fund --silent
+fi
+exec .venv/bin/python -m pytest tests notebooks --nbmake "$@"

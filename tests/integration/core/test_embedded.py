@@ -1,0 +1,75 @@
+"""The embedded PostgreSQL: starts with nothing configured (as root too), migrates, is reused."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ctas7_panel import pgtools
+from ctas7_panel.embedded import EmbeddedPostgres, resolve_database
+
+SCRIPT = """
+import sys
+from ctas7_panel.embedded import EmbeddedPostgres
+from ctas7_panel.migrations import applied
+server = EmbeddedPostgres(sys.argv[1])
+url = server.start()
+print(sorted(applied(url)))
+server.stop()
+"""
+
+
+def test_embedded_starts_migrates_and_is_reused(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "CTAS7_DATABASE_URL"}
+    url, server = resolve_database(env.get("CTAS7_DATABASE_URL"), tmp_path)
+    assert server is not None, "with CTAS7_DATABASE_URL unset the embedded server is used"
+    try:
+        with pgtools.connect(url) as conn:
+            tables = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
+                )
+            }
+            version = conn.execute("SHOW server_version_num").fetchone()
+        assert tables == {
+            "nodes",
+            "tasks",
+            "task_executions",
+            "crates",
+            "slot_graph_edges",
+            "telemetry_events",
+            "schema_versions",
+        }
+        assert version is not None and int(version[0]) >= 180000
+        print("running as uid", os.geteuid())
+    finally:
+        server.stop()
+    # a second process reuses the data directory: nothing re-applied, data still there
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path / "pg")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=True,
+    ).stdout
+    assert "0001_ctas7_core.sql" in out
+
+
+def test_configured_url_wins(fresh_db_url: str, tmp_path: Path) -> None:
+    url, server = resolve_database(fresh_db_url, tmp_path)
+    assert (url, server) == (fresh_db_url, None)
+    assert not (tmp_path / "pg").exists()
+
+
+def test_stop_is_clean(tmp_path: Path) -> None:
+    server = EmbeddedPostgres(tmp_path / "pg")
+    server.start(migrate=False)
+    pid_file = tmp_path / "pg" / "postmaster.pid"
+    assert pid_file.exists()
+    server.stop()
+    assert not pid_file.exists()
