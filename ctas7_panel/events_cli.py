@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ctas7_panel.settings import Settings
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     emit = sub.add_parser(
         "emit",
         help="validate an event (JSON) and publish it to the configured bus and store",

@@ -52,13 +52,52 @@ class DeadLetter:
 
 
 class EventStore:
-    """Common interface; use ``open_store(url)``."""
+    """Common interface and SQL; use ``open_store(url)``. Backends differ only in connection,
+    placeholder style and bulk append."""
 
     url: str
+    _ph = "?"  # placeholder
+    _payload = "payload"  # payload column as text
+    _json_param = "?"  # a JSON text parameter
+
+    def _run(
+        self, sql: str, params: Sequence[Any] = (), *, write: bool = False
+    ) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
 
     def append(self, events: Iterable[Event]) -> int:
         """Append events (already-stored ids are skipped); return how many were new."""
         raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _fetch_raw(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        types: Sequence[str] | None = None,
+        sources: Sequence[str] | None = None,
+        limit: int | None = None,
+        after_seq: int | None = None,
+    ) -> list[tuple[Any, ...]]:
+        where, params = _where(since, until, types, sources, after_seq, self._ph)
+        cols = f"seq, event_id, event_type, timestamp, source_node, {self._payload}"
+        if limit is not None:
+            sql = (
+                f"SELECT * FROM (SELECT {cols} FROM ctas7_events{where} ORDER BY seq DESC "
+                f"LIMIT {int(limit)}) AS newest ORDER BY seq"
+            )
+        else:
+            sql = f"SELECT {cols} FROM ctas7_events{where} ORDER BY seq"
+        return self._run(sql, params)
 
     def fetch(
         self,
@@ -71,36 +110,15 @@ class EventStore:
         after_seq: int | None = None,
     ) -> list[tuple[int, Event]]:
         """Events as ``(seq, Event)`` in arrival order; ``limit`` keeps the newest N."""
-        raise NotImplementedError
-
-    def count(self) -> int:
-        raise NotImplementedError
-
-    def add_dead_letter(
-        self, event: Event, target: str, reason: str, *, attempts: int = 1, now: float | None = None
-    ) -> int:
-        raise NotImplementedError
-
-    def dead_letters(
-        self,
-        *,
-        target: str | None = None,
-        include_replayed: bool = False,
-        ids: Sequence[int] | None = None,
-    ) -> list[DeadLetter]:
-        raise NotImplementedError
-
-    def mark_replayed(self, ids: Sequence[int], *, now: float | None = None) -> None:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> EventStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        rows = self._fetch_raw(
+            since=since,
+            until=until,
+            types=types,
+            sources=sources,
+            limit=limit,
+            after_seq=after_seq,
+        )
+        return [_row_event(r) for r in rows]
 
     def load_events(
         self,
@@ -119,8 +137,63 @@ class EventStore:
         rows = self._fetch_raw(since=since, until=until, types=types, sources=sources, limit=limit)
         return _frame(rows)
 
-    def _fetch_raw(self, **kw: Any) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
+    def count(self) -> int:
+        return int(self._run("SELECT count(*) FROM ctas7_events")[0][0])
+
+    def add_dead_letter(
+        self, event: Event, target: str, reason: str, *, attempts: int = 1, now: float | None = None
+    ) -> int:
+        """Record a failed delivery; the same (event, target) again bumps ``attempts``."""
+        ts = time.time() if now is None else now
+        ph = self._ph
+        rows = self._run(
+            "INSERT INTO ctas7_dead_letters (event_id, event, target, reason, attempts, "
+            f"first_failure, last_failure) VALUES ({ph}, {self._json_param}, {ph}, {ph}, {ph}, "
+            f"{ph}, {ph}) ON CONFLICT (event_id, target) DO UPDATE SET reason = excluded.reason, "
+            "attempts = ctas7_dead_letters.attempts + excluded.attempts, "
+            "last_failure = excluded.last_failure, replayed_at = NULL RETURNING id",
+            (event.event_id, event.to_json().decode(), target, reason, attempts, ts, ts),
+            write=True,
+        )
+        return int(rows[0][0])
+
+    def dead_letters(
+        self,
+        *,
+        target: str | None = None,
+        include_replayed: bool = False,
+        ids: Sequence[int] | None = None,
+    ) -> list[DeadLetter]:
+        """Dead letters, oldest first (not yet replayed ones unless ``include_replayed``)."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if target is not None:
+            clauses.append(f"target = {self._ph}")
+            params.append(target)
+        if not include_replayed:
+            clauses.append("replayed_at IS NULL")
+        if ids is not None:
+            clauses.append(f"id IN ({', '.join([self._ph] * len(ids))})" if ids else "1 = 0")
+            params.extend(ids)
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        event_col = "event" if self._ph == "?" else "event::text"
+        rows = self._run(
+            f"SELECT id, {event_col}, target, reason, attempts, first_failure, last_failure, "
+            f"replayed_at FROM ctas7_dead_letters{where} ORDER BY id",
+            params,
+        )
+        return [_dead_letter(r) for r in rows]
+
+    def mark_replayed(self, ids: Sequence[int], *, now: float | None = None) -> None:
+        if not ids:
+            return
+        ts = time.time() if now is None else now
+        marks = ", ".join([self._ph] * len(ids))
+        self._run(
+            f"UPDATE ctas7_dead_letters SET replayed_at = {self._ph} WHERE id IN ({marks})",
+            (ts, *ids),
+            write=True,
+        )
 
 
 def _frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
@@ -242,10 +315,15 @@ class SqliteStore(EventStore):
             ) from exc
         self._lock = threading.Lock()
 
-    def _run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def _run(
+        self, sql: str, params: Sequence[Any] = (), *, write: bool = False
+    ) -> list[tuple[Any, ...]]:
         with self._lock:
             try:
-                return self._conn.execute(sql, params).fetchall()
+                rows = self._conn.execute(sql, params).fetchall()
+                if write:
+                    self._conn.commit()
+                return rows
             except sqlite3.Error as exc:
                 raise StoreError(f"event store {self.path}: {exc}") from exc
 
@@ -269,84 +347,6 @@ class SqliteStore(EventStore):
                 return self._conn.total_changes - before
             except sqlite3.Error as exc:
                 raise StoreError(f"event store {self.path}: cannot append: {exc}") from exc
-
-    def _fetch_raw(
-        self,
-        *,
-        since: float | None = None,
-        until: float | None = None,
-        types: Sequence[str] | None = None,
-        sources: Sequence[str] | None = None,
-        limit: int | None = None,
-        after_seq: int | None = None,
-    ) -> list[tuple[Any, ...]]:
-        where, params = _where(since, until, types, sources, after_seq, "?")
-        cols = "seq, event_id, event_type, timestamp, source_node, payload"
-        if limit is not None:
-            sql = (
-                f"SELECT * FROM (SELECT {cols} FROM ctas7_events{where} ORDER BY seq DESC "
-                f"LIMIT {int(limit)}) ORDER BY seq"
-            )
-        else:
-            sql = f"SELECT {cols} FROM ctas7_events{where} ORDER BY seq"
-        return self._run(sql, params)
-
-    def fetch(self, **kw: Any) -> list[tuple[int, Event]]:
-        return [_row_event(r) for r in self._fetch_raw(**kw)]
-
-    def count(self) -> int:
-        return int(self._run("SELECT count(*) FROM ctas7_events")[0][0])
-
-    def add_dead_letter(
-        self, event: Event, target: str, reason: str, *, attempts: int = 1, now: float | None = None
-    ) -> int:
-        ts = time.time() if now is None else now
-        rows = self._run(
-            "INSERT INTO ctas7_dead_letters (event_id, event, target, reason, attempts, "
-            "first_failure, last_failure) VALUES (?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (event_id, target) DO UPDATE SET reason = excluded.reason, "
-            "attempts = ctas7_dead_letters.attempts + excluded.attempts, "
-            "last_failure = excluded.last_failure, replayed_at = NULL RETURNING id",
-            (event.event_id, event.to_json().decode(), target, reason, attempts, ts, ts),
-        )
-        with self._lock:
-            self._conn.commit()
-        return int(rows[0][0])
-
-    def dead_letters(
-        self,
-        *,
-        target: str | None = None,
-        include_replayed: bool = False,
-        ids: Sequence[int] | None = None,
-    ) -> list[DeadLetter]:
-        clauses, params = [], []
-        if target is not None:
-            clauses.append("target = ?")
-            params.append(target)
-        if not include_replayed:
-            clauses.append("replayed_at IS NULL")
-        if ids is not None:
-            clauses.append(f"id IN ({', '.join('?' * len(ids))})" if ids else "0")
-            params.extend(ids)
-        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-        rows = self._run(
-            "SELECT id, event, target, reason, attempts, first_failure, last_failure, replayed_at "
-            f"FROM ctas7_dead_letters{where} ORDER BY id",
-            params,
-        )
-        return [_dead_letter(r) for r in rows]
-
-    def mark_replayed(self, ids: Sequence[int], *, now: float | None = None) -> None:
-        if not ids:
-            return
-        ts = time.time() if now is None else now
-        with self._lock:
-            with self._conn:
-                self._conn.executemany(
-                    "UPDATE ctas7_dead_letters SET replayed_at = ? WHERE id = ?",
-                    [(ts, i) for i in ids],
-                )
 
     def close(self) -> None:
         with self._lock, contextlib.suppress(sqlite3.Error):
@@ -382,6 +382,10 @@ CREATE TABLE IF NOT EXISTS ctas7_dead_letters (
 class PostgresStore(EventStore):
     """The same tables in PostgreSQL (payload as jsonb). One connection, guarded by a lock."""
 
+    _ph = "%s"
+    _payload = "payload::text"
+    _json_param = "%s::jsonb"
+
     def __init__(self, url: str) -> None:
         from ctas7_panel import pgtools
         from ctas7_panel.errors import DatabaseError
@@ -394,7 +398,9 @@ class PostgresStore(EventStore):
             raise StoreError(f"cannot open the event store: {exc}") from exc
         self._lock = threading.Lock()
 
-    def _run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def _run(
+        self, sql: str, params: Sequence[Any] = (), *, write: bool = False
+    ) -> list[tuple[Any, ...]]:
         import psycopg
 
         with self._lock:
@@ -435,79 +441,6 @@ class PostgresStore(EventStore):
                     return cur.rowcount
             except psycopg.Error as exc:
                 raise StoreError(f"event store: cannot append: {exc}") from exc
-
-    def _fetch_raw(
-        self,
-        *,
-        since: float | None = None,
-        until: float | None = None,
-        types: Sequence[str] | None = None,
-        sources: Sequence[str] | None = None,
-        limit: int | None = None,
-        after_seq: int | None = None,
-    ) -> list[tuple[Any, ...]]:
-        where, params = _where(since, until, types, sources, after_seq, "%s")
-        cols = "seq, event_id, event_type, timestamp, source_node, payload::text"
-        if limit is not None:
-            sql = (
-                f"SELECT * FROM (SELECT {cols} FROM ctas7_events{where} ORDER BY seq DESC "
-                f"LIMIT {int(limit)}) t ORDER BY seq"
-            )
-        else:
-            sql = f"SELECT {cols} FROM ctas7_events{where} ORDER BY seq"
-        return self._run(sql, params)
-
-    def fetch(self, **kw: Any) -> list[tuple[int, Event]]:
-        return [_row_event(r) for r in self._fetch_raw(**kw)]
-
-    def count(self) -> int:
-        return int(self._run("SELECT count(*) FROM ctas7_events")[0][0])
-
-    def add_dead_letter(
-        self, event: Event, target: str, reason: str, *, attempts: int = 1, now: float | None = None
-    ) -> int:
-        ts = time.time() if now is None else now
-        rows = self._run(
-            "INSERT INTO ctas7_dead_letters (event_id, event, target, reason, attempts, "
-            "first_failure, last_failure) VALUES (%s, %s::jsonb, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (event_id, target) DO UPDATE SET reason = excluded.reason, "
-            "attempts = ctas7_dead_letters.attempts + excluded.attempts, "
-            "last_failure = excluded.last_failure, replayed_at = NULL RETURNING id",
-            (event.event_id, event.to_json().decode(), target, reason, attempts, ts, ts),
-        )
-        return int(rows[0][0])
-
-    def dead_letters(
-        self,
-        *,
-        target: str | None = None,
-        include_replayed: bool = False,
-        ids: Sequence[int] | None = None,
-    ) -> list[DeadLetter]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if target is not None:
-            clauses.append("target = %s")
-            params.append(target)
-        if not include_replayed:
-            clauses.append("replayed_at IS NULL")
-        if ids is not None:
-            clauses.append("id = ANY(%s)")
-            params.append(list(ids))
-        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-        rows = self._run(
-            "SELECT id, event::text, target, reason, attempts, first_failure, last_failure, "
-            f"replayed_at FROM ctas7_dead_letters{where} ORDER BY id",
-            params,
-        )
-        return [_dead_letter(r) for r in rows]
-
-    def mark_replayed(self, ids: Sequence[int], *, now: float | None = None) -> None:
-        if ids:
-            ts = time.time() if now is None else now
-            self._run(
-                "UPDATE ctas7_dead_letters SET replayed_at = %s WHERE id = ANY(%s)", (ts, list(ids))
-            )
 
     def close(self) -> None:
         with self._lock:

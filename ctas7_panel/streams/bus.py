@@ -119,7 +119,7 @@ class _Group:
                         await self.cond.wait_for(lambda: bool(self.ready))
                 except TimeoutError:
                     return []
-            out = []
+            out: list[Message] = []
             while self.ready and len(out) < max_count:
                 msg = self.ready.popleft()
                 self.pending[msg.id] = msg

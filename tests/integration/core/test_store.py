@@ -96,5 +96,5 @@ def test_bad_urls_and_corrupt_files(tmp_path: Path) -> None:
         open_store("mysql://x")
     bad = tmp_path / "corrupt.db"
     bad.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(StoreError, match="corrupt.db"):
+    with pytest.raises(StoreError, match=r"corrupt\.db"):
         open_store(f"sqlite:///{bad}")
