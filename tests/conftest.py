@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,14 +21,13 @@ from pathlib import Path
 import pytest
 
 from ctas7_panel import pgtools
+from ctas7_panel.netutil import free_port
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+# Test modules import helpers from the package, not from this file (pytest runs with
+# --import-mode=importlib): ``from ctas7_panel.netutil import free_port``.
 
 
 @pytest.fixture(scope="session")
