@@ -1,0 +1,637 @@
+"""The Schema Sync Node: one sync pass, or a long-running watch, publishing the seed's events.
+
+One pass (``SchemaSyncNode.sync()``): introspect -> fingerprint -> compare with what is on disk ->
+then exactly one event:
+
+- ``schema_nochange``: the hash cache, the snapshot and the types file all agree with the live
+  schema;
+- ``schema_updated``: the schema changed, or the previous state is unknown (hash cache or snapshot
+  missing, empty or corrupt; generator changed). The types file (``CTAS_SCHEMA_PATH``), the
+  snapshot and the hash cache (``CTAS_HASH_CACHE_PATH``, plain hex) are written atomically, in that
+  order, so the hash cache is the commit mark: a crash before it means the next pass regenerates.
+  A change that leaves the types unchanged (an index, a comment) rewrites the hash and snapshot,
+  not the types file (``types_written: false``);
+- ``schema_artifact_modified``: the schema did not change but the types file was deleted or edited
+  by hand; it is regenerated and restored;
+- ``schema_error``: what failed (``stage``: connect, introspect, typegen, write), why, and when
+  the watcher retries (``retry_in_s``). No partial file is ever left.
+
+The decision is the pure function ``decide()``; ``run_pass()`` is the thin I/O around it and
+runs in a worker thread (psycopg, files, an optional generator subprocess). ``watch()`` lives in
+``ctas7_panel.schema.watch``; every event goes to the bus (topic ``events``), the event store and
+an optional ``on_event`` callback (the CLI prints it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect as _inspect
+import logging
+import os
+import shlex
+import subprocess
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import orjson
+import psycopg
+
+from ctas7_panel import events as ev
+from ctas7_panel import pgtools
+from ctas7_panel.errors import Ctas7Error, DatabaseError, SchemaError
+from ctas7_panel.events import Event
+from ctas7_panel.schema import artifacts
+from ctas7_panel.settings import redact_url
+
+if TYPE_CHECKING:
+    from ctas7_panel.settings import Settings
+    from ctas7_panel.store import EventStore
+    from ctas7_panel.streams.bus import Bus
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_FORMAT = "ctas7-sync-snapshot/1"
+STDERR_TAIL_CHARS = 2000
+
+
+# --- configuration ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SyncConfig:
+    """Everything a Schema Sync Node needs. Build with ``SyncConfig.from_settings``."""
+
+    db_url: str = field(repr=False)
+    schema_path: str = "./database/supabase_schema.ts"
+    hash_cache_path: str = "./.last_schema_hash"
+    snapshot_path: str | None = None  # default: next to the hash cache
+    typegen_command: str | None = None
+    typegen_options: Any = None  # TypegenOptions of the built-in generator (None: its defaults)
+    project_id: str = "ctas7-command-center"
+    source_node: str = "schema_sync"
+    poll_interval: float = 5.0  # polling fallback, s
+    debounce: float = 0.1  # quiet time after a notification before syncing, s
+    debounce_max: float = 1.0  # longest a burst of notifications can delay a sync, s
+    retry_initial: float = 0.5  # first reconnect / retry delay, s
+    retry_max: float = 30.0  # longest reconnect / retry delay, s
+    command_timeout: float = 300.0  # external generator, s
+    watch_artifacts: bool = True
+    max_changes_bytes: int = 16_384  # structured diff kept in the event up to this size
+
+    @classmethod
+    def from_settings(cls, settings: Settings, db_url: str, **overrides: Any) -> SyncConfig:
+        """The node's configuration from ``Settings``; ``overrides`` (CLI flags) win unless None."""
+        values: dict[str, Any] = {
+            "db_url": db_url,
+            "schema_path": settings.schema_path,
+            "hash_cache_path": settings.hash_cache_path,
+            "typegen_command": settings.typegen_command,
+            "project_id": settings.supabase_project_id,
+            "poll_interval": settings.poll_interval,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    @property
+    def snapshot_file(self) -> Path:
+        if self.snapshot_path:
+            return Path(self.snapshot_path)
+        return artifacts.default_snapshot_path(self.hash_cache_path)
+
+    @property
+    def generator_id(self) -> str:
+        """Names the generator and its options; a change forces regeneration."""
+        if self.typegen_command:
+            return f"command:{self.typegen_command}"
+        if self.typegen_options is None:
+            return "builtin"
+        return f"builtin:{self.typegen_options!r}"
+
+
+# --- what introspection gives the pass (injectable) -----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Inspection:
+    """One look at the live schema: its fingerprint and how to render its types."""
+
+    fingerprint: str
+    table_count: int
+    snapshot: dict[str, Any]
+    render: Callable[[], str]  # the built-in TypeScript, generated only when needed
+
+
+@dataclass(frozen=True, slots=True)
+class DiffSummary:
+    summary: str  # one line, e.g. "1 column added (public.tasks.note)"
+    changes: dict[str, Any]  # structured (SchemaDiff.to_dict())
+    empty: bool
+
+
+Inspector = Callable[[psycopg.Connection[Any], Any], Inspection]
+Differ = Callable[[dict[str, Any], dict[str, Any]], DiffSummary]
+
+
+def builtin_inspector(conn: psycopg.Connection[Any], options: Any) -> Inspection:
+    """Introspect with the project's catalog queries (``ctas7_panel.schema``)."""
+    from ctas7_panel.schema import fingerprint, generate_typescript, introspect, to_snapshot
+
+    catalog = introspect(conn, options)
+    snapshot = to_snapshot(catalog)
+    return Inspection(
+        fingerprint=fingerprint(snapshot),
+        table_count=_table_count(catalog),
+        snapshot=snapshot,
+        render=lambda: generate_typescript(catalog, options),
+    )
+
+
+def _table_count(catalog: Any) -> int:
+    count = getattr(catalog, "table_count", None)
+    if isinstance(count, int):
+        return count
+    return len(catalog.tables)
+
+
+def builtin_differ(old: dict[str, Any], new: dict[str, Any]) -> DiffSummary:
+    from ctas7_panel.schema import diff_snapshots
+
+    diff = diff_snapshots(old, new)
+    return DiffSummary(summary=diff.summary(), changes=diff.to_dict(), empty=diff.is_empty)
+
+
+# --- the snapshot record on disk ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRecord:
+    """The snapshot file: the schema the types were made from, and what they hashed to."""
+
+    fingerprint: str
+    types_hash: str
+    generator: str
+    table_count: int
+    snapshot: dict[str, Any]
+
+    def encode(self) -> bytes:
+        return orjson.dumps(
+            {
+                "format": SNAPSHOT_FORMAT,
+                "fingerprint": self.fingerprint,
+                "types_hash": self.types_hash,
+                "generator": self.generator,
+                "table_count": self.table_count,
+                "snapshot": self.snapshot,
+            },
+            option=orjson.OPT_SORT_KEYS,
+        )
+
+    @classmethod
+    def decode(cls, loaded: artifacts.Loaded) -> tuple[SnapshotRecord | None, str | None]:
+        if not loaded.ok:
+            return None, loaded.problem
+        obj = loaded.value
+        if obj.get("format") != SNAPSHOT_FORMAT:
+            return None, f"corrupt: format is not {SNAPSHOT_FORMAT!r}"
+        try:
+            rec = cls(
+                str(obj["fingerprint"]),
+                str(obj["types_hash"]),
+                str(obj["generator"]),
+                int(obj["table_count"]),
+                obj["snapshot"],
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            return None, f"corrupt: {exc}"
+        if not isinstance(rec.snapshot, dict):
+            return None, "corrupt: snapshot is not an object"
+        return rec, None
+
+
+# --- the pure decision -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """What the disk says before a pass."""
+
+    cached_hash: str | None
+    cache_problem: str | None
+    record: SnapshotRecord | None
+    record_problem: str | None
+    types_sha: str | None  # None: the types file is missing
+
+
+Action = Literal["unchanged", "restore", "regenerate"]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    reasons: tuple[str, ...]
+    old_hash: str | None
+
+
+def decide(fingerprint: str, generator: str, seen: Observed) -> Decision:
+    """What a pass must do, from the live fingerprint and what is on disk. Pure."""
+    reasons: list[str] = []
+    if seen.cached_hash is None:
+        reasons.append(f"hash cache {seen.cache_problem}")
+    elif seen.cached_hash != fingerprint:
+        reasons.append("schema changed")
+    if seen.record is None:
+        reasons.append(f"snapshot {seen.record_problem}")
+    elif seen.cached_hash is not None and seen.record.fingerprint != seen.cached_hash:
+        reasons.append("snapshot does not match the hash cache")
+    elif seen.record.generator != generator:
+        reasons.append("generator changed")
+    if reasons:
+        return Decision("regenerate", tuple(reasons), seen.cached_hash)
+    assert seen.record is not None
+    if seen.types_sha is None:
+        return Decision("restore", ("types file deleted",), seen.cached_hash)
+    if seen.types_sha != seen.record.types_hash:
+        return Decision("restore", ("types file modified",), seen.cached_hash)
+    return Decision("unchanged", (), seen.cached_hash)
+
+
+# --- the external generator -------------------------------------------------------------------
+
+
+class GeneratorError(SchemaError):
+    """The external generator command failed; ``stderr_tail`` holds the end of its stderr."""
+
+    def __init__(self, message: str, *, stderr_tail: str = "", returncode: int | None = None):
+        super().__init__(message)
+        self.stderr_tail = stderr_tail
+        self.returncode = returncode
+
+
+def expand_command(command: str, *, db_url: str, project_id: str) -> list[str]:
+    """Split the command (shell-like quoting, no shell) and fill ``{db_url}``/``{project_id}``."""
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise SchemaError(
+            f"CTAS7_TYPEGEN_COMMAND={command!r} cannot be parsed: {exc} (check the quoting)"
+        ) from exc
+    if not argv:
+        raise SchemaError("CTAS7_TYPEGEN_COMMAND is empty: give a command or unset it")
+    return [a.replace("{db_url}", db_url).replace("{project_id}", project_id) for a in argv]
+
+
+def run_typegen_command(
+    command: str, *, db_url: str, project_id: str, timeout: float, env: Mapping[str, str]
+) -> str:
+    """Run the external generator; its stdout is the types file. Raises ``GeneratorError``."""
+    argv = expand_command(command, db_url=db_url, project_id=project_id)
+    child_env = {**env, "CTAS7_DATABASE_URL": db_url, "SUPABASE_PROJECT_ID": project_id}
+    try:
+        proc = subprocess.run(
+            argv, capture_output=True, timeout=timeout, env=child_env, stdin=subprocess.DEVNULL
+        )
+    except FileNotFoundError as exc:
+        raise GeneratorError(
+            f"typegen command {argv[0]!r} not found (check CTAS7_TYPEGEN_COMMAND and PATH)"
+        ) from exc
+    except subprocess.TimeoutExpired as exc:
+        tail = _tail(exc.stderr)
+        raise GeneratorError(
+            f"typegen command {argv[0]!r} did not finish within {timeout:g} s", stderr_tail=tail
+        ) from exc
+    except OSError as exc:
+        raise GeneratorError(f"typegen command {argv[0]!r} cannot run: {exc}") from exc
+    tail = _tail(proc.stderr)
+    if proc.returncode != 0:
+        last = tail.strip().splitlines()[-1] if tail.strip() else "no stderr"
+        raise GeneratorError(
+            f"typegen command {argv[0]!r} exited with {proc.returncode}: {last}",
+            stderr_tail=tail,
+            returncode=proc.returncode,
+        )
+    try:
+        text = proc.stdout.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise GeneratorError(f"typegen command {argv[0]!r} printed non-UTF-8 output") from exc
+    if not text.strip():
+        raise GeneratorError(
+            f"typegen command {argv[0]!r} printed nothing on stdout", stderr_tail=tail
+        )
+    return text
+
+
+def _tail(data: bytes | str | None) -> str:
+    if not data:
+        return ""
+    text = data if isinstance(data, str) else data.decode("utf-8", "replace")
+    return text[-STDERR_TAIL_CHARS:]
+
+
+# --- the pass ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A pass that could not finish: which stage, why; ``connection``: the database is gone."""
+
+    stage: str
+    error: str
+    connection: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Trigger = str  # "manual", "connect", "notify", "poll", "retry", "artifact"
+EventCallback = Callable[[Event], Awaitable[None] | None]
+
+
+class SchemaSyncNode:
+    """Keeps the types file, hash cache and snapshot in step with one database.
+
+    ``await node.sync()`` runs one pass and emits its event; ``await node.watch(stop)`` runs until
+    ``stop`` is set (see ``ctas7_panel.schema.watch``). Use as an async context manager (or call
+    ``close()``) to release the database connection. Passes are serialised: never two at once.
+    """
+
+    def __init__(
+        self,
+        config: SyncConfig,
+        *,
+        bus: Bus | None = None,
+        store: EventStore | None = None,
+        on_event: EventCallback | None = None,
+        inspector: Inspector | None = None,
+        differ: Differ | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.config = config
+        self.bus = bus
+        self.store = store
+        self.on_event = on_event
+        self._inspector = inspector or builtin_inspector
+        self._differ = differ or builtin_differ
+        self._environ = dict(os.environ if environ is None else environ)
+        self._conn: psycopg.Connection[Any] | None = None
+        self._conn_lock = threading.Lock()
+        self.lock = asyncio.Lock()  # held around every pass and artifact restore
+        # what the artifacts should hold after the last successful pass (path -> bytes)
+        self.expected: dict[Path, bytes] = {}
+        self.last_fingerprint: str | None = None
+        self.emitted: list[Event] = []  # every event this node emitted, oldest first (bounded)
+
+    # -- lifecycle
+
+    async def __aenter__(self) -> SchemaSyncNode:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._drop_connection)
+
+    # -- public API
+
+    async def sync(self, *, trigger: Trigger = "manual") -> Event:
+        """One pass; emits and returns its event (``schema_error`` with ``retry_in_s`` None)."""
+        result = await self.run_pass(trigger)
+        event = result if isinstance(result, Event) else self.failure_event(result, None)
+        await self.emit(event)
+        return event
+
+    async def watch(self, stop: asyncio.Event | None = None) -> None:
+        """Run until ``stop`` is set (or the task is cancelled). See ``schema.watch``."""
+        from ctas7_panel.schema.watch import Watcher
+
+        await Watcher(self).run(stop or asyncio.Event())
+
+    async def run_pass(self, trigger: Trigger) -> Event | Failure:
+        """One pass in a worker thread, serialised with other passes; nothing emitted."""
+        async with self.lock:
+            return await asyncio.to_thread(self.run_pass_blocking, trigger)
+
+    def failure_event(self, failure: Failure, retry_in_s: float | None) -> Event:
+        return ev.schema_error(
+            error=failure.error,
+            stage=failure.stage,
+            retry_in_s=None if retry_in_s is None else round(retry_in_s, 3),
+            source_node=self.config.source_node,
+            schema_path=self.config.schema_path,
+            database=pgtools.database_name(self.config.db_url),
+            **failure.extra,
+        )
+
+    async def emit(self, event: Event) -> None:
+        """Publish to the bus, append to the store, call ``on_event``; never raises for those."""
+        self.emitted.append(event)
+        del self.emitted[:-1000]
+        if self.on_event is not None:
+            result = self.on_event(event)
+            if _inspect.isawaitable(result):
+                await result
+        if self.store is not None:
+            try:
+                await asyncio.to_thread(self.store.append, [event])
+            except Ctas7Error as exc:
+                log.warning("cannot store %s %s: %s", event.event_type, event.event_id, exc)
+        if self.bus is not None:
+            try:
+                await self.bus.publish(event)
+            except Ctas7Error as exc:
+                log.warning("cannot publish %s %s: %s", event.event_type, event.event_id, exc)
+
+    # -- the blocking pass (worker thread)
+
+    def run_pass_blocking(self, trigger: Trigger) -> Event | Failure:
+        t0 = time.perf_counter()
+        cfg = self.config
+        try:
+            conn = self._connection()
+        except DatabaseError as exc:
+            return Failure("connect", str(exc), connection=True)
+        try:
+            seen_live = self._inspector(conn, cfg.typegen_options)
+        except psycopg.OperationalError as exc:
+            self._drop_connection()
+            return Failure("connect", _pg_reason(exc, cfg.db_url), connection=True)
+        except psycopg.Error as exc:
+            self._drop_connection()
+            return Failure("introspect", _pg_reason(exc, cfg.db_url))
+        except Ctas7Error as exc:
+            return Failure("introspect", str(exc))
+
+        observed, types_bytes = self._observe()
+        decision = decide(seen_live.fingerprint, cfg.generator_id, observed)
+        if decision.action == "unchanged":
+            assert observed.record is not None and types_bytes is not None
+            self._remember(
+                types_bytes, seen_live.fingerprint, observed.record.encode(), seen_live.fingerprint
+            )
+            return ev.schema_nochange(
+                current_hash=seen_live.fingerprint,
+                schema_path=cfg.schema_path,
+                table_count=seen_live.table_count,
+                source_node=cfg.source_node,
+                types_hash=observed.record.types_hash,
+                diff=None,
+                duration_ms=_ms(t0),
+                trigger=trigger,
+            )
+
+        try:
+            text = self._generate(seen_live)
+        except GeneratorError as exc:
+            return Failure(
+                "typegen",
+                str(exc),
+                extra={"stderr_tail": exc.stderr_tail, "returncode": exc.returncode},
+            )
+        except Ctas7Error as exc:
+            return Failure("typegen", str(exc))
+        types_data = text.encode("utf-8")
+        types_hash = artifacts.sha256_hex(types_data)
+        types_written = types_hash != observed.types_sha
+        record = SnapshotRecord(
+            seen_live.fingerprint,
+            types_hash,
+            cfg.generator_id,
+            seen_live.table_count,
+            seen_live.snapshot,
+        )
+        record_data = record.encode()
+        try:
+            if types_written:
+                artifacts.atomic_write(cfg.schema_path, types_data)
+            artifacts.atomic_write(cfg.snapshot_file, record_data)
+            artifacts.write_hash_cache(cfg.hash_cache_path, seen_live.fingerprint)
+        except Ctas7Error as exc:
+            self.expected.clear()
+            return Failure("write", str(exc))
+        self._remember(types_data, seen_live.fingerprint, record_data, seen_live.fingerprint)
+
+        if decision.action == "restore":
+            change = "deleted" if observed.types_sha is None else "modified"
+            return self.artifact_event(cfg.schema_path, change, restored=True, trigger=trigger)
+
+        diff, changes, diff_note = self._diff(observed, seen_live)
+        return ev.schema_updated(
+            new_hash=seen_live.fingerprint,
+            old_hash=decision.old_hash,
+            schema_path=cfg.schema_path,
+            table_count=seen_live.table_count,
+            source_node=cfg.source_node,
+            types_hash=types_hash,
+            types_written=types_written,
+            diff=diff,
+            changes=changes,
+            reason="; ".join(decision.reasons) + diff_note,
+            duration_ms=_ms(t0),
+            trigger=trigger,
+        )
+
+    def artifact_event(
+        self, path: str | Path, change: str, *, restored: bool, **extra: Any
+    ) -> Event:
+        return Event.create(
+            "schema_artifact_modified",
+            {"path": str(path), "change": change, "restored": restored, **extra},
+            source_node=self.config.source_node,
+        )
+
+    def _observe(self) -> tuple[Observed, bytes | None]:
+        cfg = self.config
+        cache = artifacts.read_hash_cache(cfg.hash_cache_path)
+        record, problem = SnapshotRecord.decode(artifacts.read_snapshot(cfg.snapshot_file))
+        try:
+            types_bytes: bytes | None = Path(cfg.schema_path).read_bytes()
+        except OSError:
+            types_bytes = None
+        types_sha = None if types_bytes is None else artifacts.sha256_hex(types_bytes)
+        observed = Observed(cache.value, cache.problem, record, problem, types_sha)
+        return observed, types_bytes
+
+    def _generate(self, seen: Inspection) -> str:
+        cfg = self.config
+        if cfg.typegen_command:
+            return run_typegen_command(
+                cfg.typegen_command,
+                db_url=cfg.db_url,
+                project_id=cfg.project_id,
+                timeout=cfg.command_timeout,
+                env=self._environ,
+            )
+        return seen.render()
+
+    def _diff(
+        self, observed: Observed, seen: Inspection
+    ) -> tuple[str | None, dict[str, Any] | None, str]:
+        if observed.record is None:
+            return None, None, ""
+        try:
+            d = self._differ(observed.record.snapshot, seen.snapshot)
+        except Exception as exc:  # an unreadable old snapshot must not stop the sync
+            log.warning("cannot diff the previous snapshot: %s", exc)
+            return None, None, f" (no diff: {exc})"
+        changes: dict[str, Any] | None = d.changes
+        if len(orjson.dumps(changes)) > self.config.max_changes_bytes:
+            changes = None
+        return d.summary, changes, ""
+
+    def _remember(self, types: bytes, cache_fp: str, record: bytes, fingerprint: str) -> None:
+        cfg = self.config
+        self.expected = {
+            Path(cfg.schema_path).resolve(): types,
+            Path(cfg.hash_cache_path).resolve(): cache_fp.encode("ascii"),
+            cfg.snapshot_file.resolve(): record,
+        }
+        self.last_fingerprint = fingerprint
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        with self._conn_lock:
+            if self._conn is not None and (self._conn.closed or self._conn.broken):
+                self._conn = None
+            if self._conn is None:
+                self._conn = pgtools.connect(self.config.db_url)
+            return self._conn
+
+    def _drop_connection(self) -> None:
+        with self._conn_lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    # -- artifact restore (called by the watcher when watchfiles reports a change)
+
+    def restore_artifacts_blocking(self) -> list[Event]:
+        """Rewrite every artifact that differs from the last pass; one event per file restored."""
+        out = []
+        for path, data in list(self.expected.items()):
+            try:
+                current: bytes | None = path.read_bytes()
+            except OSError:
+                current = None
+            if current == data:
+                continue
+            change = "deleted" if current is None else "modified"
+            try:
+                artifacts.atomic_write(path, data)
+            except Ctas7Error as exc:
+                out.append(self.artifact_event(path, change, restored=False, error=str(exc)))
+                continue
+            out.append(self.artifact_event(path, change, restored=True, trigger="artifact"))
+        return out
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 3)
+
+
+def _pg_reason(exc: psycopg.Error, url: str) -> str:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return f"{redact_url(url)}: {first}"
