@@ -138,24 +138,20 @@ Differ = Callable[[dict[str, Any], dict[str, Any]], DiffSummary]
 
 
 def builtin_inspector(conn: psycopg.Connection[Any], options: Any) -> Inspection:
-    """Introspect with the project's catalog queries (``ctas7_panel.schema``)."""
-    from ctas7_panel.schema import fingerprint, generate_typescript, introspect, to_snapshot
+    """Introspect with the project's catalog queries and generator (``ctas7_panel.schema``)."""
+    from ctas7_panel.schema import fingerprint, generate_typescript, to_snapshot
+    from ctas7_panel.schema.introspect import introspect
+    from ctas7_panel.schema.options import TypegenOptions
 
-    catalog = introspect(conn, options)
+    opts = TypegenOptions() if options is None else options
+    catalog = introspect(conn, opts)
     snapshot = to_snapshot(catalog)
     return Inspection(
         fingerprint=fingerprint(snapshot),
-        table_count=_table_count(catalog),
+        table_count=sum(1 for rel in catalog.relations if rel.is_table),
         snapshot=snapshot,
-        render=lambda: generate_typescript(catalog, options),
+        render=lambda: generate_typescript(catalog, opts),
     )
-
-
-def _table_count(catalog: Any) -> int:
-    count = getattr(catalog, "table_count", None)
-    if isinstance(count, int):
-        return count
-    return len(catalog.tables)
 
 
 def builtin_differ(old: dict[str, Any], new: dict[str, Any]) -> DiffSummary:
@@ -455,14 +451,11 @@ class SchemaSyncNode:
             return Failure("connect", str(exc), connection=True)
         try:
             seen_live = self._inspector(conn, cfg.typegen_options)
-        except psycopg.OperationalError as exc:
+        except (psycopg.Error, Ctas7Error) as exc:
+            lost = conn.closed or conn.broken or _is_connection_error(exc)
             self._drop_connection()
-            return Failure("connect", _pg_reason(exc, cfg.db_url), connection=True)
-        except psycopg.Error as exc:
-            self._drop_connection()
-            return Failure("introspect", _pg_reason(exc, cfg.db_url))
-        except Ctas7Error as exc:
-            return Failure("introspect", str(exc))
+            reason = _pg_reason(exc, cfg.db_url) if isinstance(exc, psycopg.Error) else str(exc)
+            return Failure("connect" if lost else "introspect", reason, connection=lost)
 
         observed, types_bytes = self._observe()
         decision = decide(seen_live.fingerprint, cfg.generator_id, observed)
@@ -629,6 +622,14 @@ class SchemaSyncNode:
 
 def _ms(t0: float) -> float:
     return round((time.perf_counter() - t0) * 1000, 3)
+
+
+def _is_connection_error(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if isinstance(exc, psycopg.OperationalError):
+            return True
+        exc = exc.__cause__
+    return False
 
 
 def _pg_reason(exc: psycopg.Error, url: str) -> str:

@@ -1,0 +1,51 @@
+"""Generator settings, as the Supabase CLI has them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ctas7_panel.errors import UsageError
+
+DEFAULT_SCHEMAS: tuple[str, ...] = ("public", "graphql_public")
+
+
+@dataclass(frozen=True, slots=True)
+class TypegenOptions:
+    """What ``supabase gen types typescript`` is asked for.
+
+    ``schemas``: the schemas to include, in any order (output is sorted); ``None`` means every
+    non-system schema the user may use (``--all-schemas``). The default is the CLI's
+    ``public,graphql_public``; names that do not exist are ignored.
+    ``detect_one_to_one``: emit ``isOneToOne`` in relationships (``--no-detect-one-to-one``).
+    ``postgrest_version``: emit the ``__InternalSupabase`` block naming that version.
+    """
+
+    schemas: tuple[str, ...] | None = DEFAULT_SCHEMAS
+    detect_one_to_one: bool = True
+    postgrest_version: str | None = None
+
+    @classmethod
+    def from_schema_list(
+        cls,
+        schema_list: str | None,
+        *,
+        all_schemas: bool = False,
+        detect_one_to_one: bool = True,
+        postgrest_version: str | None = None,
+    ) -> TypegenOptions:
+        """Options from the CLI's ``--schema a,b`` text (split on "," without trimming)."""
+        if all_schemas and schema_list is not None:
+            raise UsageError("--schema and --all-schemas exclude each other: give one of them")
+        if all_schemas:
+            schemas: tuple[str, ...] | None = None
+        elif schema_list is None:
+            schemas = DEFAULT_SCHEMAS
+        else:
+            schemas = tuple(schema_list.split(","))
+        if postgrest_version is not None and not postgrest_version.strip():
+            raise UsageError("bad --postgrest-version '': give a version such as 13.0.5")
+        return cls(
+            schemas=schemas,
+            detect_one_to_one=detect_one_to_one,
+            postgrest_version=postgrest_version,
+        )

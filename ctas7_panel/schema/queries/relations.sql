@@ -1,0 +1,33 @@
+-- Tables (r), partitioned tables (p), foreign tables (f), views (v), materialized views (m)
+-- of the included schemas ($1 text[]), that the current role may see.
+select
+  c.oid,
+  n.nspname as schema,
+  c.relname as name,
+  c.relkind::text as kind,
+  case when c.relkind = 'v' then (pg_relation_is_updatable(c.oid, false) & 20) = 20
+       else false end as is_updatable,
+  case when c.relispartition then (
+    select quote_ident(pn.nspname) || '.' || quote_ident(pc.relname)
+    from pg_inherits i
+    join pg_class pc on pc.oid = i.inhparent
+    join pg_namespace pn on pn.oid = pc.relnamespace
+    where i.inhrelid = c.oid
+    limit 1
+  ) end as partition_of,
+  case when c.relispartition then pg_get_expr(c.relpartbound, c.oid) end as partition_bound,
+  case when c.relkind in ('v', 'm') then pg_get_viewdef(c.oid) end as view_definition,
+  d.description as comment,
+  c.relrowsecurity as rls_enabled
+from pg_class c
+join pg_namespace n on n.oid = c.relnamespace
+left join pg_description d
+  on d.objoid = c.oid and d.classoid = 'pg_class'::regclass and d.objsubid = 0
+where c.relkind in ('r', 'p', 'f', 'v', 'm')
+  and n.nspname = any(%(schemas)s)
+  and (
+    pg_has_role(c.relowner, 'USAGE')
+    or has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+    or has_any_column_privilege(c.oid, 'SELECT, INSERT, UPDATE, REFERENCES')
+  )
+order by c.oid
