@@ -445,17 +445,9 @@ class SchemaSyncNode:
     def run_pass_blocking(self, trigger: Trigger) -> Event | Failure:
         t0 = time.perf_counter()
         cfg = self.config
-        try:
-            conn = self._connection()
-        except DatabaseError as exc:
-            return Failure("connect", str(exc), connection=True)
-        try:
-            seen_live = self._inspector(conn, cfg.typegen_options)
-        except (psycopg.Error, Ctas7Error) as exc:
-            lost = conn.closed or conn.broken or _is_connection_error(exc)
-            self._drop_connection()
-            reason = _pg_reason(exc, cfg.db_url) if isinstance(exc, psycopg.Error) else str(exc)
-            return Failure("connect" if lost else "introspect", reason, connection=lost)
+        seen_live = self._inspect()
+        if isinstance(seen_live, Failure):
+            return seen_live
 
         observed, types_bytes = self._observe()
         decision = decide(seen_live.fingerprint, cfg.generator_id, observed)
@@ -535,6 +527,29 @@ class SchemaSyncNode:
             source_node=self.config.source_node,
         )
 
+    def _inspect(self) -> Inspection | Failure:
+        """Introspect; a kept connection found dead is replaced once before giving up."""
+        for attempt in (1, 2):
+            reused = self._conn is not None
+            try:
+                conn = self._connection()
+            except DatabaseError as exc:
+                return Failure("connect", str(exc), connection=True)
+            try:
+                return self._inspector(conn, self.config.typegen_options)
+            except (psycopg.Error, Ctas7Error) as exc:
+                lost = conn.closed or conn.broken or _is_connection_error(exc)
+                self._drop_connection()
+                if lost and reused and attempt == 1:
+                    continue  # the server restarted since the last pass: try a new connection
+                reason = (
+                    _pg_reason(exc, self.config.db_url)
+                    if isinstance(exc, psycopg.Error)
+                    else str(exc)
+                )
+                return Failure("connect" if lost else "introspect", reason, connection=lost)
+        raise AssertionError("unreachable")
+
     def _observe(self) -> tuple[Observed, bytes | None]:
         cfg = self.config
         cache = artifacts.read_hash_cache(cfg.hash_cache_path)
@@ -564,6 +579,8 @@ class SchemaSyncNode:
     ) -> tuple[str | None, dict[str, Any] | None, str]:
         if observed.record is None:
             return None, None, ""
+        if observed.record.fingerprint != observed.cached_hash:
+            return None, None, " (no diff: the snapshot is not the cached schema's)"
         try:
             d = self._differ(observed.record.snapshot, seen.snapshot)
         except Exception as exc:  # an unreadable old snapshot must not stop the sync
