@@ -54,8 +54,18 @@ def query_text(name: str) -> str:
     return resources.files("ctas7_panel.schema.queries").joinpath(f"{name}.sql").read_text()
 
 
-def _fetch(conn: psycopg.Connection[Any], name: str, params: dict[str, Any] | None = None) -> list[Row]:
+def _fetch(
+    conn: psycopg.Connection[Any], name: str, params: dict[str, Any] | None = None
+) -> list[Row]:
     with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(query_text(name).encode(), params)  # type: ignore[arg-type]
+        return cur.fetchall()
+
+
+def _fetch_tuples(
+    conn: psycopg.Connection[Any], name: str, params: dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    with conn.cursor() as cur:
         cur.execute(query_text(name).encode(), params)  # type: ignore[arg-type]
         return cur.fetchall()
 
@@ -93,7 +103,7 @@ def _read(conn: psycopg.Connection[Any], options: TypegenOptions) -> Catalog:
     names = [row["name"] for row in schema_rows]
     params = {"schemas": names}
     relation_rows = _fetch(conn, "relations", params)
-    column_rows = _fetch(conn, "columns", params)
+    column_rows = _fetch_tuples(conn, "columns", params)
     constraint_rows = _fetch(conn, "constraints", params)
     index_rows = _fetch(conn, "indexes", params)
     enum_rows = _fetch(conn, "enums")
@@ -105,8 +115,8 @@ def _read(conn: psycopg.Connection[Any], options: TypegenOptions) -> Catalog:
     version = int(conn.execute("select current_setting('server_version_num')").fetchone()[0])  # type: ignore[index]
 
     columns_by_rel: dict[int, list[Column]] = {}
-    for row in column_rows:
-        columns_by_rel.setdefault(row["rel_oid"], []).append(_column(row))
+    for row in column_rows:  # rel_oid, then Column's fields in order
+        columns_by_rel.setdefault(row[0], []).append(Column(*row[1:]))
     constraints_by_rel: dict[int, list[Constraint]] = {}
     for row in constraint_rows:
         constraints_by_rel.setdefault(row["rel_oid"], []).append(
@@ -179,25 +189,6 @@ def _read(conn: psycopg.Connection[Any], options: TypegenOptions) -> Catalog:
         functions=tuple(_function(r) for r in function_rows),
         relationships=tuple(relationships),
         server_version=version,
-    )
-
-
-def _column(row: Row) -> Column:
-    return Column(
-        name=row["name"],
-        position=row["position"],
-        type_name=row["type_name"],
-        type_schema=row["type_schema"],
-        format=row["format"],
-        data_type=row["data_type"],
-        array_dims=row["array_dims"],
-        is_nullable=bool(row["is_nullable"]),
-        default=row["default_value"],
-        identity=row["identity"],
-        generated=row["generated"],
-        is_updatable=bool(row["is_updatable"]),
-        collation=row["collation"],
-        comment=row["comment"],
     )
 
 

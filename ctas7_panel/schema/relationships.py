@@ -122,16 +122,15 @@ def view_key_dependencies(
 ) -> list[KeyDependency]:
     """The foreign-key sides that views expose completely."""
     exposed: dict[tuple[QualifiedName, QualifiedName, str], list[tuple[int, str]]] = {}
-    views: list[QualifiedName] = []
     for src in sources:
-        key = (src.view, src.table, src.table_column)
-        if src.view not in views:
-            views.append(src.view)
-        exposed.setdefault(key, []).append((src.position, src.column))
-    by_view_table: dict[tuple[QualifiedName, QualifiedName], dict[str, tuple[str, ...]]] = {}
+        exposed.setdefault((src.view, src.table, src.table_column), []).append(
+            (src.position, src.column)
+        )
+    # table -> view -> table column -> the view columns exposing it (in view column order)
+    by_table: dict[QualifiedName, dict[QualifiedName, dict[str, tuple[str, ...]]]] = {}
     for (view, table, table_column), cols in exposed.items():
         names = tuple(name for _, name in sorted(cols))
-        by_view_table.setdefault((view, table), {})[table_column] = names
+        by_table.setdefault(table, {}).setdefault(view, {})[table_column] = names
     deps: list[KeyDependency] = []
     for fk in foreign_keys:
         sides = (
@@ -139,9 +138,8 @@ def view_key_dependencies(
             ("f_ref", (fk.referenced_schema, fk.referenced_relation), fk.referenced_columns),
         )
         for kind, table, columns in sides:
-            for view in views:
-                mapping = by_view_table.get((view, table))
-                if not mapping or not all(col in mapping for col in columns):
+            for view, mapping in by_table.get(table, {}).items():
+                if not all(col in mapping for col in columns):
                     continue
                 deps.append(
                     KeyDependency(

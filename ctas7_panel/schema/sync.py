@@ -75,7 +75,7 @@ class SyncConfig:
     project_id: str = "ctas7-command-center"
     source_node: str = "schema_sync"
     poll_interval: float = 5.0  # polling fallback, s
-    debounce: float = 0.1  # quiet time after a notification before syncing, s
+    debounce: float = 0.05  # quiet time after a notification before syncing, s
     debounce_max: float = 1.0  # longest a burst of notifications can delay a sync, s
     retry_initial: float = 0.5  # first reconnect / retry delay, s
     retry_max: float = 30.0  # longest reconnect / retry delay, s

@@ -61,7 +61,7 @@ def register(schema_sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--debounce",
         type=_seconds,
         metavar="S",
-        help="quiet time after a DDL notification before syncing (default 0.1)",
+        help="quiet time after a DDL notification before syncing (default 0.05)",
     )
     watch.add_argument("--retry-max", type=_seconds, metavar="S", help=argparse.SUPPRESS)
     watch.add_argument(

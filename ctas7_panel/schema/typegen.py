@@ -21,7 +21,7 @@ from functools import lru_cache
 from importlib import resources
 
 from ctas7_panel.schema.collation import sort_key
-from ctas7_panel.schema.model import Catalog, Column, Function, Relation
+from ctas7_panel.schema.model import Catalog, Column, Function, Relation, Relationship
 from ctas7_panel.schema.options import TypegenOptions
 from ctas7_panel.schema.tsdoc import (
     HARDLINE,
@@ -57,6 +57,7 @@ class Member:
     optional: bool
     type: TsType
     comments: tuple[str, ...] = ()
+    flat: str | None = None  # the type's one-line text, when known and free of hard breaks
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +98,17 @@ NEVER_MEMBER = Member("[_ in never]", False, NEVER)
 
 
 def lit(value: str) -> Atom:
+    return _lit(value)
+
+
+@lru_cache(maxsize=65536)
+def _lit(value: str) -> Atom:
     return Atom(ts_string(value))
+
+
+def simple(key: str, t: TsType, optional: bool = False) -> Member:
+    """A member whose type has no hard line breaks, with its one-line text precomputed."""
+    return Member(key, optional, t, flat=_flat(t))
 
 
 def ref(*parts: str) -> Atom:
@@ -229,6 +240,11 @@ def _is_open_obj(t: TsType) -> bool:
 def render_member(m: Member, indent: int, out: list[str]) -> None:
     """Append the lines of member ``m`` of an expanded object, at ``indent`` columns."""
     pad = " " * indent
+    if m.flat is not None and not m.comments:
+        line = f"{pad}{m.key}{'?' if m.optional else ''}: {m.flat}"
+        if (len(line) if line.isascii() else string_width(line)) <= PRINT_WIDTH:
+            out.append(line)
+            return
     for comment in m.comments:
         out.append(pad + comment)
     head = f"{pad}{m.key}{'?' if m.optional else ''}: "
@@ -249,7 +265,7 @@ def render_member(m: Member, indent: int, out: list[str]) -> None:
             out.append(pad + "  },")
         out.append(pad + "]")
         return
-    if not _has_hard(t):
+    if m.flat is None and not _has_hard(t):
         line = head + _flat(t)
         if string_width(line) <= PRINT_WIDTH:
             out.append(line)
@@ -313,6 +329,14 @@ class _Generator:
             elif rel.kind == "view":
                 self.views.setdefault(rel.name, []).append(rel.schema)
         self._type_cache: dict[tuple[str, str], TsType] = {}
+        self._kept: dict[str, list[Function]] = {}
+        self._column_types: dict[tuple[str, str, bool], tuple[TsType, str | None]] = {}
+        self._sorted_columns: dict[tuple[str, str], list[Column]] = {}
+        self._by_argument: dict[str, dict[str, list[Function]]] = {}
+        self.relationships_by_relation: dict[tuple[str, str], list[Relationship]] = {}
+        for r in catalog.relationships:
+            if r.schema == r.referenced_schema:
+                self.relationships_by_relation.setdefault((r.schema, r.relation), []).append(r)
 
     # ---- types
 
@@ -350,15 +374,31 @@ class _Generator:
 
     # ---- columns
 
+    def column_type(self, name: str, schema: str, is_nullable: bool) -> tuple[TsType, str | None]:
+        """A column's type and its one-line text (``None`` if it has hard breaks), cached."""
+        key = (name, schema, is_nullable)
+        cached = self._column_types.get(key)
+        if cached is None:
+            t = nullable(self.ts_type(name, schema), is_nullable)
+            cached = self._column_types[key] = (t, None if _has_hard(t) else _flat(t))
+        return cached
+
+    def column_member(self, key: str, optional: bool, name: str, schema: str, null: bool) -> Member:
+        t, flat = self.column_type(name, schema, null)
+        return Member(key, optional, t, flat=flat)
+
     def row_members(self, rel: Relation) -> list[Member]:
         return [
-            Member(ts_key(c.name), False, nullable(self.ts_type(c.format, rel.schema), c.is_nullable))
+            self.column_member(ts_key(c.name), False, c.format, rel.schema, c.is_nullable)
             for c in self.sorted_columns(rel)
         ]
 
-    @staticmethod
-    def sorted_columns(rel: Relation) -> list[Column]:
-        return sorted(rel.columns, key=lambda c: sort_key(c.name))
+    def sorted_columns(self, rel: Relation) -> list[Column]:
+        key = (rel.schema, rel.name)
+        cached = self._sorted_columns.get(key)
+        if cached is None:
+            cached = self._sorted_columns[key] = sorted(rel.columns, key=lambda c: sort_key(c.name))
+        return cached
 
     def insert_members(self, rel: Relation) -> list[Member]:
         out = []
@@ -368,8 +408,7 @@ class _Generator:
                 out.append(Member(key, True, NEVER))
                 continue
             optional = c.is_nullable or c.has_default
-            t = nullable(self.ts_type(c.format, rel.schema), c.is_nullable)
-            out.append(Member(key, optional, t))
+            out.append(self.column_member(key, optional, c.format, rel.schema, c.is_nullable))
         return out
 
     def update_members(self, rel: Relation) -> list[Member]:
@@ -379,8 +418,7 @@ class _Generator:
             if c.identity == "ALWAYS":
                 out.append(Member(key, True, NEVER))
                 continue
-            t = nullable(self.ts_type(c.format, rel.schema), c.is_nullable)
-            out.append(Member(key, True, t))
+            out.append(self.column_member(key, True, c.format, rel.schema, c.is_nullable))
         return out
 
     def view_write_members(self, rel: Relation) -> list[Member]:
@@ -390,17 +428,11 @@ class _Generator:
             if not c.is_updatable:
                 out.append(Member(key, True, NEVER))
             else:
-                out.append(Member(key, True, nullable(self.ts_type(c.format, rel.schema))))
+                out.append(self.column_member(key, True, c.format, rel.schema, True))
         return out
 
     def relationships(self, rel: Relation) -> Tuple:
-        rels = [
-            r
-            for r in self.catalog.relationships
-            if r.schema == rel.schema
-            and r.referenced_schema == rel.schema
-            and r.relation == rel.name
-        ]
+        rels = list(self.relationships_by_relation.get((rel.schema, rel.name), ()))
         rels.sort(
             key=lambda r: (
                 sort_key(r.foreign_key_name),
@@ -411,14 +443,14 @@ class _Generator:
         items: list[TsType] = []
         for r in rels:
             members = [
-                Member("foreignKeyName", False, lit(r.foreign_key_name)),
-                Member("columns", False, Tuple(tuple(lit(c) for c in r.columns))),
+                simple("foreignKeyName", lit(r.foreign_key_name)),
+                simple("columns", Tuple(tuple(lit(c) for c in r.columns))),
             ]
             if self.options.detect_one_to_one:
-                members.append(Member("isOneToOne", False, TRUE if r.is_one_to_one else FALSE))
-            members.append(Member("referencedRelation", False, lit(r.referenced_relation)))
+                members.append(simple("isOneToOne", TRUE if r.is_one_to_one else FALSE))
+            members.append(simple("referencedRelation", lit(r.referenced_relation)))
             members.append(
-                Member("referencedColumns", False, Tuple(tuple(lit(c) for c in r.referenced_columns)))
+                simple("referencedColumns", Tuple(tuple(lit(c) for c in r.referenced_columns)))
             )
             items.append(Obj(tuple(members), expanded=True))
         return Tuple(tuple(items))
@@ -433,17 +465,26 @@ class _Generator:
         return [i < n_in and i >= first and fn.default_count > 0 for i in range(len(fn.args))]
 
     def kept_functions(self, schema: str) -> list[Function]:
+        """The schema's functions that the generator emits, in name order."""
+        cached = self._kept.get(schema)
+        if cached is None:
+            cached = self._kept[schema] = sorted(
+                self._kept_functions(schema), key=lambda f: sort_key(f.name)
+            )
+        return cached
+
+    def _kept_functions(self, schema: str) -> list[Function]:
         out = []
         for fn in self.catalog.functions:
             if fn.schema != schema or fn.return_type.name in ("trigger", "event_trigger"):
                 continue
             if fn.result in ("trigger", "event_trigger"):
                 continue
-            if self._kept(fn):
+            if self._is_kept(fn):
                 out.append(fn)
         return out
 
-    def _kept(self, fn: Function) -> bool:
+    def _is_kept(self, fn: Function) -> bool:
         defaults = self.quirk_defaults(fn)
         in_args = [(a, defaults[i]) for i, a in enumerate(fn.args) if a.mode in ("in", "inout", "variadic")]
         if not in_args:
@@ -580,7 +621,7 @@ class _Generator:
         return Obj(tuple(members), expanded=False)
 
     def functions_section(self, schema: str) -> list[Member]:
-        fns = sorted(self.kept_functions(schema), key=lambda f: sort_key(f.name))
+        fns = self.kept_functions(schema)
         groups: dict[str, list[Function]] = {}
         for fn in fns:
             groups.setdefault(fn.name, []).append(fn)
@@ -598,12 +639,15 @@ class _Generator:
         return members
 
     def computed_fields(self, rel: Relation) -> list[Member]:
-        out = []
-        for fn in sorted(self.kept_functions(rel.schema), key=lambda f: sort_key(f.name)):
-            if fn.argument_types != rel.name:
-                continue
-            out.append(Member(ts_key(fn.name), False, nullable(self.return_base(fn))))
-        return out
+        by_argument = self._by_argument.get(rel.schema)
+        if by_argument is None:
+            by_argument = self._by_argument[rel.schema] = {}
+            for fn in self.kept_functions(rel.schema):
+                by_argument.setdefault(fn.argument_types, []).append(fn)
+        return [
+            Member(ts_key(fn.name), False, nullable(self.return_base(fn)))
+            for fn in by_argument.get(rel.name, ())
+        ]
 
     # ---- sections
 
@@ -634,7 +678,7 @@ class _Generator:
             parts.append(Member("Relationships", False, self.relationships(rel)))
             views.append(Member(ts_key(rel.name), False, Obj(tuple(parts), True)))
         enums = [
-            Member(ts_key(e.name), False, union(lit(label) for label in e.labels))
+            simple(ts_key(e.name), union(lit(label) for label in e.labels))
             for e in sorted(
                 (e for e in self.catalog.enums if e.schema == schema and e.labels),
                 key=lambda e: sort_key(e.name),

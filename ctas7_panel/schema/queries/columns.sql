@@ -1,16 +1,17 @@
--- Columns of the relations of the included schemas ($1 text[]). "format" is the type name,
+-- Columns of the relations of the included schemas (the "schemas" parameter, text[]); the relations query
+-- decides which of them the current role may see. "format" is the type name,
 -- or its base type's name for a domain (as postgres-meta reports it).
 select
   a.attrelid as rel_oid,
-  a.attnum as position,
   a.attname as name,
+  a.attnum as position,
   t.typname as type_name,
   tn.nspname as type_schema,
   coalesce(bt.typname, t.typname) as format,
   format_type(a.atttypid, a.atttypmod) as data_type,
   a.attndims as array_dims,
   not (a.attnotnull or (t.typtype = 'd' and t.typnotnull)) as is_nullable,
-  case when a.atthasdef and a.attgenerated = '' then pg_get_expr(ad.adbin, ad.adrelid) end
+  case when a.atthasdef and a.attgenerated = '' then pg_get_expr(ad.adbin, 0) end
     as default_value,
   case a.attidentity when 'a' then 'ALWAYS' when 'd' then 'BY DEFAULT' end as identity,
   case when a.attgenerated <> '' then pg_get_expr(ad.adbin, ad.adrelid) end as generated,
@@ -33,7 +34,3 @@ where c.relkind in ('r', 'p', 'f', 'v', 'm')
   and n.nspname = any(%(schemas)s)
   and a.attnum > 0
   and not a.attisdropped
-  and (
-    pg_has_role(c.relowner, 'USAGE')
-    or has_column_privilege(c.oid, a.attnum, 'SELECT, INSERT, UPDATE, REFERENCES')
-  )
