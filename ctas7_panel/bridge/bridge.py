@@ -1,0 +1,420 @@
+"""The Telemetry Bridge: consume ``events``, store, route, transform, deliver reliably.
+
+Usage::
+
+    async with TelemetryBridge(bus, store, targets=build_targets(settings, bus)) as bridge:
+        ...
+        bridge.metrics_snapshot()             # counters, p50/p95/p99, success rate
+        await bridge.replay_dead_letters()    # -> how many were re-delivered
+
+What it does with each message of topic ``events`` (group ``bridge``; several bridges on one
+Redis share the work):
+
+1. appends the event to the store (``StoreWriter``, batched; history is complete);
+2. resolves its route (``routes.py``; no route -> the dashboard, counted as unrouted);
+3. transforms it per target (``transforms.py``, pure) and delivers it: a batch at a time with
+   ``deliver_many`` when the target offers it; a failed delivery is retried in its own task
+   with exponential backoff and jitter (``RetryPolicy``) and, when the policy gives up, written
+   to the dead-letter store with the reason and the attempt count;
+4. acks the bus message once *every* delivery of it is settled (delivered or dead-lettered).
+   A crash before that leaves it pending: another worker (or the restarted one) gets it again,
+   and the targets' de-duplication by ``event_id`` makes the redelivery harmless.
+
+Every ``metrics_interval`` seconds it publishes a ``bridge_metrics`` event (routed to the
+dashboard and Neural Mux like any other). Retries in flight are bounded by ``max_retrying``
+(the consumer waits for a slot: backpressure, not loss).
+
+``close()`` (SIGTERM in ``ctas7 bridge``) stops taking messages, lets in-flight deliveries and
+retries finish for up to ``drain_timeout`` seconds, acks what settled, and hands the rest back
+to the bus (pending: redelivered elsewhere). It is safe to call twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ctas7_panel.bridge.delivery import RetryPolicy
+from ctas7_panel.bridge.metrics import BridgeMetrics, metrics_payload
+from ctas7_panel.bridge.routes import DEFAULT_TABLE, RoutingTable
+from ctas7_panel.bridge.targets import Target
+from ctas7_panel.bridge.transforms import transform
+from ctas7_panel.errors import BusError, ConfigError, StoreError, UsageError
+from ctas7_panel.events import Event
+from ctas7_panel.store import EventStore, StoreWriter
+from ctas7_panel.streams.bus import DEFAULT_TOPIC, Bus, Message, Subscription
+
+log = logging.getLogger(__name__)
+
+BRIDGE_GROUP = "bridge"
+METRICS_EVENT = "bridge_metrics"
+
+
+def default_worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(eq=False)
+class _Pending:
+    """One consumed event and how many of its deliveries are unsettled."""
+
+    event: Event
+    message: Message | None
+    received: float
+    remaining: int = 0
+    hold: bool = False  # a dead letter could not be stored: never ack (redelivered later)
+
+
+@dataclass(slots=True)
+class _Delivery:
+    pending: _Pending
+    route: str
+    target: str
+    event: Event  # transformed
+    attempts: int = 1
+    first_attempt: float = field(default_factory=time.monotonic)
+
+
+class TelemetryBridge:
+    """See the module docstring. An async context manager with ``start()``/``close()``."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        store: EventStore,
+        *,
+        targets: Mapping[str, Target] | Sequence[Target],
+        routes: RoutingTable = DEFAULT_TABLE,
+        retry: RetryPolicy | None = None,
+        group: str = BRIDGE_GROUP,
+        topic: str = DEFAULT_TOPIC,
+        worker: str | None = None,
+        batch: int = 256,
+        metrics_interval: float | None = 5.0,
+        max_retrying: int = 4096,
+        drain_timeout: float = 10.0,
+        poll_timeout: float = 0.2,
+        store_writer: StoreWriter | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.bus = bus
+        self.store = store
+        if isinstance(targets, Mapping):
+            self.targets: dict[str, Target] = dict(targets)
+        else:
+            self.targets = {t.name: t for t in targets}
+        self.routes = routes
+        self.retry = retry or RetryPolicy()
+        self.group = group
+        self.topic = topic
+        self.worker = worker or default_worker_name()
+        self.batch = batch
+        self.metrics_interval = metrics_interval
+        self.drain_timeout = drain_timeout
+        self.poll_timeout = poll_timeout
+        self.metrics = BridgeMetrics()
+        self._writer = store_writer or StoreWriter(store)
+        self._own_writer = store_writer is None
+        self._rng = rng or random.Random()
+        self._retry_slots = asyncio.Semaphore(max_retrying)
+        self._retrying: set[asyncio.Task[Any]] = set()
+        self._in_flight = 0
+        self._sub: Subscription | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+        self._started = False
+        self._closed = False
+        missing = sorted(routes.targets - set(self.targets))
+        if missing:
+            raise ConfigError(
+                f"the routing table names target {missing[0]!r} but no such target is "
+                f"configured (configured: {', '.join(sorted(self.targets)) or 'none'}); "
+                "fix CTAS7_ROUTES or add the target"
+            )
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> TelemetryBridge:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self, *, consume: bool = True) -> None:
+        """Start the store writer and (unless ``consume=False``) the consumer and metrics loops."""
+        if self._started:
+            return
+        self._started = True
+        await self._writer.start()
+        if consume:
+            self._sub = await self.bus.subscribe(self.group, topic=self.topic, consumer=self.worker)
+            self._tasks.append(asyncio.create_task(self._consume(), name="ctas7-bridge-consume"))
+        if self.metrics_interval:
+            self._tasks.append(
+                asyncio.create_task(self._metrics_loop(), name="ctas7-bridge-metrics")
+            )
+
+    async def close(self) -> None:
+        """Stop consuming, drain in-flight deliveries, ack, hand back the rest."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stopping.set()
+        for task in self._tasks:
+            if task.get_name() == "ctas7-bridge-metrics":
+                task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._retrying:
+            _, still = await asyncio.wait(set(self._retrying), timeout=self.drain_timeout)
+            for task in still:
+                task.cancel()
+            if still:
+                log.warning(
+                    "bridge %s: %d deliveries still retrying after %.1fs; handed back unacked",
+                    self.worker,
+                    len(still),
+                    self.drain_timeout,
+                )
+                await asyncio.gather(*still, return_exceptions=True)
+        if self._sub is not None:
+            with contextlib.suppress(BusError):
+                await self._sub.close()
+        if self._own_writer:
+            await self._writer.close()
+        else:
+            await self._writer.flush()
+        for target in self.targets.values():
+            aclose = getattr(target, "close", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
+
+    @property
+    def in_flight(self) -> int:
+        """Deliveries not yet settled (being delivered or waiting to retry)."""
+        return self._in_flight
+
+    def metrics_snapshot(self) -> dict[str, Any]:
+        """Counters per route/target and per target, p50/p95/p99 (ms), success rates."""
+        return self.metrics.snapshot(worker=self.worker, in_flight=self._in_flight)
+
+    # --- the consumer -------------------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        assert self._sub is not None
+        sub = self._sub
+        while not self._stopping.is_set():
+            try:
+                msgs = await sub.get(self.batch, timeout=self.poll_timeout)
+            except BusError as exc:
+                log.error("bridge %s: reading %s failed: %s", self.worker, self.topic, exc)
+                await asyncio.sleep(0.5)
+                continue
+            if msgs:
+                now = time.perf_counter()
+                await self._process([_Pending(m.event, m, now) for m in msgs])
+
+    async def submit(self, events: Iterable[Event]) -> None:
+        """Route and deliver events directly (no bus message to ack), e.g. from tests."""
+        now = time.perf_counter()
+        await self._process([_Pending(e, None, now) for e in events])
+
+    async def _process(self, batch: list[_Pending]) -> None:
+        metrics = self.metrics
+        per_target: dict[str, list[_Delivery]] = {}
+        for p in batch:
+            await self._writer.append(p.event)
+            metrics.consumed += 1
+            res = self.routes.resolve(p.event.event_type)
+            if res.unrouted:
+                metrics.unrouted += 1
+            for name in res.targets:
+                metrics.count("routed", res.route, name)
+                try:
+                    out = transform(name, p.event)
+                except Exception as exc:  # a payload the transform cannot read
+                    metrics.transform_errors += 1
+                    p.remaining += 1
+                    self._in_flight += 1
+                    reason = f"transform for {name} failed: {type(exc).__name__}: {exc}"
+                    await self._dead_letter(_Delivery(p, res.route, name, p.event, 0), reason)
+                    continue
+                p.remaining += 1
+                self._in_flight += 1
+                per_target.setdefault(name, []).append(_Delivery(p, res.route, name, out))
+        if per_target:
+            await asyncio.gather(*(self._deliver_batch(n, ds) for n, ds in per_target.items()))
+        done = [p.message for p in batch if p.remaining == 0 and not p.hold and p.message]
+        if done:
+            await self._ack(*done)
+
+    async def _deliver_batch(self, name: str, deliveries: list[_Delivery]) -> None:
+        target = self.targets[name]
+        many = getattr(target, "deliver_many", None)
+        results: list[BaseException | None]
+        if many is not None and len(deliveries) > 1:
+            try:
+                results = list(await many([d.event for d in deliveries]))
+            except Exception as exc:
+                results = [exc] * len(deliveries)
+        else:
+            results = []
+            for d in deliveries:
+                try:
+                    await target.deliver(d.event)
+                    results.append(None)
+                except Exception as exc:
+                    results.append(exc)
+        now = time.perf_counter()
+        for d, err in zip(deliveries, results, strict=True):
+            if err is None:
+                self.metrics.delivered(d.route, name, now - d.pending.received)
+                self._settle(d.pending, ack=False)
+            else:
+                self.metrics.count("failed", d.route, name)
+                await self._retry_slots.acquire()
+                task = asyncio.create_task(self._retry(d, err), name=f"ctas7-retry-{name}")
+                self._retrying.add(task)
+                task.add_done_callback(self._retry_done)
+
+    def _retry_done(self, task: asyncio.Task[Any]) -> None:
+        self._retrying.discard(task)
+        self._retry_slots.release()
+
+    async def _retry(self, d: _Delivery, error: BaseException) -> bool:
+        """Retry until delivered (True) or dead-lettered (False)."""
+        target = self.targets[d.target]
+        while True:
+            delay = self.retry.delay(d.attempts, self._rng.random())
+            elapsed = time.monotonic() - d.first_attempt
+            if self.retry.gives_up(d.attempts, elapsed, delay):
+                reason = f"gave up after {d.attempts} attempts in {elapsed:.1f}s: {error}"
+                await self._dead_letter(d, reason)
+                return False
+            await asyncio.sleep(delay)
+            d.attempts += 1
+            self.metrics.count("retried", d.route, d.target)
+            try:
+                await target.deliver(d.event)
+            except Exception as exc:
+                self.metrics.count("failed", d.route, d.target)
+                error = exc
+                continue
+            self.metrics.delivered(d.route, d.target, time.perf_counter() - d.pending.received)
+            self._settle(d.pending, ack=True)
+            return True
+
+    async def _dead_letter(self, d: _Delivery, reason: str) -> None:
+        """Keep the *original* event with the target's name (replay transforms it again)."""
+        try:
+            await asyncio.to_thread(
+                self.store.add_dead_letter,
+                d.pending.event,
+                d.target,
+                reason[:2000],
+                attempts=max(1, d.attempts),
+            )
+        except StoreError as exc:
+            log.error(
+                "bridge %s: cannot store dead letter %s: %s", self.worker, d.event.event_id, exc
+            )
+            d.pending.hold = True
+        else:
+            self.metrics.count("dead_lettered", d.route, d.target)
+            log.warning("bridge: dead-lettered %s for %s: %s", d.event.event_id, d.target, reason)
+        self._settle(d.pending, ack=True)
+
+    def _settle(self, p: _Pending, *, ack: bool) -> None:
+        p.remaining -= 1
+        self._in_flight -= 1
+        if ack and p.remaining == 0 and not p.hold and p.message is not None:
+            task = asyncio.create_task(self._ack(p.message))
+            self._retrying.add(task)
+            task.add_done_callback(self._retrying.discard)
+
+    async def _ack(self, *messages: Message) -> None:
+        if self._sub is None:
+            return
+        try:
+            await self._sub.ack(*messages)
+        except BusError as exc:  # not acked: redelivered later, de-duplicated at the targets
+            log.error("bridge %s: ack failed: %s", self.worker, exc)
+
+    # --- metrics events -----------------------------------------------------------------------
+
+    def metrics_event(self) -> Event:
+        payload = metrics_payload(
+            self.metrics_snapshot(), worker=self.worker, interval_s=self.metrics_interval or 0.0
+        )
+        return Event.create(METRICS_EVENT, payload, source_node=f"bridge:{self.worker}")
+
+    async def _metrics_loop(self) -> None:
+        assert self.metrics_interval
+        while True:
+            await asyncio.sleep(self.metrics_interval)
+            try:
+                await self.bus.publish(self.metrics_event(), topic=self.topic)
+            except BusError as exc:
+                log.warning("bridge %s: cannot publish metrics: %s", self.worker, exc)
+
+    # --- dead letters -------------------------------------------------------------------------
+
+    async def replay_dead_letters(self, ids: Sequence[int] | None = None) -> int:
+        """Re-deliver dead letters (all unreplayed ones, or ``ids``) through the normal path.
+
+        Each goes to its target again with the full retry policy; a success marks it replayed,
+        a new failure updates its attempt count and reason. Letters of the ``ingress`` target
+        (malformed frames) cannot be replayed and are skipped. Returns how many were delivered.
+        Works on a bridge that was never started (``ctas7 dlq replay``).
+        """
+        letters = await asyncio.to_thread(self.store.dead_letters, ids=ids)
+        if ids is not None and not letters:
+            raise UsageError(
+                f"no unreplayed dead letter with id {', '.join(map(str, ids))}: "
+                "see `ctas7 dlq list`"
+            )
+        replayed = 0
+        for dl in letters:
+            if dl.target == f"bus:{self.group}":
+                await self.bus.publish(dl.event, topic=self.topic)
+                ok = True
+            elif dl.target in self.targets:
+                ok = await self._redeliver(dl.event, dl.target)
+            else:
+                log.info("dead letter %d (target %s) cannot be replayed", dl.id, dl.target)
+                continue
+            if ok:
+                await asyncio.to_thread(self.store.mark_replayed, [dl.id])
+                self.metrics.replayed += 1
+                replayed += 1
+        return replayed
+
+    async def _redeliver(self, event: Event, name: str) -> bool:
+        route = self.routes.resolve(event.event_type).route
+        p = _Pending(event, None, time.perf_counter(), remaining=1)
+        self._in_flight += 1
+        self.metrics.count("routed", route, name)
+        try:
+            out = transform(name, event)
+        except Exception as exc:
+            await self._dead_letter(_Delivery(p, route, name, event, 0), f"transform failed: {exc}")
+            return False
+        d = _Delivery(p, route, name, out)
+        try:
+            await self.targets[name].deliver(out)
+        except Exception as exc:
+            self.metrics.count("failed", route, name)
+            return await self._retry(d, exc)
+        self.metrics.delivered(route, name, time.perf_counter() - p.received)
+        self._settle(p, ack=False)
+        return True

@@ -1,0 +1,439 @@
+"""``RedisStreamsBus``: the bus on Redis Streams, for many processes and hosts.
+
+Same semantics as ``MemoryBus`` (see ``bus.py``), mapped onto Redis:
+
+- one stream per topic, key ``<prefix><topic>`` (default prefix ``ctas7:stream:``), entries
+  ``{"e": <event JSON>}``; ``XADD ... MAXLEN ~ maxlen`` trims old entries (default 100,000 per
+  stream: a group lagging further behind than that loses the trimmed entries, which Redis
+  reports as deleted and this bus counts as ``trimmed``);
+- a consumer group per group name (``XGROUP CREATE ... MKSTREAM``; ``start="new"`` = ``$``,
+  ``"earliest"`` = ``0``); competing consumers by ``XREADGROUP ... >``;
+- ``ack`` = ``XACK``. An entry read but not acked stays in the group's pending list:
+
+  * the same consumer name re-reads its own pending entries first after a restart or after a
+    cancelled read (``XREADGROUP ... 0``);
+  * every ``claim_idle / 2`` seconds a consumer takes over entries idle for more than
+    ``claim_idle`` seconds (``XAUTOCLAIM``): this is how a sibling worker delivers what a
+    ``kill -9``-ed worker had read (``delivery_count`` 2 on such messages);
+  * a live consumer refreshes its own unacked entries every ``claim_idle / 3`` seconds
+    (``XCLAIM ... JUSTID``) so that slow work (e.g. retries during a target outage) is not
+    stolen by a sibling;
+  * ``Subscription.close()`` marks its unacked entries as long idle, so a sibling claims them
+    at its next claim pass (redelivered, like ``MemoryBus``).
+
+``publish_many(events, topic)`` sends a batch in one pipeline (used by the bridge's targets).
+A stream entry that is not a valid event (written by something else) is acked and handed to
+``overflow_sink`` as a ``bus_rejected`` event (target ``bus:<group>``), or logged and counted
+as ``rejected`` without a sink. Connection failures raise ``BusError`` naming the
+(password-redacted) URL.
+
+Cancel-safety: ``publish`` may be cancelled (the entry may or may not have been added);
+``Subscription.get`` may be cancelled: anything Redis handed over meanwhile stays pending for
+this consumer and comes back at the next ``get``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from ctas7_panel.errors import BusError, EventError
+from ctas7_panel.events import ENVELOPE_FIELDS, Event
+from ctas7_panel.settings import redact_url
+from ctas7_panel.streams.bus import DEFAULT_TOPIC, Message, OverflowSink, Start
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PREFIX = "ctas7:stream:"
+DEFAULT_MAXLEN = 100_000
+DEFAULT_CLAIM_IDLE = 30.0
+_FIELD = b"e"
+_LONG_IDLE_MS = 10**9
+
+
+def decode_event(data: bytes, max_bytes: int) -> Event:
+    """An event read off a stream: the envelope is checked, the payload is not.
+
+    Target topics carry the *transformed* payload under the original ``event_type``, so the
+    per-type payload rules of ``Event.from_json`` do not apply on the bus.
+    """
+    if len(data) > max_bytes:
+        raise EventError(f"stream entry is {len(data):,} bytes, over {max_bytes:,}")
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise EventError(f"stream entry is not valid JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise EventError("stream entry is not a JSON object")
+    try:
+        eid, etype, ts, src, payload = (obj[k] for k in ENVELOPE_FIELDS)
+    except KeyError as exc:
+        raise EventError(f"stream entry misses field {exc.args[0]!r}", field=exc.args[0]) from exc
+    if not (
+        isinstance(eid, str)
+        and isinstance(etype, str)
+        and isinstance(ts, int | float)
+        and isinstance(src, str)
+        and isinstance(payload, dict)
+    ):
+        raise EventError("stream entry has a field of the wrong type")
+    return Event(eid, etype, float(ts), src, payload)
+
+
+class RedisSubscription:
+    """A consumer of one group of one stream (see the module docstring)."""
+
+    def __init__(
+        self, bus: RedisStreamsBus, topic: str, group: str, name: str, claim_idle: float
+    ) -> None:
+        self._bus = bus
+        self.topic = topic
+        self.key = bus.key(topic)
+        self.group = group
+        self.name = name
+        self.claim_idle = claim_idle
+        self._held: set[str] = set()
+        self._check_own = True  # re-read our own pending entries before new ones
+        self._claim_cursor = "0-0"
+        self._last_claim = 0.0
+        self._closed = False
+        self._keeper = asyncio.create_task(self._keep_alive(), name=f"ctas7-redis-keep-{name}")
+
+    async def get(self, max_count: int = 1, timeout: float | None = None) -> list[Message]:
+        if self._closed:
+            raise BusError(f"subscription {self.name!r} is closed")
+        from redis.exceptions import ResponseError
+
+        r = self._bus.redis
+        try:
+            if self._check_own:
+                out = await self._read(r, "0", max_count, None, redelivered=True)
+                if out:
+                    return out
+                self._check_own = False
+            now = time.monotonic()
+            if now - self._last_claim >= self.claim_idle / 2:
+                self._last_claim = now
+                out = await self._autoclaim(r, max_count)
+                if out:
+                    return out
+            block = None if timeout is None else max(1, int(timeout * 1000))
+            return await self._read(r, ">", max_count, block if block is not None else 0)
+        except asyncio.CancelledError:
+            self._check_own = True  # whatever Redis handed over is pending for us
+            raise
+        except BusError:
+            raise
+        except ResponseError as exc:
+            if "NOGROUP" in str(exc) or "UNBLOCKED" in str(exc):  # stream deleted under us
+                await self._bus._create_group(self.key, self.group, "0")
+                return []
+            raise BusError(self._bus.describe(f"cannot read {self.key!r}", exc)) from exc
+        except Exception as exc:
+            raise BusError(self._bus.describe(f"cannot read {self.key!r}", exc)) from exc
+
+    async def _read(
+        self,
+        r: aioredis.Redis,
+        start: str,
+        count: int,
+        block: int | None,
+        *,
+        redelivered: bool = False,
+    ) -> list[Message]:
+        reply: Any = await r.xreadgroup(
+            self.group, self.name, {self.key: start}, count=count, block=block
+        )
+        entries: list[tuple[Any, Any]]
+        if not reply:
+            entries = []
+        elif isinstance(reply, dict):  # RESP3
+            entries = next(iter(reply.values()))[0]
+        else:
+            entries = reply[0][1]
+        return await self._messages(entries, 2 if redelivered else 1)
+
+    async def _autoclaim(self, r: aioredis.Redis, count: int) -> list[Message]:
+        reply: Any = await r.xautoclaim(
+            self.key,
+            self.group,
+            self.name,
+            min_idle_time=int(self.claim_idle * 1000),
+            start_id=self._claim_cursor,
+            count=count,
+        )
+        cursor, entries = reply[0], reply[1]
+        deleted = reply[2] if len(reply) > 2 else []
+        self._claim_cursor = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
+        if deleted:
+            self._bus._count(self.topic, "trimmed", len(deleted))
+        msgs = await self._messages(entries, 2)
+        self._bus._count(self.topic, "claimed", len(msgs))
+        return msgs
+
+    async def _messages(self, entries: Sequence[tuple[Any, Any]], count: int) -> list[Message]:
+        out: list[Message] = []
+        bad: list[str] = []
+        for raw_id, fields in entries:
+            entry_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+            data = (fields or {}).get(_FIELD)
+            if data is None:  # trimmed while pending
+                bad.append(entry_id)
+                self._bus._count(self.topic, "trimmed")
+                continue
+            try:
+                event = decode_event(data, self._bus.max_event_bytes)
+            except EventError as exc:
+                bad.append(entry_id)
+                await self._bus._reject(self.topic, self.group, entry_id, data, exc)
+                continue
+            out.append(Message(entry_id, self.topic, self.group, event, count))
+        if bad:
+            await self._bus.redis.xack(self.key, self.group, *bad)
+        self._held.update(m.id for m in out)
+        self._bus._count(self.topic, "delivered", len(out))
+        return out
+
+    async def ack(self, *messages: Message) -> None:
+        if not messages:
+            return
+        ids = [m.id for m in messages]
+        try:
+            n = await self._bus.redis.xack(self.key, self.group, *ids)
+        except Exception as exc:
+            raise BusError(self._bus.describe(f"cannot ack on {self.key!r}", exc)) from exc
+        self._held.difference_update(ids)
+        self._bus._count(self.topic, "acked", int(n))
+
+    async def _keep_alive(self) -> None:
+        """Refresh the idle time of our unacked entries so siblings do not claim them."""
+        while True:
+            await asyncio.sleep(self.claim_idle / 3)
+            held: list[Any] = list(self._held)
+            if not held:
+                continue
+            with contextlib.suppress(Exception):
+                await self._bus.redis.xclaim(
+                    self.key, self.group, self.name, min_idle_time=0, message_ids=held, justid=True
+                )
+
+    async def close(self) -> None:
+        """Stop consuming; unacked entries become claimable by siblings right away."""
+        if self._closed:
+            return
+        self._closed = True
+        self._keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._keeper
+        held: list[Any] = list(self._held)
+        self._held = set()
+        if held and not self._bus.closed:
+            with contextlib.suppress(Exception):
+                await self._bus.redis.xclaim(
+                    self.key,
+                    self.group,
+                    self.name,
+                    min_idle_time=0,
+                    message_ids=held,
+                    idle=_LONG_IDLE_MS,
+                    justid=True,
+                )
+                self._bus._count(self.topic, "redelivered", len(held))
+        self._bus._subs.discard(self)
+
+    def __aiter__(self) -> AsyncIterator[Message]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Message]:
+        while not self._closed:
+            for msg in await self.get(1, timeout=1.0):
+                yield msg
+
+
+class RedisStreamsBus:
+    """The bus on Redis Streams. ``async with RedisStreamsBus(url) as bus: ...``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        maxlen: int = DEFAULT_MAXLEN,
+        claim_idle: float = DEFAULT_CLAIM_IDLE,
+        max_event_bytes: int = 16 << 20,
+        overflow_sink: OverflowSink | None = None,
+    ) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.maxlen = maxlen
+        self.claim_idle = claim_idle
+        self.max_event_bytes = max_event_bytes
+        self.overflow_sink = overflow_sink
+        self._redis: aioredis.Redis | None = None
+        self._subs: set[RedisSubscription] = set()
+        self._stats: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self._consumer_seq = 0
+        self.closed = False
+
+    def key(self, topic: str) -> str:
+        return f"{self.prefix}{topic}"
+
+    def describe(self, what: str, exc: BaseException) -> str:
+        return f"redis bus {redact_url(self.url)}: {what}: {exc} (is Redis running? CTAS7_BUS_URL)"
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        if self._redis is None:
+            raise BusError("the redis bus is not started: use `async with bus` or await start()")
+        return self._redis
+
+    async def start(self) -> None:
+        import redis.asyncio as aioredis
+
+        if self._redis is not None:
+            return
+        self.closed = False
+        client = aioredis.Redis.from_url(
+            self.url, socket_connect_timeout=5, health_check_interval=30
+        )
+        try:
+            await client.ping()
+        except Exception as exc:
+            await client.aclose()
+            raise BusError(self.describe("cannot connect", exc)) from exc
+        self._redis = client
+
+    async def close(self) -> None:
+        for sub in list(self._subs):
+            await sub.close()
+        self.closed = True
+        if self._redis is not None:
+            client, self._redis = self._redis, None
+            await client.aclose()
+
+    async def __aenter__(self) -> RedisStreamsBus:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _count(self, topic: str, what: str, n: int = 1) -> None:
+        if n:
+            self._stats[topic][what] += n
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Counters per topic (this process): published, delivered, acked, claimed,
+        redelivered, trimmed, rejected."""
+        return {topic: dict(c) for topic, c in self._stats.items()}
+
+    async def publish(self, event: Event, *, topic: str = DEFAULT_TOPIC) -> str:
+        if self.closed:
+            raise BusError("the bus is closed: publish before close()")
+        try:
+            entry = await self.redis.xadd(
+                self.key(topic), {_FIELD: event.to_json()}, maxlen=self.maxlen, approximate=True
+            )
+        except BusError:
+            raise
+        except Exception as exc:
+            raise BusError(self.describe(f"cannot publish to {topic!r}", exc)) from exc
+        self._count(topic, "published")
+        return entry.decode() if isinstance(entry, bytes) else str(entry)
+
+    async def publish_many(
+        self, events: Sequence[Event], *, topic: str = DEFAULT_TOPIC
+    ) -> list[str]:
+        """Publish a batch in one round trip; all or nothing from the caller's view."""
+        if self.closed:
+            raise BusError("the bus is closed: publish before close()")
+        if not events:
+            return []
+        key = self.key(topic)
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            for e in events:
+                pipe.xadd(key, {_FIELD: e.to_json()}, maxlen=self.maxlen, approximate=True)
+            ids = await pipe.execute()
+        except BusError:
+            raise
+        except Exception as exc:
+            raise BusError(self.describe(f"cannot publish to {topic!r}", exc)) from exc
+        self._count(topic, "published", len(ids))
+        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+
+    async def subscribe(
+        self,
+        group: str,
+        *,
+        topic: str = DEFAULT_TOPIC,
+        consumer: str | None = None,
+        start: Start = "new",
+        claim_idle: float | None = None,
+    ) -> RedisSubscription:
+        from redis.exceptions import ResponseError
+
+        key = self.key(topic)
+        try:
+            await self.redis.xgroup_create(
+                key, group, id="$" if start == "new" else "0", mkstream=True
+            )
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise BusError(self.describe(f"cannot create group {group!r}", exc)) from exc
+        except BusError:
+            raise
+        except Exception as exc:
+            raise BusError(self.describe(f"cannot create group {group!r}", exc)) from exc
+        if consumer is None:
+            self._consumer_seq += 1
+            consumer = f"{group}-{socket.gethostname()}-{os.getpid()}-{self._consumer_seq}"
+        sub = RedisSubscription(self, topic, group, consumer, claim_idle or self.claim_idle)
+        self._subs.add(sub)
+        return sub
+
+    async def _create_group(self, key: str, group: str, start_id: str) -> None:
+        from redis.exceptions import ResponseError
+
+        try:
+            await self.redis.xgroup_create(key, group, id=start_id, mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise BusError(self.describe(f"cannot create group {group!r}", exc)) from exc
+        except BusError:
+            raise
+        except Exception as exc:
+            raise BusError(self.describe(f"cannot create group {group!r}", exc)) from exc
+
+    async def drop_group(self, group: str, *, topic: str = DEFAULT_TOPIC) -> None:
+        """Delete a consumer group (for per-process groups such as a gateway's relay)."""
+        with contextlib.suppress(Exception):
+            await self.redis.xgroup_destroy(self.key(topic), group)
+
+    async def _reject(
+        self, topic: str, group: str, entry_id: str, data: bytes, exc: EventError
+    ) -> None:
+        self._count(topic, "rejected")
+        reason = f"stream entry {entry_id} of {topic!r} is not a valid event: {exc}"
+        if self.overflow_sink is None:
+            log.error("redis bus: %s (dropped from the stream; no sink configured)", reason)
+            return
+        shown = data[:4096].decode("utf-8", "replace")
+        rejected = Event.create(
+            "bus_rejected",
+            {"entry_id": entry_id, "topic": topic, "raw": shown, "error": str(exc)},
+            source_node="redis_bus",
+        )
+        await self.overflow_sink(rejected, f"bus:{group}", reason)
