@@ -1,0 +1,200 @@
+"""Assembly: the process's hub (``pn.state.cache``), a dashboard per session, the page.
+
+- ``get_hub(settings, environ)``: the one hub of this server process, created on first use
+  from the runtime (``ctas7_panel.runtime.get_runtime(settings)``; until that module exists,
+  ``_dev_source``) and started on the running event loop;
+- ``Dashboard(hub)``: one session's models, feed and views; ``start()`` adds its periodic flush
+  (every ``period_ms``, 150 by default) and removes it when the session is destroyed;
+- ``create_app(...)``: the BootstrapTemplate page ``ctas7_panel/app.py`` serves. It loads no
+  web fonts and nothing from another host: the page works offline.
+
+The same ``Dashboard`` renders in a Jupyter notebook (``Dashboard(hub)`` as a cell's value).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import panel as pn
+import param
+
+from ctas7_panel.dashboard.hub import Hub
+from ctas7_panel.dashboard.models import DashboardState
+from ctas7_panel.dashboard.probes import Probe, postgres_probe, tcp_probe
+from ctas7_panel.dashboard.session import SessionFeed
+from ctas7_panel.dashboard.views import (
+    BridgeHealthView,
+    EventStreamView,
+    LatencyView,
+    MuxMetricsView,
+    SchemaView,
+    StatusBarView,
+    TestResultsView,
+)
+from ctas7_panel.settings import Settings
+
+log = logging.getLogger(__name__)
+
+HUB_KEY = "ctas7.dashboard.hub"
+TITLE = "CTAS-7 Telemetry"
+
+
+def load_runtime(settings: Settings, environ: Mapping[str, str]) -> Any:
+    """The process runtime: ``ctas7_panel.runtime`` when present, else the dev stand-in."""
+    try:
+        from ctas7_panel.runtime import get_runtime  # type: ignore[import-not-found,unused-ignore]
+    except ModuleNotFoundError as exc:
+        if exc.name != "ctas7_panel.runtime":
+            raise
+        from ctas7_panel.dashboard._dev_source import get_runtime as dev_runtime
+
+        port = environ.get("CTAS7_DEV_INGEST_PORT")
+        rate = float(environ.get("CTAS7_DEMO_RATE", "4") or 0)
+        return dev_runtime(settings, ingest_port=int(port) if port else None, rate=rate)
+    return get_runtime(settings)
+
+
+def default_probes(settings: Settings, runtime: Any) -> dict[str, Probe]:
+    """Database (the runtime's, embedded or configured) and the seed's three endpoints."""
+
+    async def database() -> tuple[bool, str]:
+        url = getattr(runtime, "database_url", None) or settings.database_url
+        if not url:
+            return False, "not configured (CTAS7_DATABASE_URL unset, no embedded database)"
+        return await postgres_probe(url)()
+
+    return {
+        "database": database,
+        "legion": tcp_probe(settings.legion_endpoint),
+        "dashboard": tcp_probe(settings.dioxus_endpoint),
+        "neural_mux": tcp_probe(settings.neural_mux_endpoint),
+    }
+
+
+async def _start(hub: Hub, runtime: Any) -> None:
+    try:
+        start = getattr(runtime, "start", None)
+        if start is not None:
+            await start()
+        hub.replay = getattr(runtime, "replay_dead_letters", None) or hub.replay
+        await hub.start()
+    except Exception as exc:
+        log.exception("dashboard: the runtime or hub failed to start")
+        hub.digest.set_status("bus", False, hub.clock(), f"start failed: {exc}")
+
+
+def get_hub(settings: Settings | None = None, environ: Mapping[str, str] | None = None) -> Hub:
+    """This process's hub (created and started on first call; later calls return it)."""
+    hub: Hub | None = pn.state.cache.get(HUB_KEY)
+    if hub is not None:
+        return hub
+    import os
+
+    env = os.environ if environ is None else environ
+    settings = settings or Settings.from_env(env)
+    runtime = load_runtime(settings, env)
+    hub = Hub(runtime.bus, getattr(runtime, "store", None), settings)
+    hub.probes = default_probes(settings, runtime)
+    pn.state.cache[HUB_KEY] = hub
+    pn.state.cache[HUB_KEY + ".runtime"] = runtime
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        log.warning("dashboard: no running event loop; the hub starts with the first session")
+        pn.state.cache[HUB_KEY + ".pending"] = True
+    else:
+        pn.state.cache[HUB_KEY + ".task"] = loop.create_task(_start(hub, runtime))
+    return hub
+
+
+class Dashboard(pn.viewable.Viewer):
+    """One session's dashboard: models (``state``), their feed from the hub, the views."""
+
+    period_ms = param.Integer(default=150, bounds=(50, 2000), doc="flush period per session")
+
+    def __init__(self, hub: Hub, **params: Any) -> None:
+        super().__init__(**params)
+        self.hub = hub
+        self.state = DashboardState()
+        self.feed = SessionFeed(hub.digest, self.state)
+        s = self.state
+        self.status_view = StatusBarView(model=s.status)
+        self.events_view = EventStreamView(model=s.events)
+        self.schema_view = SchemaView(model=s.schema)
+        self.tests_view = TestResultsView(model=s.tests)
+        self.mux_view = MuxMetricsView(model=s.mux)
+        self.latency_view = LatencyView(model=s.latency)
+        self.bridge_view = BridgeHealthView(model=s.bridge)
+        s.bridge.param.watch(self._on_replay, "replay_requests")  # type: ignore[union-attr]
+        self._callback: Any = None
+        self.feed.flush()
+
+    def start(self) -> None:
+        """Flush every ``period_ms``; stop when the session is destroyed. Idempotent."""
+        if self._callback is not None:
+            return
+        self._callback = pn.state.add_periodic_callback(self.feed.flush, period=self.period_ms)
+        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+            pn.state.on_session_destroyed(self._on_destroyed)
+
+    def stop(self) -> None:
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+
+    def _on_destroyed(self, session_context: Any) -> None:
+        self.stop()
+
+    async def _on_replay(self, event: Any) -> None:
+        bridge = self.state.bridge
+        assert bridge is not None
+        if bridge.replaying:
+            return
+        bridge.param.update(replaying=True, replay_message="replaying…")
+        try:
+            message = await self.hub.replay_dead_letters()
+        finally:
+            bridge.replaying = False
+        bridge.replay_message = message
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        self.start()
+        card = {"sizing_mode": "stretch_width", "styles": {"padding": "6px"}}
+        return pn.Column(
+            self.status_view,
+            pn.Row(
+                pn.Column(self.events_view, **card),
+                pn.Column(self.schema_view, width=440, styles={"padding": "6px"}),
+                sizing_mode="stretch_width",
+            ),
+            pn.Row(
+                pn.Column(self.latency_view, **card),
+                pn.Column(self.mux_view, **card),
+                sizing_mode="stretch_width",
+            ),
+            pn.Row(
+                pn.Column(self.tests_view, **card),
+                pn.Column(self.bridge_view, **card),
+                sizing_mode="stretch_width",
+            ),
+            sizing_mode="stretch_width",
+        )
+
+
+def create_app(
+    settings: Settings | None = None, environ: Mapping[str, str] | None = None
+) -> pn.template.BootstrapTemplate:
+    """The page for one session: the process's hub, this session's dashboard, the template."""
+    hub = get_hub(settings, environ)
+    dashboard = Dashboard(hub)
+    template = pn.template.BootstrapTemplate(
+        title=TITLE,
+        theme="dark",
+        header_background="#141b24",
+        main_max_width="",
+        main=[dashboard],
+    )
+    return template

@@ -1,0 +1,141 @@
+"""The HTML each panel shows, with the seed's Playwright-discoverable attributes. Pure.
+
+Every panel's root carries ``data-component`` (and ``data-route``, the ``mcp://telemetry/...``
+address of what it shows); values users' tests assert on carry ``data-metric``; events carry
+``data-component="telemetry-event" data-event-type=... data-event-id=...`` as in the seed.
+Everything interpolated is escaped: event ids, types and payload text come from the outside.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from html import escape
+
+from ctas7_panel.dashboard.records import Record
+from ctas7_panel.dashboard.tallies import ComponentStatus
+
+ROUTES = {
+    "telemetry-status": "mcp://telemetry/status",
+    "event-stream": "mcp://telemetry/events",
+    "schema-details": "mcp://telemetry/schema",
+    "test-results": "mcp://telemetry/tests",
+    "neural-mux-metrics": "mcp://telemetry/neural_mux",
+    "latency-charts": "mcp://telemetry/latency",
+    "bridge-health": "mcp://telemetry/bridge",
+}
+COMPONENT_ORDER = ("bus", "database", "legion", "dashboard", "neural_mux")
+
+
+def _a(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def clock(ts: float | None) -> str:
+    """``HH:MM:SS`` local time, or an em dash."""
+    return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else "—"
+
+
+def ago(ts: float | None, now: float) -> str:
+    if not ts:
+        return "—"
+    s = max(0.0, now - ts)
+    if s < 60:
+        return f"{s:.0f}s ago"
+    if s < 3600:
+        return f"{s / 60:.0f}m ago"
+    return f"{s / 3600:.1f}h ago"
+
+
+def open_panel(component: str, title: str, extra: str = "") -> str:
+    route = ROUTES.get(component, f"mcp://telemetry/{component}")
+    return (
+        f'<div class="ctas7-panel" data-component="{_a(component)}" data-route="{_a(route)}"'
+        f"{extra}><h3 class='ctas7-title'>{escape(title)}</h3>"
+    )
+
+
+def status_bar(
+    components: Iterable[ComponentStatus],
+    schema_hash: str,
+    schema_status: str,
+    notification: str = "",
+    notification_type: str = "info",
+) -> str:
+    order = {name: i for i, name in enumerate(COMPONENT_ORDER)}
+    items = []
+    for c in sorted(components, key=lambda c: (order.get(c.name, 99), c.name)):
+        state = "connected" if c.ok else "disconnected"
+        items.append(
+            f'<span class="ctas7-chip {state}" data-status-of="{_a(c.name)}" '
+            f'data-status="{state}" title="{_a(c.detail)}">'
+            f"{'●' if c.ok else '○'} {escape(c.name)} "
+            f"<small>{'up' if c.ok else 'down'} since {clock(c.since)}</small></span>"
+        )
+    mark = {"error": "❌", "unknown": "…"}.get(schema_status, "✅")
+    short = schema_hash[:8] if schema_hash else "unknown"
+    indicator = (
+        f'<span class="ctas7-chip schema" data-component="schema-indicator" '
+        f'data-action="show-schema-details" data-schema-hash="{_a(schema_hash)}" '
+        f'data-schema-status="{_a(schema_status)}">Schema: {escape(short)} {mark}</span>'
+    )
+    note = ""
+    if notification:
+        note = (
+            f'<span class="ctas7-note {_a(notification_type)}" data-component="notification" '
+            f'data-notification-type="{_a(notification_type)}">{escape(notification)}</span>'
+        )
+    return (
+        f'<div class="ctas7-status" data-component="telemetry-status" '
+        f'data-route="{ROUTES["telemetry-status"]}">{indicator}{"".join(items)}{note}</div>'
+    )
+
+
+def event_list(records: Iterable[Record], now: float, total: int) -> str:
+    rows = []
+    for r in records:
+        e = r.event
+        routes = ", ".join(r.targets) if r.targets else "—"
+        rows.append(
+            f'<div class="ctas7-event" data-component="telemetry-event" '
+            f'data-event-type="{_a(e.event_type)}" data-event-id="{_a(e.event_id)}" '
+            f'data-source-node="{_a(e.source_node)}">'
+            f"<b>{escape(e.event_type)}</b> → {escape(routes)} "
+            f"<small>({ago(e.timestamp, now)}, {escape(e.source_node)})</small> "
+            f"<span class='ctas7-summary'>{escape(r.summary)}</span></div>"
+        )
+    body = "".join(rows) or "<div class='ctas7-empty'>waiting for events…</div>"
+    return (
+        f'<div class="ctas7-events" data-component="event-list" data-total="{total}">{body}</div>'
+    )
+
+
+def metric(name: str, label: str, value: object) -> str:
+    return (
+        f'<div class="ctas7-metric" data-metric="{_a(name)}">'
+        f"<div class='value'>{escape(str(value))}</div><div class='label'>{escape(label)}</div>"
+        "</div>"
+    )
+
+
+def metrics_row(component: str, title: str, metrics: Mapping[str, tuple[str, object]]) -> str:
+    inner = "".join(metric(name, label, value) for name, (label, value) in metrics.items())
+    return f"{open_panel(component, title)}<div class='ctas7-metrics'>{inner}</div></div>"
+
+
+CSS = """
+.ctas7-status { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; }
+.ctas7-chip { padding: 3px 10px; border-radius: 12px; font-size: 13px;
+  background: rgba(127,127,127,.15); white-space: nowrap; }
+.ctas7-chip.connected { color: #2fb344; } .ctas7-chip.disconnected { color: #d63939; }
+.ctas7-chip.schema { font-family: monospace; font-weight: 600; }
+.ctas7-note { margin-left: auto; font-size: 13px; }
+.ctas7-title { font-size: 15px; margin: 0 0 6px 0; text-transform: uppercase;
+  letter-spacing: .05em; opacity: .8; }
+.ctas7-events { font-size: 12.5px; max-height: 420px; overflow-y: auto; }
+.ctas7-event { padding: 2px 4px; border-bottom: 1px solid rgba(127,127,127,.2); }
+.ctas7-summary { opacity: .75; font-family: monospace; }
+.ctas7-metrics { display: flex; gap: 18px; flex-wrap: wrap; }
+.ctas7-metric .value { font-size: 26px; font-weight: 600; font-variant-numeric: tabular-nums; }
+.ctas7-metric .label { font-size: 12px; opacity: .7; }
+"""
