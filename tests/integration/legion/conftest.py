@@ -1,15 +1,13 @@
 """Helpers for Legion's integration tests: real databases, real snapshot artifacts on disk.
 
-``write_artifacts(url, home)`` introspects the live database and writes the snapshot record and
-hash cache exactly where the Schema Sync Node writes them (``<hash cache>.snapshot.json``), via
-the schema package's ``inspect_database`` when it is there, else a small catalog query producing
-the same snapshot shape (tables -> columns with name, type, nullability, default, identity,
-generated).
+``Artifacts.write(url)`` introspects the live database with the schema package
+(``introspect`` -> ``to_snapshot`` -> ``fingerprint``) and writes the snapshot record and hash
+cache exactly where and how the Schema Sync Node writes them (``<hash cache>.snapshot.json``,
+format ``ctas7-sync-snapshot/1``; snapshot first, hash cache last).
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,53 +17,17 @@ import pytest
 
 from ctas7_panel import pgtools
 from ctas7_panel.schema.artifacts import atomic_write, default_snapshot_path, write_hash_cache
-
-_COLUMNS_SQL = """
-SELECT c.table_schema, c.table_name, t.table_type, c.column_name, c.data_type, c.udt_name,
-       c.is_nullable = 'YES' AS nullable, c.column_default, c.identity_generation,
-       c.generation_expression
-FROM information_schema.columns c
-JOIN information_schema.tables t USING (table_schema, table_name)
-WHERE c.table_schema = 'public'
-ORDER BY 1, 2, c.ordinal_position
-"""
+from ctas7_panel.schema.snapshot import fingerprint
 
 
 def live_snapshot(url: str) -> dict[str, Any]:
-    try:  # the real pipeline, once the schema package exports it
-        from ctas7_panel.schema import inspect_database  # type: ignore[attr-defined]
-    except ImportError:
-        inspect_database = None
-    if inspect_database is not None:
-        from ctas7_panel.schema import TypegenOptions  # type: ignore[attr-defined]
+    """The schema package's snapshot of the live database (what the sync node writes)."""
+    from ctas7_panel.schema.introspect import introspect
+    from ctas7_panel.schema.options import TypegenOptions
+    from ctas7_panel.schema.snapshot import to_snapshot
 
-        return dict(inspect_database(url, TypegenOptions()).snapshot)
-    tables: dict[str, dict[str, Any]] = {}
     with pgtools.connect(url) as conn:
-        for row in conn.execute(_COLUMNS_SQL).fetchall():
-            schema, name, ttype, col, dtype, udt, nullable, default, ident, gen = row
-            key = f"{schema}.{name}"
-            t = tables.setdefault(
-                key,
-                {
-                    "schema": schema,
-                    "name": name,
-                    "kind": "view" if ttype == "VIEW" else "table",
-                    "columns": [],
-                },
-            )
-            t["columns"].append(
-                {
-                    "name": col,
-                    "data_type": dtype,
-                    "format": udt,
-                    "is_nullable": nullable,
-                    "default": default,
-                    "identity": ident,
-                    "generated": gen,
-                }
-            )
-    return {"tables": list(tables.values())}
+        return to_snapshot(introspect(conn, TypegenOptions()))
 
 
 @dataclass
@@ -87,13 +49,13 @@ class Artifacts:
     def write(self, url: str) -> str:
         """Snapshot the live schema; write record + hash cache (in the sync node's order)."""
         snap = live_snapshot(url)
-        fp = hashlib.sha256(orjson.dumps(snap, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        fp = fingerprint(snap)
         record = {
             "format": "ctas7-sync-snapshot/1",
             "fingerprint": fp,
             "types_hash": fp,
             "generator": "test",
-            "table_count": len(snap.get("tables", [])),
+            "table_count": snap["table_count"],
             "snapshot": snap,
         }
         atomic_write(self.snapshot, orjson.dumps(record, option=orjson.OPT_SORT_KEYS))
