@@ -23,6 +23,7 @@ from ctas7_panel.errors import ConfigError, Ctas7Error, EventError, UsageError
 COMMAND_MODULES: tuple[str, ...] = (
     "ctas7_panel.events_cli",
     "ctas7_panel.schema.cli",
+    "ctas7_panel.serve_cli",
 )
 
 Handler = Callable[..., int]

@@ -1,0 +1,225 @@
+"""The demo activity source: real DDL, real Legion tasks, a real pytest run, over time.
+
+``DemoActivity`` drives the real pipeline so an empty install has something true to show:
+
+- every ``ddl_every`` seconds it applies the next bundled demo migration
+  (``ctas7_panel/migrations/demo/*.sql``: a column, an index, an enum, a table, a view, an enum
+  label, a function, a comment); once all are applied it keeps the schema moving by adding and
+  dropping a column of ``public.crates`` (real DDL, real ``schema_updated`` events);
+- ``task_rate`` times a second it runs a Legion task (inserts, counts, selects on the demo
+  tables) through the ``LegionExecutionEngine``, which publishes ``task_executed``;
+- every ``tests_every`` seconds it runs the small pytest suite in ``ctas7_panel.demo_suite`` in a
+  subprocess with the ctas7 telemetry plugin on, so ``playwright_test_*`` events flow too.
+
+Nothing here is synthetic except the traffic: the events come from the components themselves.
+``run(stop)`` is cancel-safe; each step's failure is logged and the demo goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import random
+import secrets
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ctas7_panel import migrations, pgtools
+from ctas7_panel.errors import Ctas7Error
+
+if TYPE_CHECKING:
+    from ctas7_panel.legion import LegionExecutionEngine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoConfig:
+    """How fast the demo moves. ``duration`` None = until stopped."""
+
+    ddl_every: float = 6.0
+    task_rate: float = 2.0
+    tests_every: float = 30.0
+    duration: float | None = None
+    first_ddl_after: float = 1.5
+
+
+def churn_sql(step: int) -> str:
+    """The DDL of churn step ``step`` (after the bundled migrations): add, then drop, a column."""
+    column = f"demo_note_{(step // 2) % 5}"
+    if step % 2 == 0:
+        return f"ALTER TABLE public.crates ADD COLUMN IF NOT EXISTS {column} text"
+    return f"ALTER TABLE public.crates DROP COLUMN IF EXISTS {column}"
+
+
+def task_specs(n: int) -> list[tuple[str, dict[str, Any]]]:
+    """A rotating mix of (task name, Query keyword arguments) on the demo schema."""
+    host = f"demo-{secrets.token_hex(3)}"
+    specs: list[tuple[str, dict[str, Any]]] = [
+        (
+            "register_node",
+            {
+                "table": "nodes",
+                "op": "insert",
+                "values": {"hostname": host, "capacity_slots": random.randint(2, 16)},
+                "returning": ("id",),
+            },
+        ),
+        (
+            "enqueue_task",
+            {
+                "table": "tasks",
+                "op": "insert",
+                "values": {"name": f"job-{n}", "priority": n % 5},
+                "returning": ("id",),
+            },
+        ),
+        ("count_tasks", {"table": "tasks", "op": "count"}),
+        (
+            "recent_tasks",
+            {
+                "table": "tasks",
+                "op": "select",
+                "columns": ("id", "name", "status"),
+                "order_by": ("-created_at",),
+                "limit": 20,
+            },
+        ),
+        (
+            "record_telemetry",
+            {
+                "table": "telemetry_events",
+                "op": "insert",
+                "values": {"event_type": "heartbeat", "severity": n % 3, "payload": {"n": n}},
+            },
+        ),
+        (
+            "list_nodes",
+            {"table": "nodes", "op": "select", "columns": ("id", "hostname"), "limit": 50},
+        ),
+    ]
+    return [specs[n % len(specs)]]
+
+
+class DemoActivity:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        legion: LegionExecutionEngine | None = None,
+        config: DemoConfig | None = None,
+        test_env: dict[str, str] | None = None,
+    ) -> None:
+        self.database_url = database_url
+        self.legion = legion
+        self.config = config or DemoConfig()
+        self.test_env = test_env
+        self.ddl_applied: list[str] = []
+        self.tasks_run = 0
+        self.test_runs = 0
+        self._churn = itertools.count()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set or ``duration`` has passed."""
+        loops = [self._ddl_loop(stop)]
+        if self.legion is not None and self.config.task_rate > 0:
+            loops.append(self._task_loop(stop))
+        if self.test_env is not None and self.config.tests_every > 0:
+            loops.append(self._test_loop(stop))
+        tasks = [asyncio.create_task(c) for c in loops]
+        try:
+            if self.config.duration is None:
+                await stop.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.config.duration):
+                        await stop.wait()
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def step_ddl(self) -> str:
+        """Apply the next demo migration (or a churn step); return what was applied."""
+        return await asyncio.to_thread(self._step_ddl_blocking)
+
+    def _step_ddl_blocking(self) -> str:
+        done = migrations.applied(self.database_url)
+        for m in migrations.bundled("demo"):
+            if m.name not in done:
+                migrations.apply_one(self.database_url, m)
+                self.ddl_applied.append(m.name)
+                return m.name
+        sql = churn_sql(next(self._churn))
+        pgtools.apply_sql(self.database_url, sql)
+        self.ddl_applied.append(sql)
+        return sql
+
+    async def _ddl_loop(self, stop: asyncio.Event) -> None:
+        await _sleep(stop, self.config.first_ddl_after)
+        while not stop.is_set():
+            try:
+                log.info("demo: applied %s", await self.step_ddl())
+            except Ctas7Error as exc:
+                log.warning("demo: DDL step failed: %s", exc)
+            await _sleep(stop, self.config.ddl_every)
+
+    async def _task_loop(self, stop: asyncio.Event) -> None:
+        from ctas7_panel.legion import Query, Task
+
+        assert self.legion is not None
+        n = 0
+        while not stop.is_set():
+            for name, spec in task_specs(n):
+                try:
+                    await self.legion.execute(Task(name, query=Query(**spec)))
+                except Ctas7Error as exc:  # a schema error is reported by the task event
+                    log.debug("demo task %s: %s", name, exc)
+                self.tasks_run += 1
+            n += 1
+            await _sleep(stop, random.expovariate(self.config.task_rate))
+
+    async def _test_loop(self, stop: asyncio.Event) -> None:
+        await _sleep(stop, 2.0)
+        while not stop.is_set():
+            await self.run_test_suite()
+            await _sleep(stop, self.config.tests_every)
+
+    async def run_test_suite(self) -> int:
+        """Run the demo pytest suite with telemetry on; return pytest's exit code."""
+        suite = Path(__file__).with_name("demo_suite")
+        env = {**os.environ, **(self.test_env or {}), "CTAS7_DEMO_DATABASE_URL": self.database_url}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "pytest",
+            str(suite),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--ctas7-telemetry",
+            "-o",
+            "addopts=",
+            "-W",
+            "ignore",
+            cwd=str(suite),
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        code = await proc.wait()
+        self.test_runs += 1
+        return code
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(max(0.0, seconds)):
+            await stop.wait()

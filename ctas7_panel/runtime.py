@@ -1,0 +1,332 @@
+"""Everything in one process: the database, bus, store, Schema Sync watcher, Telemetry Bridge,
+websocket gateway, Legion, Neural Mux and (optionally) the demo activity.
+
+``Services`` is the async core: ``async with Services(settings) as s: await s.wait()`` — used by
+``ctas7 serve``. ``Runtime`` runs the same services on their own event loop in a background
+thread, so a Panel server or a notebook stays responsive; ``get_runtime(settings)`` returns the
+one runtime of the process (started on first use, stopped at exit).
+
+Start order matters and is fixed: every consumer subscribes (bridge, Legion, Neural Mux) before
+any producer (watcher, demo) can publish, so nothing is published into the void. Stop order is
+the reverse. With nothing configured: embedded PostgreSQL in ``CTAS7_HOME/pg``, the memory bus,
+the SQLite store, artifacts under ``CTAS7_HOME`` (unless ``CTAS_SCHEMA_PATH`` /
+``CTAS_HASH_CACHE_PATH`` are set), and the demo on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from ctas7_panel.errors import Ctas7Error
+from ctas7_panel.events import Event
+from ctas7_panel.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class Status:
+    """What is up, since when (unix s) — shown in the dashboard's status bar."""
+
+    components: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def set(self, name: str, up: bool, detail: str = "") -> None:
+        prev = self.components.get(name)
+        since = prev["since"] if prev and prev["up"] == up else time.time()
+        self.components[name] = {"up": up, "since": since, "detail": detail}
+
+
+def embedded_defaults(settings: Settings, environ: dict[str, str] | None = None) -> Settings:
+    """With no database configured, keep the demo's artifacts inside ``CTAS7_HOME``."""
+    if settings.database_url is not None:
+        return settings
+    env = environ or {}
+    changes: dict[str, Any] = {}
+    if "CTAS_SCHEMA_PATH" not in env:
+        changes["schema_path"] = str(settings.home / "database" / "supabase_schema.ts")
+    if "CTAS_HASH_CACHE_PATH" not in env:
+        changes["hash_cache_path"] = str(settings.home / ".last_schema_hash")
+    return settings.replace(**changes) if changes else settings
+
+
+class Services:
+    """The assembled system on the current event loop. ``async with`` starts and stops it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        demo: bool | None = None,
+        gateway: bool = True,
+        demo_config: Any = None,
+        run_test_suite: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.demo_enabled = settings.database_url is None if demo is None else demo
+        self.gateway_enabled = gateway
+        self.demo_config = demo_config
+        self.run_test_suite = run_test_suite
+        self.status = Status()
+        self.database_url: str | None = None
+        self.embedded: Any = None
+        self.store: Any = None
+        self.bus: Any = None
+        self.bridge: Any = None
+        self.gateway: Any = None
+        self.legion: Any = None
+        self.mux: Any = None
+        self.sync_node: Any = None
+        self.demo: Any = None
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._closers: list[Callable[[], Awaitable[None] | None]] = []
+
+    async def __aenter__(self) -> Services:
+        try:
+            await self.start()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        from ctas7_panel.embedded import resolve_database
+        from ctas7_panel.store import open_store
+        from ctas7_panel.streams import open_bus
+
+        s = self.settings
+        self.database_url, self.embedded = await asyncio.to_thread(
+            resolve_database, s.database_url, s.home
+        )
+        if self.embedded is not None:
+            self._closers.append(lambda: asyncio.to_thread(self.embedded.stop))
+        self.status.set("database", True, "embedded" if self.embedded else "configured")
+
+        self.store = await asyncio.to_thread(open_store, s.store_url)
+        self._closers.append(lambda: asyncio.to_thread(self.store.close))
+        self.status.set("store", True, s.store_url.split("://", 1)[0])
+
+        async def overflow(event: Event, target: str, reason: str) -> None:
+            await asyncio.to_thread(self.store.add_dead_letter, event, target, reason)
+
+        self.bus = open_bus(s.bus_url, overflow_sink=overflow)
+        await self.bus.start()
+        self._closers.append(self.bus.close)
+        self.status.set("bus", True, s.bus_url.split("://", 1)[0])
+
+        await self._start_consumers()
+        await self._start_producers()
+
+    async def _start_consumers(self) -> None:
+        from ctas7_panel.bridge.bridge import TelemetryBridge
+        from ctas7_panel.bridge.routes import load_routes
+        from ctas7_panel.bridge.targets import build_targets
+        from ctas7_panel.mux.service import NeuralMux
+
+        s = self.settings
+        self.bridge = TelemetryBridge(
+            self.bus,
+            self.store,
+            targets=build_targets(s, self.bus),
+            routes=load_routes(s.routes_path),
+        )
+        await self.bridge.start()
+        self._closers.append(self.bridge.close)
+        self.status.set("bridge", True)
+
+        self.mux = NeuralMux(settings=s, bus=self.bus)
+        await self.mux.start()
+        self._closers.append(self.mux.close)
+        self.status.set("neural_mux", True)
+
+        if self.gateway_enabled:
+            from ctas7_panel.streams.gateway import Gateway
+
+            self.gateway = Gateway(s, self.bus, bridge=self.bridge, mux=self.mux)
+            await self.gateway.start()
+            self._closers.append(self.gateway.close)
+            self.status.set("gateway", True)
+
+    async def _start_producers(self) -> None:
+        from ctas7_panel.legion import LegionExecutionEngine
+        from ctas7_panel.schema.sync import SchemaSyncNode, SyncConfig
+
+        s = self.settings
+        assert self.database_url is not None
+        await asyncio.to_thread(self._install_trigger)
+        self.sync_node = SchemaSyncNode(
+            SyncConfig.from_settings(s, self.database_url), bus=self.bus, store=None
+        )
+        self._closers.append(self.sync_node.close)
+        # one pass before Legion starts, so it loads a snapshot that exists
+        first = await self.sync_node.sync(trigger="startup")
+        self.status.set("schema_sync", first.event_type != "schema_error", first.event_type)
+        self._spawn(self.sync_node.watch(self._stop), "schema-watch")
+
+        self.legion = LegionExecutionEngine(self.database_url, settings=s, bus=self.bus)
+        await self.legion.start()
+        self._closers.append(self.legion.close)
+        self.status.set("legion", True)
+
+        if self.demo_enabled:
+            from ctas7_panel.demo import DemoActivity, DemoConfig
+
+            test_env = None
+            if self.run_test_suite:
+                test_env = {
+                    "CTAS7_STORE_URL": s.store_url,
+                    "CTAS7_BUS_URL": s.bus_url,
+                }
+                if self.gateway is not None:
+                    test_env["CTAS7_BRIDGE_URL"] = self.gateway.ingress_url
+            self.demo = DemoActivity(
+                self.database_url,
+                legion=self.legion,
+                config=self.demo_config or DemoConfig(),
+                test_env=test_env,
+            )
+            self._spawn(self.demo.run(self._stop), "demo")
+            self.status.set("demo", True)
+
+    def _install_trigger(self) -> None:
+        """Install the DDL event trigger (instant change detection); needs superuser rights.
+        Without them the watcher still polls every ``CTAS7_POLL_INTERVAL`` seconds."""
+        from ctas7_panel.schema import trigger
+
+        assert self.database_url is not None
+        try:
+            trigger.install(self.database_url)
+            self.status.set("ddl_trigger", True, "installed")
+        except Ctas7Error as exc:
+            log.warning("runtime: DDL trigger not installed (%s); polling instead", exc)
+            self.status.set("ddl_trigger", False, f"polling: {exc}")
+
+    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
+        async def guarded() -> None:
+            try:
+                await coro
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a component died: say so, keep the rest running
+                log.exception("runtime: %s stopped: %s", name, exc)
+                self.status.set(name, False, str(exc))
+
+        self._tasks.append(asyncio.create_task(guarded(), name=f"ctas7-{name}"))
+
+    async def wait(self) -> None:
+        """Until ``stop()`` is called."""
+        await self._stop.wait()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def close(self) -> None:
+        """Stop everything, producers first, in reverse start order."""
+        self._stop.set()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        while self._closers:
+            closer = self._closers.pop()
+            try:
+                result = closer()
+                if result is not None:
+                    await result
+            except Exception as exc:  # keep closing the rest
+                log.warning("runtime: error while stopping: %s", exc)
+
+
+class Runtime:
+    """``Services`` on a dedicated event loop in a daemon thread (for Panel and notebooks)."""
+
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        self.settings = settings
+        self.options = options
+        self.loop = asyncio.new_event_loop()
+        self.services: Services | None = None
+        self._thread = threading.Thread(target=self._run, name="ctas7-runtime", daemon=True)
+        self._ready: Future[Services] = Future()
+        self._stopped = threading.Event()
+
+    def start(self, timeout: float = 120.0) -> Runtime:
+        """Start the services; return when they are up (or raise what stopped them)."""
+        self._thread.start()
+        self.services = self._ready.result(timeout)
+        return self
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self._main())
+        finally:
+            self.loop.close()
+            self._stopped.set()
+
+    async def _main(self) -> None:
+        try:
+            services = Services(self.settings, **self.options)
+            await services.start()
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                await services.close()
+            self._ready.set_exception(exc)
+            return
+        self._ready.set_result(services)
+        try:
+            await services.wait()
+        finally:
+            await services.close()
+
+    def call(self, coro: Awaitable[T]) -> Future[T]:
+        """Run a coroutine on the runtime's loop; returns a concurrent Future."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self.services is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.services.stop)
+        self._stopped.wait(timeout)
+
+    @property
+    def bus(self) -> Any:
+        return self.services.bus if self.services else None
+
+    @property
+    def store(self) -> Any:
+        return self.services.store if self.services else None
+
+
+_lock = threading.Lock()
+_runtime: Runtime | None = None
+
+
+def get_runtime(settings: Settings | None = None, **options: Any) -> Runtime:
+    """The process's one runtime, started on first call (later calls return it)."""
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            if settings is None:
+                import os
+
+                settings = embedded_defaults(Settings.from_env(os.environ), dict(os.environ))
+            runtime = Runtime(settings, **options)
+            runtime.start()
+            atexit.register(runtime.stop)
+            _runtime = runtime
+        return _runtime
+
+
+__all__ = ["Runtime", "Services", "Status", "embedded_defaults", "get_runtime"]

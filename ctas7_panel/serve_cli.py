@@ -1,0 +1,130 @@
+"""``ctas7 serve`` (everything in one process, dashboard included) and ``ctas7 demo``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ctas7_panel.settings import Settings
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = sub.add_parser(
+        "serve",
+        help="run everything in one process: watcher, bridge, gateway, Legion, Neural Mux, "
+        "dashboard",
+        description="Start the whole system and the dashboard (http://HOST:PORT/app). With "
+        "CTAS7_DATABASE_URL unset it uses the embedded PostgreSQL and runs the demo activity.",
+    )
+    serve.add_argument("--port", type=int, default=5006, help="dashboard port (5006)")
+    serve.add_argument(
+        "--demo",
+        dest="demo",
+        action="store_true",
+        default=None,
+        help="run the demo activity (default: only when no database is configured)",
+    )
+    serve.add_argument("--no-demo", dest="demo", action="store_false")
+    serve.add_argument("--no-gateway", action="store_true", help="do not serve the websocket ports")
+    serve.add_argument("--allow-websocket-origin", action="append", default=None, metavar="HOST")
+    serve.set_defaults(handler=cmd_serve)
+
+    demo = sub.add_parser(
+        "demo",
+        help="drive the real pipeline with demo activity (DDL, Legion tasks, a pytest run)",
+        description="Apply the bundled demo migrations over time, run Legion tasks and a small "
+        "pytest suite with telemetry, through the real watcher, bridge and store. Prints one "
+        "line per event.",
+    )
+    demo.add_argument("--duration", type=float, default=None, help="seconds (default: until ^C)")
+    demo.add_argument("--ddl-every", type=float, default=6.0, help="seconds between DDL steps")
+    demo.add_argument("--task-rate", type=float, default=2.0, help="Legion tasks per second")
+    demo.add_argument(
+        "--tests-every", type=float, default=30.0, help="seconds between pytest runs (0: none)"
+    )
+    demo.add_argument("--json", action="store_true", help="print each event as a JSON line")
+    demo.set_defaults(handler=cmd_demo)
+
+
+def _settings(settings: Settings) -> Settings:
+    from ctas7_panel.runtime import embedded_defaults
+
+    return embedded_defaults(settings, dict(os.environ))
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from ctas7_panel.demo import DemoConfig
+    from ctas7_panel.runtime import Services
+
+    config = DemoConfig(
+        ddl_every=args.ddl_every,
+        task_rate=args.task_rate,
+        tests_every=args.tests_every,
+        duration=args.duration,
+    )
+
+    async def run() -> None:
+        async with Services(
+            _settings(settings), demo=True, gateway=True, demo_config=config
+        ) as svc:
+            sub = await svc.bus.subscribe("demo-cli", topic="events")
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            deadline = None if args.duration is None else time.monotonic() + args.duration
+            while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+                for msg in await sub.get(100, timeout=0.5):
+                    _print_event(msg.event, as_json=args.json)
+                    await sub.ack(msg)
+            await sub.close()
+            print(
+                f"demo: {len(svc.demo.ddl_applied)} DDL steps, {svc.demo.tasks_run} tasks, "
+                f"{svc.demo.test_runs} test runs",
+                file=sys.stderr,
+            )
+
+    asyncio.run(run())
+    return 0
+
+
+def _print_event(event: Any, *, as_json: bool) -> None:
+    if as_json:
+        print(event.to_json().decode(), flush=True)
+        return
+    p = event.payload
+    detail = p.get("status") or p.get("outcome") or p.get("name") or ""
+    stamp = time.strftime("%H:%M:%S", time.localtime(event.timestamp))
+    print(f"{stamp} {event.event_type:26s} {event.source_node:12s} {detail}", flush=True)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import panel as pn
+
+    from ctas7_panel.runtime import get_runtime
+
+    runtime = get_runtime(_settings(settings), demo=args.demo, gateway=not args.no_gateway)
+    from ctas7_panel.dashboard.app import create_app
+
+    origins = args.allow_websocket_origin or [f"localhost:{args.port}", f"127.0.0.1:{args.port}"]
+    print(f"ctas7: dashboard at http://{settings.bind}:{args.port}/app", file=sys.stderr)
+    try:
+        pn.serve(
+            {"app": create_app},
+            port=args.port,
+            address=settings.bind,
+            show=False,
+            websocket_origin=origins,
+            title="ctas7 telemetry",
+        )
+    finally:
+        with contextlib.suppress(Exception):
+            runtime.stop()
+    return 0
