@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ctas7_panel.events_cli",
     "ctas7_panel.schema.cli",
     "ctas7_panel.serve_cli",
+    "ctas7_panel.bridge.cli",
 )
 
 Handler = Callable[..., int]

@@ -1,0 +1,514 @@
+"""The websocket gateway: the seed's endpoints, ``GET /metrics``, token checks, bounded sends.
+
+Endpoints (seed default ports, each configurable; ``single_port`` serves them all on one)::
+
+    /schema_events      8001   feed: schema_* events as published on topic ``events``
+    /telemetry_bridge   8002   ingress: outside systems send events in (one JSON per frame)
+    /legion_events      8003   feed: what the bridge delivered to Legion (topic target.legion)
+    /dioxus_events      8004   feed: the dashboard feed (topic target.dashboard)
+    /mux_events        18100   feed: what the bridge delivered to Neural Mux (target.neural_mux)
+
+plus ``GET /metrics`` (Prometheus text: the bridge's counters and the gateway's own) and
+``GET /healthz`` on every port.
+
+Usage::
+
+    async with Gateway(settings, bus, store=store, metrics=bridge.metrics_snapshot) as gw:
+        gw.ports          # {"telemetry_bridge": 8002, ...} (actual ports, also with port 0)
+        gw.url("dioxus_events")
+
+Feeds: each feed reads its topic in a consumer group of its own (``gateway.<host>.<pid>.<n>``,
+dropped on close), so every gateway process sees every event whichever bridge worker delivered
+it; a feed de-duplicates by ``event_id`` (``SeenIds``) and sends each event once to every
+client connected at the time (``websockets.broadcast``: encoded once). Frames sent by feed
+clients are read and ignored.
+
+Ingress: a frame is validated with ``Event.from_json(max_bytes=CTAS7_MAX_EVENT_BYTES,
+fill_defaults=True)``. A valid one is published on topic ``events`` and answered
+``{"ack": "<event_id>"}``; a malformed one is answered ``{"error": "<what and how to fix>",
+"field": "<field or null>"}``, counted, and kept in the dead-letter store (target ``ingress``,
+the frame truncated to ``reject_keep_bytes``); the connection stays open. A frame larger than
+``hard_max_bytes`` (4x the event limit) is refused by the websocket layer itself (close code
+1009), so memory stays bounded.
+
+Bounded sends: a connection's send queue is its transport write buffer, capped at
+``max_send_buffer`` bytes (default 1 MiB); a client that lets it fill up is closed with code
+4008 ("slow consumer") and dropped from the feed at once. Keepalive: ping every
+``ping_interval`` s, close after ``ping_timeout`` s without pong.
+
+Security: loopback by default; binding elsewhere needs ``CTAS7_TOKEN``. When a token is set,
+every request (websocket or ``/metrics``) must carry it as ``Authorization: Bearer <token>``
+or ``?token=<token>``; it is compared in constant time; otherwise HTTP 401.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import socket
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+
+from ctas7_panel.bridge.delivery import SeenIds
+from ctas7_panel.bridge.targets import endpoint_is_local, token_ok
+from ctas7_panel.errors import BusError, ConfigError, EventError, StoreError
+from ctas7_panel.events import Event
+from ctas7_panel.settings import DEFAULT_MAX_EVENT_BYTES, is_loopback
+from ctas7_panel.streams.bus import DEFAULT_TOPIC
+
+if TYPE_CHECKING:
+    from websockets.asyncio.server import Server, ServerConnection
+    from websockets.http11 import Request, Response
+
+    from ctas7_panel.settings import Settings
+    from ctas7_panel.store import EventStore
+    from ctas7_panel.streams.bus import Bus, Message
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "schema_events"
+INGRESS = "telemetry_bridge"
+LEGION = "legion_events"
+DIOXUS = "dioxus_events"
+MUX = "mux_events"
+DEFAULT_PORTS: dict[str, int] = {
+    SCHEMA: 8001,
+    INGRESS: 8002,
+    LEGION: 8003,
+    DIOXUS: 8004,
+    MUX: 18100,
+}
+FEED_TOPICS: dict[str, str] = {
+    SCHEMA: DEFAULT_TOPIC,
+    LEGION: "target.legion",
+    DIOXUS: "target.dashboard",
+    MUX: "target.neural_mux",
+}
+SLOW_CONSUMER_CODE = 4008
+INGRESS_TARGET = "ingress"
+_ENDPOINT_SETTINGS = {
+    LEGION: "legion_endpoint",
+    DIOXUS: "dioxus_endpoint",
+    MUX: "neural_mux_endpoint",
+}
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """Where and how the gateway listens. ``GatewayConfig.from_settings(settings, ...)``."""
+
+    bind: str = "127.0.0.1"
+    token: str | None = field(default=None, repr=False)
+    ports: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    single_port: int | None = None
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    max_send_buffer: int = 1 << 20
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    reject_keep_bytes: int = 4096
+
+    def __post_init__(self) -> None:
+        if not is_loopback(self.bind) and not self.token:
+            raise ConfigError(
+                f"gateway bind {self.bind!r} is reachable from other machines: set CTAS7_TOKEN "
+                "(or bind 127.0.0.1)"
+            )
+        unknown = sorted(set(self.ports) - set(DEFAULT_PORTS))
+        if unknown:
+            raise ConfigError(
+                f"unknown gateway endpoint {unknown[0]!r}: use {', '.join(DEFAULT_PORTS)}"
+            )
+
+    @property
+    def hard_max_bytes(self) -> int:
+        return 4 * self.max_event_bytes
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        single_port: int | None = None,
+        ports: Mapping[str, int] | None = None,
+        **options: Any,
+    ) -> GatewayConfig:
+        """Ports: the seed's defaults, the port of ``CTAS_LEGION_ENDPOINT`` /
+        ``CTAS_DIOXUS_ENDPOINT`` / ``CTAS_NEURAL_MUX_ENDPOINT`` when it is on this machine, then
+        ``ports`` (CLI flags)."""
+        chosen = dict(DEFAULT_PORTS)
+        for endpoint, attr in _ENDPOINT_SETTINGS.items():
+            url = getattr(settings, attr)
+            port = urlsplit(url).port
+            if port and endpoint_is_local(url):
+                chosen[endpoint] = port
+        chosen.update(ports or {})
+        return cls(
+            bind=settings.bind,
+            token=settings.token,
+            ports=chosen,
+            single_port=single_port,
+            max_event_bytes=settings.max_event_bytes,
+            **options,
+        )
+
+
+@dataclass
+class GatewayStats:
+    accepted: int = 0
+    rejected: int = 0
+    publish_failed: int = 0
+    rejects_kept: int = 0
+    slow_closed: int = 0
+    unauthorized: int = 0
+    sent: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    relayed: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+_group_seq = itertools.count(1)
+
+
+class Gateway:
+    """See the module docstring. An async context manager with ``start()``/``close()``."""
+
+    def __init__(
+        self,
+        settings: Settings | None,
+        bus: Bus,
+        *,
+        store: EventStore | None = None,
+        metrics: Callable[[], Mapping[str, Any]] | None = None,
+        config: GatewayConfig | None = None,
+        endpoints: tuple[str, ...] = tuple(DEFAULT_PORTS),
+    ) -> None:
+        if config is None:
+            if settings is None:
+                raise ConfigError("Gateway needs settings or a GatewayConfig")
+            config = GatewayConfig.from_settings(settings)
+        self.config = config
+        self.bus = bus
+        self.store = store
+        self.metrics = metrics
+        self.endpoints = endpoints
+        self.stats = GatewayStats()
+        self.ports: dict[str, int] = {}
+        self._clients: dict[str, set[ServerConnection]] = {e: set() for e in endpoints}
+        self._servers: list[Server] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._groups: list[tuple[str, str]] = []
+        self._closing: set[asyncio.Task[None]] = set()
+        self._rejects: asyncio.Queue[Event] = asyncio.Queue(1000)
+        self._stopping = asyncio.Event()
+
+    async def __aenter__(self) -> Gateway:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        from websockets.asyncio.server import serve
+
+        cfg = self.config
+        by_port: dict[int, list[str]] = defaultdict(list)
+        if cfg.single_port is not None:
+            by_port[cfg.single_port] = list(self.endpoints)
+        else:
+            zero = itertools.count(-1, -1)  # port 0: one server per endpoint
+            for e in self.endpoints:
+                port = cfg.ports.get(e, DEFAULT_PORTS[e])
+                by_port[port if port else next(zero)].append(e)
+        for feed in (e for e in self.endpoints if e in FEED_TOPICS):
+            group = f"gateway.{socket.gethostname()}.{os.getpid()}.{next(_group_seq)}"
+            sub = await self.bus.subscribe(group, topic=FEED_TOPICS[feed], start="new")
+            self._groups.append((group, FEED_TOPICS[feed]))
+            self._tasks.append(
+                asyncio.create_task(self._relay(feed, sub), name=f"ctas7-feed-{feed}")
+            )
+        if INGRESS in self.endpoints and self.store is not None:
+            self._tasks.append(asyncio.create_task(self._keep_rejects(), name="ctas7-rejects"))
+        for port, served in by_port.items():
+            try:
+                handler, process = self._callbacks(frozenset(served))
+                server = await serve(
+                    handler,
+                    cfg.bind,
+                    max(port, 0),
+                    process_request=process,
+                    max_size=cfg.hard_max_bytes,
+                    ping_interval=cfg.ping_interval,
+                    ping_timeout=cfg.ping_timeout,
+                    close_timeout=2,
+                    max_queue=64,
+                )
+            except OSError as exc:
+                await self.close()
+                raise ConfigError(
+                    f"gateway cannot listen on {cfg.bind}:{port} for /{', /'.join(served)}: "
+                    f"{exc.strerror}; pick another port (ctas7 bridge --help) or stop the other "
+                    "process"
+                ) from exc
+            self._servers.append(server)
+            actual = next(iter(server.sockets)).getsockname()[1]
+            for e in served:
+                self.ports[e] = int(actual)
+        log.info("gateway listening: %s", self.ports)
+
+    async def close(self) -> None:
+        """Close servers and feeds; keep the pending rejects; safe to call twice."""
+        self._stopping.set()
+        for server in self._servers:
+            server.close()
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
+        self._servers.clear()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self.store is not None and not self._rejects.empty():
+            await self._flush_rejects()
+        drop = getattr(self.bus, "drop_group", None)
+        if drop is not None:
+            for group, topic in self._groups:
+                await drop(group, topic=topic)
+        self._groups.clear()
+
+    def url(self, endpoint: str, *, host: str | None = None) -> str:
+        return f"ws://{host or self.config.bind}:{self.ports[endpoint]}/{endpoint}"
+
+    def client_count(self, endpoint: str) -> int:
+        return len(self._clients.get(endpoint, ()))
+
+    def _callbacks(
+        self, names: frozenset[str]
+    ) -> tuple[
+        Callable[[ServerConnection], Awaitable[None]],
+        Callable[[ServerConnection, Request], Response | None],
+    ]:
+        async def handler(conn: ServerConnection) -> None:
+            await self._handle(conn, names)
+
+        def process(conn: ServerConnection, request: Request) -> Response | None:
+            return self._process_request(conn, request, names)
+
+        return handler, process
+
+    # --- HTTP side ----------------------------------------------------------------------------
+
+    def _process_request(
+        self, conn: ServerConnection, request: Request, names: frozenset[str]
+    ) -> Response | None:
+        parts = urlsplit(request.path)
+        path = parts.path.rstrip("/") or "/"
+        if path == "/healthz":
+            return conn.respond(200, "ok\n")
+        if not self._authorized(request, parts.query):
+            self.stats.unauthorized += 1
+            return conn.respond(401, "missing or wrong token: send Authorization: Bearer <token>\n")
+        if path == "/metrics":
+            response = conn.respond(200, self.prometheus())
+            del response.headers["Content-Type"]
+            response.headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8"
+            return response
+        if path.lstrip("/") not in names:
+            served = ", ".join(f"/{n}" for n in sorted(names))
+            return conn.respond(404, f"no endpoint {path} on this port (served: {served})\n")
+        return None
+
+    def _authorized(self, request: Request, query: str) -> bool:
+        token = self.config.token
+        if not token:
+            return True
+        given: str | None = None
+        header = request.headers.get("Authorization")
+        if header and header.lower().startswith("bearer "):
+            given = header[7:].strip()
+        if given is None:
+            values = parse_qs(query).get("token")
+            given = values[0] if values else None
+        return token_ok(token, given)
+
+    def prometheus(self) -> str:
+        """``GET /metrics``: the bridge's snapshot (when given) and the gateway's counters."""
+        from ctas7_panel.bridge.metrics import prometheus_text
+
+        s = self.stats
+        rows: list[tuple[str, str, dict[str, str], float]] = [
+            ("ctas7_gateway_ingress_accepted_total", "counter", {}, s.accepted),
+            ("ctas7_gateway_ingress_rejected_total", "counter", {}, s.rejected),
+            ("ctas7_gateway_ingress_publish_failed_total", "counter", {}, s.publish_failed),
+            ("ctas7_gateway_slow_consumers_closed_total", "counter", {}, s.slow_closed),
+            ("ctas7_gateway_unauthorized_total", "counter", {}, s.unauthorized),
+        ]
+        for e in self.endpoints:
+            rows.append(
+                ("ctas7_gateway_connections", "gauge", {"endpoint": e}, len(self._clients[e]))
+            )
+        for e in self.endpoints:
+            rows.append(("ctas7_gateway_sent_total", "counter", {"endpoint": e}, s.sent[e]))
+        snapshot = dict(self.metrics()) if self.metrics is not None else None
+        return prometheus_text(snapshot, rows)
+
+    # --- websocket side -----------------------------------------------------------------------
+
+    async def _handle(self, conn: ServerConnection, names: frozenset[str]) -> None:
+        endpoint = urlsplit(conn.request.path if conn.request else "/").path.strip("/")
+        if endpoint not in names:  # process_request already refused it
+            return
+        if endpoint == INGRESS:
+            await self._ingress(conn)
+            return
+        clients = self._clients[endpoint]
+        clients.add(conn)
+        try:
+            async for _ in conn:  # feeds ignore what clients send
+                pass
+        except Exception:  # a client going away is not an error
+            pass
+        finally:
+            clients.discard(conn)
+
+    async def _ingress(self, conn: ServerConnection) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        cfg = self.config
+        peer = _peer(conn)
+        try:
+            async for frame in conn:
+                try:
+                    event = Event.from_json(
+                        frame,
+                        max_bytes=cfg.max_event_bytes,
+                        fill_defaults=True,
+                        default_source="external",
+                    )
+                except EventError as exc:
+                    self.stats.rejected += 1
+                    await conn.send(orjson.dumps({"error": str(exc), "field": exc.field}).decode())
+                    if self.store is not None:
+                        await self._rejects.put(self._reject_event(frame, exc, peer))
+                    continue
+                try:
+                    await self.bus.publish(event, topic=DEFAULT_TOPIC)
+                except BusError as exc:
+                    self.stats.publish_failed += 1
+                    reply = {"error": f"not accepted, send again: {exc}", "field": None}
+                    await conn.send(orjson.dumps({**reply, "event_id": event.event_id}).decode())
+                    continue
+                self.stats.accepted += 1
+                await conn.send('{"ack":' + orjson.dumps(event.event_id).decode() + "}")
+        except ConnectionClosed:
+            pass
+
+    def _reject_event(self, frame: str | bytes, exc: EventError, peer: str) -> Event:
+        raw = frame.encode("utf-8", "replace") if isinstance(frame, str) else bytes(frame)
+        keep = self.config.reject_keep_bytes
+        return Event.create(
+            "ingress_rejected",
+            {
+                "frame": raw[:keep].decode("utf-8", "replace"),
+                "frame_bytes": len(raw),
+                "truncated": len(raw) > keep,
+                "error": str(exc),
+                "field": exc.field,
+                "peer": peer,
+            },
+            source_node="gateway",
+        )
+
+    async def _keep_rejects(self) -> None:
+        while True:
+            first = await self._rejects.get()
+            self._rejects.put_nowait(first)  # keep it queued until stored
+            await self._flush_rejects()
+            await asyncio.sleep(0.05)
+
+    async def _flush_rejects(self) -> None:
+        assert self.store is not None
+        batch: list[Event] = []
+        while not self._rejects.empty() and len(batch) < 500:
+            batch.append(self._rejects.get_nowait())
+        store = self.store
+
+        def write() -> None:
+            for e in batch:
+                store.add_dead_letter(e, INGRESS_TARGET, e.payload["error"][:500])
+
+        try:
+            await asyncio.to_thread(write)
+        except StoreError as exc:
+            log.error("gateway: cannot keep %d rejected frames: %s", len(batch), exc)
+            return
+        self.stats.rejects_kept += len(batch)
+
+    # --- feeds --------------------------------------------------------------------------------
+
+    async def _relay(self, endpoint: str, sub: Any) -> None:
+        seen = SeenIds(100_000)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    msgs: list[Message] = await sub.get(512, timeout=0.2)
+                except BusError as exc:
+                    log.error("gateway feed /%s: %s", endpoint, exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                for m in msgs:
+                    e = m.event
+                    if endpoint == SCHEMA and not e.event_type.startswith("schema_"):
+                        continue
+                    if seen.check_and_add(e.event_id):
+                        continue
+                    self.broadcast(endpoint, e.to_json())
+                if msgs:
+                    await sub.ack(*msgs)
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.close()
+
+    def broadcast(self, endpoint: str, data: bytes) -> int:
+        """Send one JSON message to every client of ``endpoint``; returns how many got it.
+
+        Clients whose write buffer is over ``max_send_buffer`` are closed (4008) instead.
+        """
+        from websockets.asyncio.server import broadcast
+
+        clients = self._clients[endpoint]
+        if not clients:
+            return 0
+        limit = self.config.max_send_buffer
+        ready = []
+        for conn in list(clients):
+            transport = conn.transport
+            if transport is None or transport.is_closing():
+                clients.discard(conn)
+            elif transport.get_write_buffer_size() > limit:
+                clients.discard(conn)
+                self.stats.slow_closed += 1
+                reason = f"slow consumer: more than {limit} bytes waiting to be sent"
+                task = asyncio.create_task(conn.close(SLOW_CONSUMER_CODE, reason))
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+            else:
+                ready.append(conn)
+        broadcast(ready, data, text=True)
+        self.stats.sent[endpoint] += len(ready)
+        self.stats.relayed[endpoint] += 1
+        return len(ready)
+
+
+def _peer(conn: ServerConnection) -> str:
+    addr = conn.remote_address
+    return f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) and len(addr) >= 2 else str(addr)
