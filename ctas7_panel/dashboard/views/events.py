@@ -44,7 +44,7 @@ class EventStreamView(pn.viewable.Viewer):
             layout="fit_data_stretch",
             titles={"event_type": "type", "source_node": "source"},
             sizing_mode="stretch_width",
-            name="events",
+            label="events",
         )
         self.table.add_filter(pn.bind(_filter, types=m.param.types, sources=m.param.sources))
         self.table.param.watch(self._on_selection, "selection")
@@ -62,10 +62,10 @@ class EventStreamView(pn.viewable.Viewer):
     def __panel__(self) -> pn.viewable.Viewable:
         m = self.model
         types = pn.widgets.MultiChoice.from_param(
-            m.param.types, name="Event types", placeholder="all types", sizing_mode="stretch_width"
+            m.param.types, label="Event types", placeholder="all types", sizing_mode="stretch_width"
         )
         sources = pn.widgets.MultiChoice.from_param(
-            m.param.sources, name="Sources", placeholder="all sources", sizing_mode="stretch_width"
+            m.param.sources, label="Sources", placeholder="all sources", sizing_mode="stretch_width"
         )
         header = pn.pane.HTML(
             pn.bind(

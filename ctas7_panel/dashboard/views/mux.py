@@ -37,7 +37,7 @@ class MuxMetricsView(pn.viewable.Viewer):
         super().__init__(**params)
         self.trends = {
             name: pn.indicators.Trend(
-                name=KPI_LABELS[name],
+                label=KPI_LABELS[name],
                 data={"x": [], "y": []},
                 plot_type="line",
                 height=110,
