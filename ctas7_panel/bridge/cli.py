@@ -120,6 +120,8 @@ def cmd_bridge(args: argparse.Namespace, settings: Settings) -> int:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.log_level != "DEBUG":  # one line per connection is noise at INFO
+        logging.getLogger("websockets").setLevel(logging.WARNING)
     retry = RetryPolicy(
         max_attempts=args.retry_max_attempts,
         base=args.retry_base,
