@@ -193,6 +193,25 @@ def read_snapshot(path: str | Path) -> Loaded:
     data, problem = _read_bytes(Path(path))
     if data is None:
         return Loaded(None, problem)
+    return parse_snapshot(data)
+
+
+def read_bytes(path: str | Path) -> tuple[bytes | None, str | None]:
+    """A file's bytes, or None and ``missing``/``empty``/``unreadable: ...``."""
+    return _read_bytes(Path(path))
+
+
+def stat_key(path: str | Path) -> tuple[int, int, int] | None:
+    """(inode, size, mtime ns): changes whenever the file is replaced or rewritten."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def parse_snapshot(data: bytes) -> Loaded:
+    """``read_snapshot`` for bytes already read."""
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError as exc:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect as _inspect
 import logging
 import os
@@ -35,6 +36,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -81,6 +83,7 @@ class SyncConfig:
     retry_max: float = 30.0  # longest reconnect / retry delay, s
     command_timeout: float = 300.0  # external generator, s
     watch_artifacts: bool = True
+    catalog_probe: bool = True  # skip introspection when no catalog row changed since the last
     max_changes_bytes: int = 16_384  # structured diff kept in the event up to this size
 
     @classmethod
@@ -128,7 +131,7 @@ class Inspection:
 
 @dataclass(frozen=True, slots=True)
 class DiffSummary:
-    summary: str  # one line, e.g. "1 column added (public.tasks.note)"
+    summary: dict[str, Any]  # SchemaDiff.summary(): counts, and the first names of each kind
     changes: dict[str, Any]  # structured (SchemaDiff.to_dict())
     empty: bool
 
@@ -139,9 +142,10 @@ Differ = Callable[[dict[str, Any], dict[str, Any]], DiffSummary]
 
 def builtin_inspector(conn: psycopg.Connection[Any], options: Any) -> Inspection:
     """Introspect with the project's catalog queries and generator (``ctas7_panel.schema``)."""
-    from ctas7_panel.schema import fingerprint, generate_typescript, to_snapshot
     from ctas7_panel.schema.introspect import introspect
     from ctas7_panel.schema.options import TypegenOptions
+    from ctas7_panel.schema.snapshot import fingerprint, to_snapshot
+    from ctas7_panel.schema.typegen import generate_typescript
 
     opts = TypegenOptions() if options is None else options
     catalog = introspect(conn, opts)
@@ -155,7 +159,7 @@ def builtin_inspector(conn: psycopg.Connection[Any], options: Any) -> Inspection
 
 
 def builtin_differ(old: dict[str, Any], new: dict[str, Any]) -> DiffSummary:
-    from ctas7_panel.schema import diff_snapshots
+    from ctas7_panel.schema.diff import diff_snapshots
 
     diff = diff_snapshots(old, new)
     return DiffSummary(summary=diff.summary(), changes=diff.to_dict(), empty=diff.is_empty)
@@ -378,6 +382,9 @@ class SchemaSyncNode:
         self.expected: dict[Path, bytes] = {}
         self.last_fingerprint: str | None = None
         self.emitted: list[Event] = []  # every event this node emitted, oldest first (bounded)
+        self._inspect_memo: tuple[str, Inspection] | None = None
+        self._snap_memo: tuple[tuple[int, int, int], SnapshotRecord, bytes] | None = None
+        self._types_memo: tuple[tuple[int, int, int], str, bytes] | None = None
 
     # -- lifecycle
 
@@ -449,13 +456,12 @@ class SchemaSyncNode:
         if isinstance(seen_live, Failure):
             return seen_live
 
-        observed, types_bytes = self._observe()
+        observed, types_bytes, snap_bytes = self._observe()
         decision = decide(seen_live.fingerprint, cfg.generator_id, observed)
         if decision.action == "unchanged":
             assert observed.record is not None and types_bytes is not None
-            self._remember(
-                types_bytes, seen_live.fingerprint, observed.record.encode(), seen_live.fingerprint
-            )
+            assert snap_bytes is not None
+            self._remember(types_bytes, seen_live.fingerprint, snap_bytes, seen_live.fingerprint)
             return ev.schema_nochange(
                 current_hash=seen_live.fingerprint,
                 schema_path=cfg.schema_path,
@@ -528,7 +534,12 @@ class SchemaSyncNode:
         )
 
     def _inspect(self) -> Inspection | Failure:
-        """Introspect; a kept connection found dead is replaced once before giving up."""
+        """Introspect; a kept connection found dead is replaced once before giving up.
+
+        With ``catalog_probe`` a cheap query first checks whether any catalog row changed since
+        the last introspection on this connection; if none did, that introspection is reused.
+        The probe runs *before* the introspection, so a change racing with it is seen next time.
+        """
         for attempt in (1, 2):
             reused = self._conn is not None
             try:
@@ -536,7 +547,13 @@ class SchemaSyncNode:
             except DatabaseError as exc:
                 return Failure("connect", str(exc), connection=True)
             try:
-                return self._inspector(conn, self.config.typegen_options)
+                probe = self._probe(conn) if self.config.catalog_probe else None
+                memo = self._inspect_memo
+                if probe is not None and memo is not None and memo[0] == probe:
+                    return memo[1]
+                seen = self._inspector(conn, self.config.typegen_options)
+                self._inspect_memo = None if probe is None else (probe, seen)
+                return seen
             except (psycopg.Error, Ctas7Error) as exc:
                 lost = conn.closed or conn.broken or _is_connection_error(exc)
                 self._drop_connection()
@@ -550,17 +567,54 @@ class SchemaSyncNode:
                 return Failure("connect" if lost else "introspect", reason, connection=lost)
         raise AssertionError("unreachable")
 
-    def _observe(self) -> tuple[Observed, bytes | None]:
+    @staticmethod
+    def _probe(conn: psycopg.Connection[Any]) -> str | None:
+        row = conn.execute(_catalog_probe_sql()).fetchone()
+        return None if row is None else str(row[0])
+
+    def _observe(self) -> tuple[Observed, bytes | None, bytes | None]:
+        """Read the artifacts: (what they say, types bytes, snapshot bytes).
+
+        Files unchanged since the last look (same inode, size and mtime) are not parsed or
+        hashed again: on big schemas the snapshot is megabytes of JSON.
+        """
         cfg = self.config
         cache = artifacts.read_hash_cache(cfg.hash_cache_path)
-        record, problem = SnapshotRecord.decode(artifacts.read_snapshot(cfg.snapshot_file))
-        try:
-            types_bytes: bytes | None = Path(cfg.schema_path).read_bytes()
-        except OSError:
-            types_bytes = None
-        types_sha = None if types_bytes is None else artifacts.sha256_hex(types_bytes)
+        record, problem, snap_bytes = self._read_record(cfg.snapshot_file)
+        types_sha, types_bytes = self._read_types(Path(cfg.schema_path))
         observed = Observed(cache.value, cache.problem, record, problem, types_sha)
-        return observed, types_bytes
+        return observed, types_bytes, snap_bytes
+
+    def _read_record(self, path: Path) -> tuple[SnapshotRecord | None, str | None, bytes | None]:
+        key = artifacts.stat_key(path)
+        memo = self._snap_memo
+        if key is not None and memo is not None and memo[0] == key:
+            return memo[1], None, memo[2]
+        self._snap_memo = None
+        data, problem = artifacts.read_bytes(path)
+        if data is None:
+            return None, problem, None
+        record, problem = SnapshotRecord.decode(artifacts.parse_snapshot(data))
+        if record is None:
+            return None, problem, None
+        if key is not None:
+            self._snap_memo = (key, record, data)
+        return record, None, data
+
+    def _read_types(self, path: Path) -> tuple[str | None, bytes | None]:
+        key = artifacts.stat_key(path)
+        memo = self._types_memo
+        if key is not None and memo is not None and memo[0] == key:
+            return memo[1], memo[2]
+        self._types_memo = None
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None, None
+        sha = artifacts.sha256_hex(data)
+        if key is not None:
+            self._types_memo = (key, sha, data)
+        return sha, data
 
     def _generate(self, seen: Inspection) -> str:
         cfg = self.config
@@ -576,7 +630,7 @@ class SchemaSyncNode:
 
     def _diff(
         self, observed: Observed, seen: Inspection
-    ) -> tuple[str | None, dict[str, Any] | None, str]:
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str]:
         if observed.record is None:
             return None, None, ""
         if observed.record.fingerprint != observed.cached_hash:
@@ -611,6 +665,7 @@ class SchemaSyncNode:
     def _drop_connection(self) -> None:
         with self._conn_lock:
             conn, self._conn = self._conn, None
+            self._inspect_memo = None
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.close()
@@ -635,6 +690,11 @@ class SchemaSyncNode:
                 continue
             out.append(self.artifact_event(path, change, restored=True, trigger="artifact"))
         return out
+
+
+@functools.cache
+def _catalog_probe_sql() -> bytes:
+    return (resources.files(__package__) / "sql" / "catalog_probe.sql").read_bytes()
 
 
 def _ms(t0: float) -> float:

@@ -261,7 +261,7 @@ def describe(event: Event) -> str:
     kind = event.event_type
     if kind == "schema_updated":
         old = (p.get("old_hash") or "none")[:12]
-        diff = f" ({p['diff']})" if p.get("diff") else f" ({p.get('reason')})"
+        diff = f" ({_diff_line(p['diff'])})" if p.get("diff") else f" ({p.get('reason')})"
         written = "" if p.get("types_written", True) else " types unchanged"
         detail = f"{old} -> {p['new_hash'][:12]}, {p['table_count']} tables{written}{diff}"
     elif kind == "schema_nochange":
@@ -276,3 +276,18 @@ def describe(event: Event) -> str:
     else:
         detail = str(p)
     return f"{when} {kind} {detail}"
+
+
+def _diff_line(summary: Any) -> str:
+    """``+2 ~1 -0: public.tasks.note, ...`` from a diff summary."""
+    if not isinstance(summary, dict):
+        return str(summary)
+    names = [
+        n
+        for k, v in summary.items()
+        if k.endswith(("_added", "_removed", "_changed")) and isinstance(v, list)
+        for n in v
+    ]
+    counts = f"+{summary.get('added', 0)} ~{summary.get('changed', 0)} -{summary.get('removed', 0)}"
+    shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+    return f"{counts}: {shown}" if shown else counts

@@ -1,0 +1,197 @@
+"""Schema Sync Node: no-change pass, full regeneration, DDL-to-event latency.
+
+Goals (issue 4): a no-change sync in-process <= 30 ms on ctas7_core and <= 300 ms on big_1000;
+the seed's "schema hash calculation < 50 ms" and "TypeScript generation < 2000 ms"; DDL-to-event
+latency with the event trigger p95 <= 200 ms (20 runs). Needs a PostgreSQL admin URL
+(``CTAS7_TEST_DATABASE_URL``, else ``--admin-url``); each schema gets a throwaway database.
+
+``big_1000`` is the typegen speed case (1000 tables, 12,450 columns, 100 views, 100 functions):
+pass its SQL with ``--big-sql``; by default the first of ``tests/fixtures/**/big_1000.sql`` and
+``/work/shared/typegen/schemas/big_1000.sql`` that exists is used, else the case is skipped.
+
+    .venv/bin/python benchmarks/sync.py [--runs 50] [--latency-runs 20] [--big-sql FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ctas7_panel import pgtools
+from ctas7_panel.events import Event
+from ctas7_panel.migrations import apply_migrations
+from ctas7_panel.schema import trigger
+from ctas7_panel.schema.sync import SchemaSyncNode, SyncConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+BIG_CANDIDATES = [
+    *sorted(ROOT.glob("tests/fixtures/**/big_1000.sql")),
+    Path("/work/shared/typegen/schemas/big_1000.sql"),
+]
+
+
+def load_sql(url: str, path: Path) -> None:
+    """Statement by statement (psql): big_1000 in one transaction exceeds the lock table."""
+    import shutil
+    import subprocess
+
+    psql = shutil.which("psql")
+    if psql is None:
+        pgtools.apply_sql(url, path.read_text())
+        return
+    subprocess.run(
+        [psql, "-q", "-X", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", str(path)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def verdict(value: float, goal: float) -> str:
+    return f"OK, {goal / value:.1f}x under" if value <= goal else f"MISSED by {value / goal:.1f}x"
+
+
+def bench_passes(label: str, url: str, runs: int, goal_ms: float, work: Path) -> None:
+    from ctas7_panel.schema.sync import builtin_inspector
+
+    config = SyncConfig(
+        db_url=url,
+        schema_path=str(work / f"{label}.ts"),
+        hash_cache_path=str(work / f".{label}_hash"),
+    )
+    node = SchemaSyncNode(config)
+    t = time.perf_counter()
+    first = node.run_pass_blocking("bench")
+    full_ms = (time.perf_counter() - t) * 1000
+    assert isinstance(first, Event) and first.event_type == "schema_updated", first
+    node.run_pass_blocking("bench")  # warm
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        result = node.run_pass_blocking("bench")
+        times.append((time.perf_counter() - t) * 1000)
+        assert isinstance(result, Event) and result.event_type == "schema_nochange", result
+
+    # the seed's "schema hash": fingerprint of the introspected schema (no typegen, no files)
+    conn = pgtools.connect(url)
+    hash_times = []
+    render_times = []
+    for i in range(max(5, runs // 5)):
+        t = time.perf_counter()
+        seen = builtin_inspector(conn, None)
+        hash_times.append((time.perf_counter() - t) * 1000)
+        if i < 3:
+            t = time.perf_counter()
+            seen.render()
+            render_times.append((time.perf_counter() - t) * 1000)
+    conn.close()
+    node._drop_connection()
+
+    p50, p95 = pct(times, 0.5), pct(times, 0.95)
+    tables = first.payload["table_count"]
+    print(f"{label} ({tables} tables)")
+    print(
+        f"  no-change sync   p50 {p50:8.1f} ms  p95 {p95:8.1f} ms   goal <= {goal_ms:g} ms: "
+        f"{verdict(p50, goal_ms)}"
+    )
+    h50 = pct(hash_times, 0.5)
+    print(
+        f"  schema hash      p50 {h50:8.1f} ms                   seed < 50 ms: {verdict(h50, 50)}"
+    )
+    r50 = pct(render_times, 0.5)
+    print(
+        f"  typegen (render) p50 {r50:8.1f} ms                   seed < 2000 ms: "
+        f"{verdict(r50, 2000)}"
+    )
+    print(f"  first sync (introspect + typegen + 3 atomic writes): {full_ms:8.1f} ms")
+
+
+async def bench_latency(url: str, runs: int, work: Path) -> None:
+    trigger.install(url)
+    got: asyncio.Queue[tuple[float, Event]] = asyncio.Queue()
+
+    def on_event(event: Event) -> None:
+        got.put_nowait((time.perf_counter(), event))
+
+    config = SyncConfig(
+        db_url=url,
+        schema_path=str(work / "latency.ts"),
+        hash_cache_path=str(work / ".latency_hash"),
+        poll_interval=3600,  # only NOTIFY can deliver within the run
+    )
+    stop = asyncio.Event()
+    async with SchemaSyncNode(config, on_event=on_event) as node:
+        task = asyncio.create_task(node.watch(stop))
+        while True:
+            _, e = await asyncio.wait_for(got.get(), 30)
+            if e.payload.get("trigger") == "connect":
+                break
+        conn = await asyncio.to_thread(pgtools.connect, url)
+        latencies = []
+        for i in range(runs):
+            await asyncio.sleep(0.3)  # let the previous sync settle: one change per run
+            t = time.perf_counter()
+            await asyncio.to_thread(
+                conn.execute, f"ALTER TABLE public.nodes ADD COLUMN lat_{i} int"
+            )
+            while True:
+                at, e = await asyncio.wait_for(got.get(), 10)
+                if e.event_type == "schema_updated":
+                    break
+            latencies.append((at - t) * 1000)
+        conn.close()
+        stop.set()
+        await task
+    p50, p95 = pct(latencies, 0.5), pct(latencies, 0.95)
+    print(
+        f"DDL -> schema_updated with the trigger ({runs} runs, debounce "
+        f"{config.debounce * 1000:g} ms)"
+    )
+    print(
+        f"  p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  max {max(latencies):6.1f} ms   "
+        f"goal p95 <= 200 ms: {verdict(p95, 200)}"
+    )
+    print(
+        f"  mean {statistics.fmean(latencies):6.1f} ms (of which debounce quiet time "
+        f"{config.debounce * 1000:g} ms)"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--admin-url", default=os.environ.get("CTAS7_TEST_DATABASE_URL"))
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--latency-runs", type=int, default=20)
+    parser.add_argument("--big-sql", type=Path)
+    args = parser.parse_args()
+    if not args.admin_url:
+        print("set CTAS7_TEST_DATABASE_URL or pass --admin-url", file=sys.stderr)
+        return 2
+    big = args.big_sql or next((p for p in BIG_CANDIDATES if p.exists()), None)
+    with tempfile.TemporaryDirectory(prefix="ctas7-bench-sync-") as tmp:
+        work = Path(tmp)
+        with pgtools.temporary_database(args.admin_url) as url:
+            apply_migrations(url)
+            bench_passes("ctas7_core", url, args.runs, 30, work)
+            asyncio.run(bench_latency(url, args.latency_runs, work))
+        if big is None:
+            print("big_1000: skipped (no SQL found; pass --big-sql)")
+        else:
+            with pgtools.temporary_database(args.admin_url) as url:
+                load_sql(url, big)
+                bench_passes("big_1000", url, max(5, args.runs // 5), 300, work)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
