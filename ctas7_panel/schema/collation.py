@@ -68,7 +68,11 @@ def _uca_key(text: str) -> SortKey:
                 break
             continue
         levels[level].append(weight)
-    return ("".join(map(chr, levels[0])), "".join(map(chr, levels[1])), "".join(map(chr, levels[2])))
+    return (
+        "".join(map(chr, levels[0])),
+        "".join(map(chr, levels[1])),
+        "".join(map(chr, levels[2])),
+    )
 
 
 @lru_cache(maxsize=65536)

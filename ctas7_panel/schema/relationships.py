@@ -26,39 +26,55 @@ QualifiedName = tuple[str, str]
 _TOKENS = re.compile(r"\\.|[{}()]|:(targetList|resno|resorigtbl|resorigcol) ([^\s{}()]*)")
 
 
+def _top_level_target_list(ev_action: str) -> int:
+    """Offset of the first query's ``:targetList`` in a node tree, or -1."""
+    start = 0
+    while True:
+        at = ev_action.find(" :targetList ", start)
+        if at < 0:
+            return -1
+        prefix = ev_action[:at]
+        depth = (
+            prefix.count("{") + prefix.count("(") - prefix.count("}") - prefix.count(")")
+            - prefix.count("\\{") - prefix.count("\\(")
+            + prefix.count("\\}") + prefix.count("\\)")
+        )  # fmt: skip
+        if depth == 2:
+            return at
+        start = at + 1
+
+
 def target_list_origins(ev_action: str) -> list[tuple[int, int, int]]:
     """``(resno, resorigtbl, resorigcol)`` of the first query's target entries with an origin."""
-    depth = 0
-    in_list = False
+    at = _top_level_target_list(ev_action)
+    if at < 0 or ev_action.startswith("<>", at + len(" :targetList ")):
+        return []
+    depth = 2
     entry: dict[str, int] | None = None
     found: list[tuple[int, int, int]] = []
-    for match in _TOKENS.finditer(ev_action):
+    for match in _TOKENS.finditer(ev_action, at + len(" :targetList ")):
         token = match.group(0)
         head = token[0]
         if head in "({":
             depth += 1
-            if in_list and depth == 4 and head == "{":
+            if depth == 4 and head == "{":
                 entry = {}
             continue
         if head in ")}":
-            if in_list and depth == 4 and head == "}" and entry is not None:
+            if depth == 4 and head == "}" and entry is not None:
                 if entry.get("resorigtbl"):
                     found.append((entry["resno"], entry["resorigtbl"], entry["resorigcol"]))
                 entry = None
             depth -= 1
-            if in_list and depth <= 2:
+            if depth <= 2:
                 break
             continue
         if head == "\\":
             continue
+        if depth == 2:
+            break  # ":targetList <>": an empty target list
         key = match.group(1)
-        if key == "targetList":
-            if depth == 2:
-                if match.group(2) == "<>":
-                    break
-                in_list = True
-            continue
-        if in_list and depth == 4 and entry is not None:
+        if depth == 4 and entry is not None and key != "targetList":
             try:
                 entry[key] = int(match.group(2))
             except ValueError:

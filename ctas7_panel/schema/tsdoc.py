@@ -79,8 +79,7 @@ def is_es5_identifier(name: str) -> bool:
     if first not in "$_" and unicodedata.category(first) not in _ID_START_CATEGORIES:
         return False
     return all(
-        ch in "$_\u200c\u200d" or unicodedata.category(ch) in _ID_PART_CATEGORIES
-        for ch in name[1:]
+        ch in "$_\u200c\u200d" or unicodedata.category(ch) in _ID_PART_CATEGORIES for ch in name[1:]
     )
 
 

@@ -43,7 +43,7 @@ from ctas7_panel.schema.tsdoc import (
 # --------------------------------------------------------------------------- type tree
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Atom:
     """A type printed as fixed text: a keyword, a string literal, ``Database["s"]...``."""
 
@@ -51,7 +51,7 @@ class Atom:
     is_null: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Member:
     key: str  # printed key
     optional: bool
@@ -60,29 +60,29 @@ class Member:
     flat: str | None = None  # the type's one-line text, when known and free of hard breaks
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Obj:
     members: tuple[Member, ...]
     expanded: bool  # written with a newline after "{" in the template: prettier keeps it open
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Union:
     members: tuple[TsType, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Arr:
     element: TsType
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Intersection:
     left: TsType
     right: TsType
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Tuple:
     items: tuple[TsType, ...]
 
@@ -306,7 +306,6 @@ _TEXTLIKE = frozenset({"json", "jsonb", "text"})
 _ARRAY_INDEX = re.compile(r"^(?:0|[1-9][0-9]{0,9})$")
 
 
-
 class _Generator:
     def __init__(self, catalog: Catalog, options: TypegenOptions) -> None:
         self.catalog = catalog
@@ -437,7 +436,11 @@ class _Generator:
             key=lambda r: (
                 sort_key(r.foreign_key_name),
                 sort_key(r.referenced_relation),
-                sort_key(json.dumps(list(r.referenced_columns), ensure_ascii=False, separators=(",", ":"))),
+                sort_key(
+                    json.dumps(
+                        list(r.referenced_columns), ensure_ascii=False, separators=(",", ":")
+                    )
+                ),
             )
         )
         items: list[TsType] = []
@@ -486,7 +489,9 @@ class _Generator:
 
     def _is_kept(self, fn: Function) -> bool:
         defaults = self.quirk_defaults(fn)
-        in_args = [(a, defaults[i]) for i, a in enumerate(fn.args) if a.mode in ("in", "inout", "variadic")]
+        in_args = [
+            (a, defaults[i]) for i, a in enumerate(fn.args) if a.mode in ("in", "inout", "variadic")
+        ]
         if not in_args:
             return True
         unnamed = [(a, d) for a, d in in_args if a.name == ""]
@@ -502,15 +507,15 @@ class _Generator:
     def args_type(self, fn: Function) -> TsType:
         defaults = self.quirk_defaults(fn)
         members = [
-            (a, defaults[i])
-            for i, a in enumerate(fn.args)
-            if a.mode in ("in", "inout", "variadic")
+            (a, defaults[i]) for i, a in enumerate(fn.args) if a.mode in ("in", "inout", "variadic")
         ]
         if not members:
             return NEVER
         members.sort(key=lambda item: sort_key(item[0].name))
         return Obj(
-            tuple(Member(ts_key(a.name), d, self.ts_type(a.type.name, fn.schema)) for a, d in members),
+            tuple(
+                Member(ts_key(a.name), d, self.ts_type(a.type.name, fn.schema)) for a, d in members
+            ),
             expanded=False,
         )
 
@@ -527,7 +532,10 @@ class _Generator:
         if table_args:
             table_args.sort(key=lambda a: sort_key(a.name))
             return Obj(
-                tuple(Member(ts_key(a.name), False, self.ts_type(a.type.name, fn.schema)) for a in table_args),
+                tuple(
+                    Member(ts_key(a.name), False, self.ts_type(a.type.name, fn.schema))
+                    for a in table_args
+                ),
                 expanded=True,
             )
         rel = self._returns_relation(fn)
@@ -626,7 +634,9 @@ class _Generator:
         for fn in fns:
             groups.setdefault(fn.name, []).append(fn)
         names = list(groups)
-        indexish = sorted((n for n in names if _ARRAY_INDEX.match(n) and int(n) < 2**32 - 1), key=int)
+        indexish = sorted(
+            (n for n in names if _ARRAY_INDEX.match(n) and int(n) < 2**32 - 1), key=int
+        )
         ordered = indexish + [n for n in names if n not in set(indexish)]
         members = []
         for name in ordered:
@@ -661,7 +671,11 @@ class _Generator:
             if not rel.is_table:
                 continue
             body = (
-                Member("Row", False, Obj(tuple(self.row_members(rel) + self.computed_fields(rel)), True)),
+                Member(
+                    "Row",
+                    False,
+                    Obj(tuple(self.row_members(rel) + self.computed_fields(rel)), True),
+                ),
                 Member("Insert", False, Obj(tuple(self.insert_members(rel)), True)),
                 Member("Update", False, Obj(tuple(self.update_members(rel)), True)),
                 Member("Relationships", False, self.relationships(rel)),
@@ -671,7 +685,13 @@ class _Generator:
         for rel in rels:
             if not rel.is_view:
                 continue
-            parts = [Member("Row", False, Obj(tuple(self.row_members(rel) + self.computed_fields(rel)), True))]
+            parts = [
+                Member(
+                    "Row",
+                    False,
+                    Obj(tuple(self.row_members(rel) + self.computed_fields(rel)), True),
+                )
+            ]
             if rel.kind == "view" and rel.is_updatable:
                 writes = Obj(tuple(self.view_write_members(rel)), True)
                 parts += [Member("Insert", False, writes), Member("Update", False, writes)]
@@ -733,12 +753,17 @@ def _helpers() -> str:
     return resources.files("ctas7_panel.schema.templates").joinpath("helpers.ts").read_text()
 
 
+def _const_key(name: str) -> str:
+    """An object-literal key; ``__proto__`` is computed, or JavaScript would set the prototype."""
+    return '["__proto__"]' if name == "__proto__" else ts_key(name)
+
+
 def _constants(catalog: Catalog, schemas: Sequence[str]) -> list[str]:
     if not schemas:
         return ["export const Constants = {} as const"]
     out = ["export const Constants = {"]
     for schema in schemas:
-        out.append(f"  {ts_key(schema)}: {{")
+        out.append(f"  {_const_key(schema)}: {{")
         enums = sorted(
             (e for e in catalog.enums if e.schema == schema and e.labels),
             key=lambda e: sort_key(e.name),
@@ -749,11 +774,11 @@ def _constants(catalog: Catalog, schemas: Sequence[str]) -> list[str]:
             out.append("    Enums: {")
             for e in enums:
                 labels = [ts_string(label) for label in e.labels]
-                line = f"      {ts_key(e.name)}: [{', '.join(labels)}],"
+                line = f"      {_const_key(e.name)}: [{', '.join(labels)}],"
                 if string_width(line) <= PRINT_WIDTH:
                     out.append(line)
                 else:
-                    out.append(f"      {ts_key(e.name)}: [")
+                    out.append(f"      {_const_key(e.name)}: [")
                     out.extend(f"        {label}," for label in labels)
                     out.append("      ],")
             out.append("    },")
@@ -795,4 +820,3 @@ def generate_typescript(catalog: Catalog, options: TypegenOptions | None = None)
 
 
 __all__ = ["generate_typescript"]
-

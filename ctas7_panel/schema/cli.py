@@ -1,0 +1,202 @@
+"""``ctas7 schema typegen|snapshot|diff`` (and, via ``sync_cli``, ``sync|watch|install-trigger``).
+
+Lean at import time: only ``argparse`` here; the handlers import psycopg and the generator.
+Exit codes: 0 success (``diff``: 0 also when there are differences), 2 for a bad URL, an
+unreachable database or an unreadable snapshot (one line on stderr saying which and why).
+
+``--db-url`` falls back to ``settings.database_url`` (``CTAS7_DATABASE_URL``) when set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ctas7_panel.errors import DatabaseError, UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``schema`` command group to the ``ctas7`` parser."""
+    parser = sub.add_parser(
+        "schema",
+        help="introspect a database: TypeScript types, snapshot, diff, sync",
+        description="Schema introspection, Supabase-identical TypeScript types, snapshots and diffs.",
+    )
+    schema_sub = parser.add_subparsers(dest="schema_command", metavar="SUBCOMMAND")
+
+    typegen = schema_sub.add_parser(
+        "typegen",
+        help="print the TypeScript types 'supabase gen types typescript' would print",
+        description="Generate TypeScript types identical to 'supabase gen types typescript'.",
+    )
+    _add_db_url(typegen)
+    group = typegen.add_mutually_exclusive_group()
+    group.add_argument(
+        "--schema",
+        metavar="A,B",
+        help="schemas to include, comma separated (default: public,graphql_public)",
+    )
+    group.add_argument("--all-schemas", action="store_true", help="include every non-system schema")
+    typegen.add_argument(
+        "--no-detect-one-to-one",
+        dest="detect_one_to_one",
+        action="store_false",
+        help="do not emit isOneToOne in relationships",
+    )
+    typegen.add_argument(
+        "--postgrest-version",
+        metavar="V",
+        help="emit the __InternalSupabase block for this PostgREST version",
+    )
+    typegen.add_argument(
+        "-o", "--output", metavar="FILE", help="write to FILE atomically instead of stdout"
+    )
+    typegen.set_defaults(handler=typegen_handler)
+
+    snapshot = schema_sub.add_parser(
+        "snapshot",
+        help="write the canonical JSON snapshot of a database's schema",
+        description="Write the canonical snapshot (and print its fingerprint).",
+    )
+    _add_db_url(snapshot)
+    snapshot.add_argument(
+        "--schema", metavar="A,B", help="schemas to include (default: public,graphql_public)"
+    )
+    snapshot.add_argument(
+        "--all-schemas", action="store_true", help="include every non-system schema"
+    )
+    snapshot.add_argument(
+        "-o", "--output", metavar="FILE", required=True, help="snapshot file to write"
+    )
+    snapshot.set_defaults(handler=snapshot_handler)
+
+    diff = schema_sub.add_parser(
+        "diff",
+        help="compare two schemas (snapshot files or postgresql:// URLs)",
+        description="Show what changed between OLD and NEW (each a snapshot file or a URL).",
+    )
+    diff.add_argument("old", metavar="OLD", help="snapshot file or postgresql:// URL")
+    diff.add_argument("new", metavar="NEW", help="snapshot file or postgresql:// URL")
+    diff.add_argument(
+        "--schema",
+        metavar="A,B",
+        help="schemas to read from a URL (default: public,graphql_public)",
+    )
+    diff.add_argument(
+        "--all-schemas", action="store_true", help="read every non-system schema from a URL"
+    )
+    diff.add_argument("--json", action="store_true", help="print the diff as JSON")
+    diff.set_defaults(handler=diff_handler)
+
+    from ctas7_panel.schema import sync_cli
+
+    sync_cli.register(schema_sub)
+
+
+def _add_db_url(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db-url",
+        metavar="URL",
+        help="postgresql:// URL of the database (default: CTAS7_DATABASE_URL)",
+    )
+
+
+def _db_url(args: argparse.Namespace, settings: Any) -> str:
+    from ctas7_panel.pgtools import check_url
+
+    url = args.db_url or getattr(settings, "database_url", None)
+    if not url:
+        raise UsageError(
+            "no database given: pass --db-url postgresql://... or set CTAS7_DATABASE_URL"
+        )
+    return check_url(str(url))
+
+
+def _options(args: argparse.Namespace) -> Any:
+    from ctas7_panel.schema.options import TypegenOptions
+
+    return TypegenOptions.from_schema_list(
+        getattr(args, "schema", None),
+        all_schemas=bool(getattr(args, "all_schemas", False)),
+        detect_one_to_one=getattr(args, "detect_one_to_one", True),
+        postgrest_version=getattr(args, "postgrest_version", None),
+    )
+
+
+def _read_catalog(url: str, options: Any, *, details: bool = True) -> Any:
+    """Connect and introspect; an unreachable database becomes a usage-level error (exit 2)."""
+    from ctas7_panel import pgtools
+    from ctas7_panel.schema.introspect import introspect
+
+    try:
+        conn = pgtools.connect(url)
+    except DatabaseError as exc:
+        raise UsageError(str(exc)) from exc
+    try:
+        return introspect(conn, options, details=details)
+    finally:
+        conn.close()
+
+
+def typegen_handler(args: argparse.Namespace, settings: Any) -> int:
+    """``ctas7 schema typegen``: print or write the TypeScript types."""
+    options = _options(args)
+    url = _db_url(args, settings)
+    catalog = _read_catalog(url, options, details=False)
+    from ctas7_panel.schema.typegen import generate_typescript
+
+    text = generate_typescript(catalog, options)
+    if args.output:
+        from ctas7_panel.schema.snapshot import write_atomic
+
+        write_atomic(args.output, text.encode())
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return 0
+
+
+def snapshot_handler(args: argparse.Namespace, settings: Any) -> int:
+    """``ctas7 schema snapshot``: write the canonical snapshot, print its fingerprint."""
+    options = _options(args)
+    url = _db_url(args, settings)
+    catalog = _read_catalog(url, options)
+    from ctas7_panel.schema.snapshot import canonical_json, fingerprint, to_snapshot, write_atomic
+
+    snap = to_snapshot(catalog)
+    write_atomic(args.output, canonical_json(snap) + b"\n")
+    print(f"{fingerprint(snap)}  {args.output}")
+    return 0
+
+
+def _load_side(source: str, options: Any) -> dict[str, Any]:
+    from ctas7_panel.schema.snapshot import load_snapshot, to_snapshot
+
+    if "://" in source:
+        from ctas7_panel.pgtools import check_url
+
+        return to_snapshot(_read_catalog(check_url(source), options))
+    from ctas7_panel.errors import ArtifactError
+
+    try:
+        return load_snapshot(source)
+    except ArtifactError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def diff_handler(args: argparse.Namespace, settings: Any) -> int:
+    """``ctas7 schema diff OLD NEW``: print what changed, as text or JSON."""
+    options = _options(args)
+    old = _load_side(args.old, options)
+    new = _load_side(args.new, options)
+    from ctas7_panel.schema.diff import diff_snapshots
+
+    result = diff_snapshots(old, new)
+    if args.json:
+        import orjson
+
+        sys.stdout.write(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        sys.stdout.write(result.to_text())
+    return 0

@@ -1,0 +1,245 @@
+"""Canonical snapshot of a ``Catalog`` and its fingerprint (pure, except ``load_snapshot``).
+
+A snapshot is plain JSON: names, types, nullability, defaults, identity, generated columns,
+constraints, indexes and comments of every included object, in a fixed order and with no
+OIDs or attnums (column ``position`` is the 1-based rank in attnum order, so a dropped column
+leaves no trace). ``canonical_json`` is ``orjson`` with sorted keys, and
+``fingerprint = sha256(canonical_json(snapshot))`` in hex. Two databases built from the same
+SQL on the same server version have the same fingerprint; adding an index or a comment
+changes it even when the generated types do not.
+
+Other components can rebuild a typed table registry from a snapshot file alone: every
+relation lists its columns with ``type`` (``format_type``), ``udt`` (the type's name),
+``format`` (the base type's name for a domain), ``nullable``, ``default``, ``identity`` and
+``generated``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ctas7_panel.errors import ArtifactError
+from ctas7_panel.schema.model import Catalog, Relation
+
+SNAPSHOT_FORMAT = 1
+
+Snapshot = dict[str, Any]
+
+
+def _relation(rel: Relation) -> dict[str, Any]:
+    return {
+        "schema": rel.schema,
+        "name": rel.name,
+        "kind": rel.kind,
+        "comment": rel.comment,
+        "is_updatable": rel.is_updatable,
+        "partition_of": rel.partition_of,
+        "partition_bound": rel.partition_bound,
+        "view_definition": rel.view_definition,
+        "rls_enabled": rel.rls_enabled,
+        "columns": [
+            {
+                "name": c.name,
+                "position": i,
+                "type": c.data_type,
+                "udt": c.type_name,
+                "udt_schema": c.type_schema,
+                "format": c.format,
+                "array_dims": c.array_dims,
+                "nullable": c.is_nullable,
+                "default": c.default,
+                "identity": c.identity,
+                "generated": c.generated,
+                "is_updatable": c.is_updatable,
+                "collation": c.collation,
+                "comment": c.comment,
+            }
+            for i, c in enumerate(rel.columns, start=1)
+        ],
+        "constraints": [
+            {"name": k.name, "kind": k.kind, "definition": k.definition, "columns": list(k.columns)}
+            for k in rel.constraints
+        ],
+        "indexes": [
+            {
+                "name": x.name,
+                "definition": x.definition,
+                "unique": x.is_unique,
+                "primary": x.is_primary,
+            }
+            for x in rel.indexes
+        ],
+    }
+
+
+def to_snapshot(catalog: Catalog) -> Snapshot:
+    """The canonical, JSON-able description of ``catalog``."""
+    relations = sorted(catalog.relations, key=lambda r: (r.schema, r.name))
+    functions = sorted(catalog.functions, key=lambda f: (f.schema, f.name, f.identity_arguments))
+    options = catalog.options
+    return {
+        "format": SNAPSHOT_FORMAT,
+        "options": {
+            "schemas": None if options.schemas is None else sorted(set(options.schemas)),
+            "detect_one_to_one": options.detect_one_to_one,
+            "postgrest_version": options.postgrest_version,
+        },
+        "schemas": sorted(
+            ({"name": s.name, "comment": s.comment} for s in catalog.schemas),
+            key=lambda s: str(s["name"]),
+        ),
+        "table_count": sum(1 for r in relations if r.is_table),
+        "view_count": sum(1 for r in relations if r.is_view),
+        "relations": [_relation(r) for r in relations],
+        "enums": [
+            {"schema": e.schema, "name": e.name, "labels": list(e.labels), "comment": e.comment}
+            for e in sorted(catalog.enums, key=lambda e: (e.schema, e.name))
+        ],
+        "composites": [
+            {
+                "schema": c.schema,
+                "name": c.name,
+                "comment": c.comment,
+                "attributes": [
+                    {"name": a.name, "type": a.type.display, "udt": a.type.name}
+                    for a in c.attributes
+                ],
+            }
+            for c in sorted(catalog.composites, key=lambda c: (c.schema, c.name))
+        ],
+        "domains": [
+            {
+                "schema": d.schema,
+                "name": d.name,
+                "base_type": d.base_type,
+                "not_null": d.not_null,
+                "default": d.default,
+                "checks": list(d.checks),
+                "comment": d.comment,
+            }
+            for d in sorted(catalog.domains, key=lambda d: (d.schema, d.name))
+        ],
+        "functions": [
+            {
+                "schema": f.schema,
+                "name": f.name,
+                "identity_arguments": f.identity_arguments,
+                "arguments": f.argument_types,
+                "result": f.result,
+                "args": [
+                    {
+                        "name": a.name,
+                        "mode": a.mode,
+                        "type": a.type.display,
+                        "udt": a.type.name,
+                        "has_default": a.has_default,
+                    }
+                    for a in f.args
+                ],
+                "returns": f.return_type.display,
+                "returns_set": f.returns_set,
+                "rows": f.rows,
+                "language": f.language,
+                "volatility": f.volatility,
+                "security_definer": f.security_definer,
+                "definition_md5": f.definition_md5,
+                "comment": f.comment,
+            }
+            for f in functions
+        ],
+        "relationships": sorted(
+            (
+                [
+                    r.foreign_key_name,
+                    r.schema,
+                    r.relation,
+                    list(r.columns),
+                    r.is_one_to_one,
+                    r.referenced_schema,
+                    r.referenced_relation,
+                    list(r.referenced_columns),
+                ]
+                for r in catalog.relationships
+            ),
+            key=lambda r: orjson.dumps(r),
+        ),
+    }
+
+
+def canonical_json(snapshot: Snapshot) -> bytes:
+    """The snapshot as compact JSON with sorted keys: the bytes the fingerprint hashes."""
+    try:
+        return orjson.dumps(snapshot, option=orjson.OPT_SORT_KEYS)
+    except TypeError as exc:
+        raise ArtifactError(f"snapshot is not plain JSON: {exc}") from exc
+
+
+def fingerprint(snapshot: Snapshot) -> str:
+    """``sha256(canonical_json(snapshot))`` in hex."""
+    return hashlib.sha256(canonical_json(snapshot)).hexdigest()
+
+
+def types_hash(types_text: str) -> str:
+    """``sha256`` of the generated TypeScript, in hex."""
+    return hashlib.sha256(types_text.encode()).hexdigest()
+
+
+def load_snapshot(path: str | Path) -> Snapshot:
+    """Read a snapshot file, or raise ``ArtifactError`` saying what is wrong with it."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ArtifactError(
+            f"snapshot file {str(path)!r} does not exist: write one with "
+            "'ctas7 schema snapshot --db-url URL -o FILE'"
+        ) from exc
+    except OSError as exc:
+        raise ArtifactError(f"cannot read snapshot file {str(path)!r}: {exc.strerror}") from exc
+    try:
+        snapshot = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ArtifactError(
+            f"snapshot file {str(path)!r} is not valid JSON ({exc}): regenerate it with "
+            "'ctas7 schema snapshot'"
+        ) from exc
+    if not isinstance(snapshot, dict) or "relations" not in snapshot or "format" not in snapshot:
+        raise ArtifactError(
+            f"snapshot file {str(path)!r} is not a ctas7 schema snapshot (no 'format' and "
+            "'relations' keys): regenerate it with 'ctas7 schema snapshot'"
+        )
+    if snapshot["format"] != SNAPSHOT_FORMAT:
+        raise ArtifactError(
+            f"snapshot file {str(path)!r} has format {snapshot['format']!r}, this version reads "
+            f"format {SNAPSHOT_FORMAT}: regenerate it with 'ctas7 schema snapshot'"
+        )
+    return snapshot
+
+
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a temp file in the same directory, fsync, replace."""
+    import os
+    import tempfile
+
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise ArtifactError(f"cannot write {str(target)!r}: {exc.strerror}") from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise ArtifactError(f"cannot write {str(target)!r}: {exc.strerror}") from exc
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
