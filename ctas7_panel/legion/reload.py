@@ -85,9 +85,7 @@ def node_capabilities(
             runnable.append(spec.name)
         else:
             blocked[spec.name] = str(broken)
-    kinds: dict[str, int] = {}
-    for table in registry:
-        kinds[table.kind] = kinds.get(table.kind, 0) + 1
+    kinds = registry.kinds()
     return {
         "node_id": node_id,
         "schema_hash": registry.schema_hash,
