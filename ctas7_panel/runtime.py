@@ -70,12 +70,18 @@ class Services:
         gateway: bool = True,
         demo_config: Any = None,
         run_test_suite: bool = True,
+        forward: dict[str, str] | None = None,
+        retry: Any = None,
+        metrics_interval: float = 5.0,
     ) -> None:
         self.settings = settings
         self.demo_enabled = settings.database_url is None if demo is None else demo
         self.gateway_enabled = gateway
         self.demo_config = demo_config
         self.run_test_suite = run_test_suite
+        self.forward = forward  # target -> ws:// URL of a remote system (see build_targets)
+        self.retry = retry  # the bridge's RetryPolicy (None: its defaults)
+        self.metrics_interval = metrics_interval  # seconds between bridge_metrics events
         self.status = Status()
         self.database_url: str | None = None
         self.embedded: Any = None
@@ -140,8 +146,10 @@ class Services:
         self.bridge = TelemetryBridge(
             self.bus,
             self.store,
-            targets=build_targets(s, self.bus),
+            targets=build_targets(s, self.bus, forward=self.forward),
             routes=load_routes(s.routes_path),
+            retry=self.retry,
+            metrics_interval=self.metrics_interval,
         )
         await self.bridge.start()
         self._closers.append(self.bridge.close)
