@@ -47,7 +47,7 @@ from ctas7_panel.bridge.metrics import BridgeMetrics, metrics_payload
 from ctas7_panel.bridge.routes import DEFAULT_TABLE, RoutingTable
 from ctas7_panel.bridge.targets import Target
 from ctas7_panel.bridge.transforms import transform
-from ctas7_panel.errors import BusError, ConfigError, StoreError, UsageError
+from ctas7_panel.errors import BusError, ConfigError, EventError, StoreError, UsageError
 from ctas7_panel.events import Event
 from ctas7_panel.store import EventStore, StoreWriter
 from ctas7_panel.streams.bus import DEFAULT_TOPIC, Bus, Message, Subscription
@@ -315,12 +315,27 @@ class TelemetryBridge:
             return True
 
     async def _dead_letter(self, d: _Delivery, reason: str) -> None:
-        """Keep the *original* event with the target's name (replay transforms it again)."""
+        """Keep the *original* event with the target's name (replay transforms it again).
+
+        An event whose payload breaks its type's rules (it can only have come from a producer
+        writing to the bus directly) is kept wrapped as ``invalid_event`` under target
+        ``invalid:<target>``: readable by ``ctas7 dlq list``, never replayed.
+        """
+        event, target = d.pending.event, d.target
+        try:
+            Event.from_dict(event.to_dict())
+        except EventError as exc:
+            event = Event.create(
+                "invalid_event",
+                {"event": event.to_dict(), "error": str(exc), "field": exc.field},
+                source_node=f"bridge:{self.worker}",
+            )
+            target = f"invalid:{d.target}"
         try:
             await asyncio.to_thread(
                 self.store.add_dead_letter,
-                d.pending.event,
-                d.target,
+                event,
+                target,
                 reason[:2000],
                 attempts=max(1, d.attempts),
             )
