@@ -1,0 +1,31 @@
+"""``ctas7 schema ...`` stays lean: no Panel, Bokeh or pandas imported (checked in a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+PROBE = """
+import json, sys
+from ctas7_panel.cli import main
+try:
+    main(["schema", "typegen", "--db-url", "postgresql://nobody@127.0.0.1:1/none"], {})
+except SystemExit:
+    pass
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in {"panel", "bokeh", "pandas", "param"})
+print(json.dumps(heavy))
+"""
+
+
+def test_schema_cli_imports_no_panel_bokeh_pandas() -> None:
+    result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+    assert "cannot connect to postgresql://nobody@127.0.0.1:1/none" in result.stderr
+
+
+def test_bad_url_exits_2_with_one_line() -> None:
+    from ctas7_panel.cli import main
+
+    assert main(["schema", "typegen", "--db-url", "mysql://x"], {}) == 2
