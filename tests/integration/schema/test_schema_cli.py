@@ -1,0 +1,58 @@
+"""``ctas7 schema typegen|snapshot|diff`` against a real database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ctas7_panel import pgtools
+from ctas7_panel.cli import main
+
+
+def test_typegen_stdout_and_file(fresh_db_url: str, goldens, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    goldens.load(fresh_db_url, "ctas7_supabase_like")
+    assert main(["schema", "typegen", "--db-url", fresh_db_url], {}) == 0
+    assert capsys.readouterr().out == goldens.expected("ctas7_supabase_like")
+    target = tmp_path / "database.types.ts"
+    target.write_text("old")
+    assert main(["schema", "typegen", "--db-url", fresh_db_url, "-o", str(target)], {}) == 0
+    assert target.read_text() == goldens.expected("ctas7_supabase_like")
+    assert [p.name for p in tmp_path.iterdir()] == ["database.types.ts"]  # no temp file left
+    assert main(["schema", "typegen", "--schema", "public", "--no-detect-one-to-one",
+                 "--postgrest-version", "13.0.5"], {"CTAS7_DATABASE_URL": fresh_db_url}) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert 'PostgrestVersion: "13.0.5"' in out and "isOneToOne" not in out
+    assert "graphql_public" not in out
+
+
+def test_snapshot_and_diff(fresh_db_url: str, goldens, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    goldens.load(fresh_db_url, "ctas7_core")
+    old = tmp_path / "old.json"
+    assert main(["schema", "snapshot", "--db-url", fresh_db_url, "-o", str(old)], {}) == 0
+    fingerprint_line = capsys.readouterr().out
+    assert len(fingerprint_line.split()[0]) == 64
+    pgtools.apply_sql(fresh_db_url, "alter table public.nodes add column zone text;")
+    assert main(["schema", "diff", str(old), fresh_db_url], {}) == 0
+    assert capsys.readouterr().out == "+ column public.nodes.zone: text\n"
+    assert main(["schema", "diff", str(old), fresh_db_url, "--json"], {}) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["summary"]["columns_added"] == ["public.nodes.zone"]
+    assert main(["schema", "diff", str(old), str(old)], {}) == 0
+    assert capsys.readouterr().out == "no schema changes\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["schema", "typegen", "--db-url", "postgresql://nobody@127.0.0.1:1/none"], "cannot connect to"),
+        (["schema", "typegen", "--db-url", "http://example"], "bad database URL"),
+        (["schema", "typegen"], "no database given"),
+        (["schema", "diff", "/nonexistent/old.json", "/nonexistent/new.json"], "does not exist"),
+    ],
+)
+def test_errors_exit_2_with_one_line(argv: list[str], message: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(argv, {}) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
