@@ -73,6 +73,7 @@ class Services:
         forward: dict[str, str] | None = None,
         retry: Any = None,
         metrics_interval: float = 5.0,
+        gateway_port: int | None = None,
     ) -> None:
         self.settings = settings
         self.demo_enabled = settings.database_url is None if demo is None else demo
@@ -82,6 +83,7 @@ class Services:
         self.forward = forward  # target -> ws:// URL of a remote system (see build_targets)
         self.retry = retry  # the bridge's RetryPolicy (None: its defaults)
         self.metrics_interval = metrics_interval  # seconds between bridge_metrics events
+        self.gateway_port = gateway_port  # all endpoints on one port (0: any free one)
         self.status = Status()
         self.database_url: str | None = None
         self.embedded: Any = None
@@ -161,9 +163,12 @@ class Services:
         self.status.set("neural_mux", True)
 
         if self.gateway_enabled:
-            from ctas7_panel.streams.gateway import Gateway
+            from ctas7_panel.streams.gateway import Gateway, GatewayConfig
 
-            self.gateway = Gateway(s, self.bus, bridge=self.bridge, mux=self.mux)
+            config = GatewayConfig.from_settings(s, single_port=self.gateway_port)
+            self.gateway = Gateway(
+                s, self.bus, store=self.store, metrics=self.bridge.metrics_snapshot, config=config
+            )
             await self.gateway.start()
             self._closers.append(self.gateway.close)
             self.status.set("gateway", True)
@@ -199,7 +204,7 @@ class Services:
                     "CTAS7_BUS_URL": s.bus_url,
                 }
                 if self.gateway is not None:
-                    test_env["CTAS7_BRIDGE_URL"] = self.gateway.ingress_url
+                    test_env["CTAS7_BRIDGE_URL"] = self.gateway.url("telemetry_bridge")
             self.demo = DemoActivity(
                 self.database_url,
                 legion=self.legion,

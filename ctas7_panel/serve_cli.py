@@ -50,6 +50,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--tests-every", type=float, default=30.0, help="seconds between pytest runs (0: none)"
     )
     demo.add_argument("--json", action="store_true", help="print each event as a JSON line")
+    demo.add_argument("--no-gateway", action="store_true", help="do not serve the websocket ports")
     demo.set_defaults(handler=cmd_demo)
 
 
