@@ -48,7 +48,21 @@ _EXPORTS = {
     "SchemaState": "state",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Catalog",
+    "SchemaDiff",
+    "SchemaState",
+    "TypegenOptions",
+    "canonical_json",
+    "diff_snapshots",
+    "fingerprint",
+    "generate_typescript",
+    "inspect_database",
+    "introspect",
+    "load_snapshot",
+    "to_snapshot",
+    "types_hash",
+]
 
 
 def __getattr__(name: str) -> Any:

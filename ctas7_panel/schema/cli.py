@@ -16,12 +16,12 @@ from typing import Any
 from ctas7_panel.errors import DatabaseError, UsageError
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``schema`` command group to the ``ctas7`` parser."""
     parser = sub.add_parser(
         "schema",
         help="introspect a database: TypeScript types, snapshot, diff, sync",
-        description="Schema introspection, Supabase-identical TypeScript types, snapshots and diffs.",
+        description="Schema introspection, Supabase-identical TypeScript types, snapshots, diffs.",
     )
     schema_sub = parser.add_subparsers(dest="schema_command", metavar="SUBCOMMAND")
 

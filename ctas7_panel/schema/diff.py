@@ -23,6 +23,17 @@ CHANGED = "changed"
 _SIGN = {ADDED: "+", REMOVED: "-", CHANGED: "~"}
 _COLUMN_FIELDS = ("type", "nullable", "default", "identity", "generated", "collation", "comment")
 _SUMMARY_NAMES = 10
+_FUNCTION_FIELDS = (
+    "result",
+    "arguments",
+    "returns_set",
+    "rows",
+    "language",
+    "volatility",
+    "security_definer",
+    "definition_md5",
+    "comment",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,10 +274,12 @@ def diff_snapshots(old: Snapshot, new: Snapshot) -> SchemaDiff:
         describe=_diff_fields(("base_type", "not_null", "default", "checks", "comment")),
     )
     entries += _objects(
-        "function", old.get("functions", []), new.get("functions", []),
+        "function",
+        old.get("functions", []),
+        new.get("functions", []),
         key=lambda f: f"{f['schema']}.{f['name']}({f.get('identity_arguments', '')})",
-        describe=_diff_fields(("result", "arguments", "returns_set", "rows", "language", "volatility", "security_definer", "definition_md5", "comment")),
-    )  # fmt: skip
+        describe=_diff_fields(_FUNCTION_FIELDS),
+    )
     old_rels = {_rel_key(r) for r in old.get("relationships", [])}
     new_rels = {_rel_key(r) for r in new.get("relationships", [])}
     entries += [Entry("relationship", k, ADDED) for k in sorted(new_rels - old_rels)]
@@ -278,4 +291,6 @@ def diff_snapshots(old: Snapshot, new: Snapshot) -> SchemaDiff:
 
 def _rel_key(r: Any) -> str:
     fk, schema, relation, cols, _one, ref_schema, ref_relation, ref_cols = r
-    return f"{fk}: {schema}.{relation}({', '.join(cols)}) -> {ref_schema}.{ref_relation}({', '.join(ref_cols)})"
+    source = f"{schema}.{relation}({', '.join(cols)})"
+    target = f"{ref_schema}.{ref_relation}({', '.join(ref_cols)})"
+    return f"{fk}: {source} -> {target}"

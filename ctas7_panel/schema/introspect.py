@@ -12,7 +12,7 @@ import math
 import sys
 import types
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -50,7 +50,7 @@ Row = dict[str, Any]
 _ARG_MODES = {"i": "in", "o": "out", "b": "inout", "v": "variadic", "t": "table"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def query_text(name: str) -> str:
     """The text of ``queries/<name>.sql``."""
     return resources.files("ctas7_panel.schema.queries").joinpath(f"{name}.sql").read_text()
@@ -60,7 +60,7 @@ def _fetch(
     conn: psycopg.Connection[Any], name: str, params: dict[str, Any] | None = None
 ) -> list[Row]:
     with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(query_text(name).encode(), params)  # type: ignore[arg-type]
+        cur.execute(query_text(name).encode(), params)
         return cur.fetchall()
 
 
@@ -68,7 +68,7 @@ def _fetch_tuples(
     conn: psycopg.Connection[Any], name: str, params: dict[str, Any]
 ) -> list[tuple[Any, ...]]:
     with conn.cursor() as cur:
-        cur.execute(query_text(name).encode(), params)  # type: ignore[arg-type]
+        cur.execute(query_text(name).encode(), params)
         return cur.fetchall()
 
 
@@ -123,8 +123,8 @@ def _read(conn: psycopg.Connection[Any], options: TypegenOptions, details: bool)
     version = int(conn.execute("select current_setting('server_version_num')").fetchone()[0])  # type: ignore[index]
 
     columns_by_rel: dict[int, list[Column]] = {}
-    for row in column_rows:  # rel_oid, then Column's fields in order
-        columns_by_rel.setdefault(row[0], []).append(Column(*row[1:]))
+    for values in column_rows:  # rel_oid, then Column's fields in order
+        columns_by_rel.setdefault(values[0], []).append(Column(*values[1:]))
     constraints_by_rel: dict[int, list[Constraint]] = {}
     for row in constraint_rows:
         constraints_by_rel.setdefault(row["rel_oid"], []).append(
@@ -198,7 +198,7 @@ def _read(conn: psycopg.Connection[Any], options: TypegenOptions, details: bool)
                 r["comment"],
             )
             for r in domain_rows
-        ),  # fmt: skip
+        ),
         functions=tuple(_function(r) for r in function_rows),
         relationships=tuple(relationships),
         server_version=version,

@@ -20,8 +20,10 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 PRINT_WIDTH = 80
 
@@ -128,14 +130,14 @@ class Concat:
     parts: list[Doc] = field(default_factory=list)
 
 
-Doc = str | Group | Indent | Align | Line | IfBreak | Concat | list  # type: ignore[type-arg]
+Doc = str | Group | Indent | Align | Line | IfBreak | Concat | list[Any]
 
 LINE = Line()
 SOFTLINE = Line(soft=True)
 HARDLINE = Line(hard=True)
 
 
-def join(separator: Doc, docs: list[Doc]) -> list[Doc]:
+def join(separator: Doc, docs: Sequence[Doc]) -> list[Doc]:
     out: list[Doc] = []
     for i, doc in enumerate(docs):
         if i:

@@ -28,11 +28,11 @@ from ctas7_panel.schema.tsdoc import (
     LINE,
     PRINT_WIDTH,
     SOFTLINE,
+    Align,
     Doc,
     Group,
     IfBreak,
     Indent,
-    Align,
     join,
     print_doc,
     string_width,
@@ -788,7 +788,7 @@ def _constants(catalog: Catalog, schemas: Sequence[str]) -> list[str]:
 
 
 def generate_typescript(catalog: Catalog, options: TypegenOptions | None = None) -> str:
-    """The text ``supabase gen types typescript`` prints for ``catalog`` (ends with a blank line)."""
+    """What ``supabase gen types typescript`` prints for ``catalog`` (ends with a blank line)."""
     options = options or catalog.options
     gen = _Generator(catalog, options)
     schemas = sorted(catalog.schema_names, key=sort_key)

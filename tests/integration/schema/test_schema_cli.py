@@ -20,8 +20,9 @@ def test_typegen_stdout_and_file(fresh_db_url: str, goldens, tmp_path: Path, cap
     assert main(["schema", "typegen", "--db-url", fresh_db_url, "-o", str(target)], {}) == 0
     assert target.read_text() == goldens.expected("ctas7_supabase_like")
     assert [p.name for p in tmp_path.iterdir()] == ["database.types.ts"]  # no temp file left
-    assert main(["schema", "typegen", "--schema", "public", "--no-detect-one-to-one",
-                 "--postgrest-version", "13.0.5"], {"CTAS7_DATABASE_URL": fresh_db_url}) == 0  # fmt: skip
+    argv = ["schema", "typegen", "--schema", "public", "--no-detect-one-to-one"]
+    argv += ["--postgrest-version", "13.0.5"]
+    assert main(argv, {"CTAS7_DATABASE_URL": fresh_db_url}) == 0
     out = capsys.readouterr().out
     assert 'PostgrestVersion: "13.0.5"' in out and "isOneToOne" not in out
     assert "graphql_public" not in out
@@ -46,7 +47,10 @@ def test_snapshot_and_diff(fresh_db_url: str, goldens, tmp_path: Path, capsys) -
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["schema", "typegen", "--db-url", "postgresql://nobody@127.0.0.1:1/none"], "cannot connect to"),
+        (
+            ["schema", "typegen", "--db-url", "postgresql://nobody@127.0.0.1:1/none"],
+            "cannot connect to",
+        ),
         (["schema", "typegen", "--db-url", "http://example"], "bad database URL"),
         (["schema", "typegen"], "no database given"),
         (["schema", "diff", "/nonexistent/old.json", "/nonexistent/new.json"], "does not exist"),

@@ -31,7 +31,9 @@ def test_index_and_comment_change_the_fingerprint_not_the_types(fresh_db_url: st
     assert indexed.fingerprint != before.fingerprint
     (entry,) = diff_snapshots(before.snapshot, indexed.snapshot).entries
     assert (entry.kind, entry.name, entry.details) == (
-        "table", "public.nodes", ("index added: nodes_role_idx",)
+        "table",
+        "public.nodes",
+        ("index added: nodes_role_idx",),
     )
     pgtools.apply_sql(fresh_db_url, "comment on column public.nodes.role is 'what it does';")
     commented = inspect_database(fresh_db_url, OPTIONS)

@@ -19,7 +19,9 @@ print(json.dumps(heavy))
 
 
 def test_schema_cli_imports_no_panel_bokeh_pandas() -> None:
-    result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
     assert "cannot connect to postgresql://nobody@127.0.0.1:1/none" in result.stderr

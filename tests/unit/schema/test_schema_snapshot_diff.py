@@ -26,12 +26,18 @@ def catalogs(draw, build):  # type: ignore[no-untyped-def]
     for name in table_names:
         col_names = draw(st.lists(NAMES, min_size=1, max_size=6, unique=True))
         cols = [
-            build.column(c, draw(TYPES), nullable=draw(st.booleans()),
-                         default=draw(st.sampled_from([None, "0", "now()"])))  # fmt: skip
+            build.column(
+                c,
+                draw(TYPES),
+                nullable=draw(st.booleans()),
+                default=draw(st.sampled_from([None, "0", "now()"])),
+            )
             for c in col_names
         ]
         tables.append(build.table(name, cols))
-    enums = [Enum("public", "mood", tuple(draw(st.lists(NAMES, min_size=1, max_size=4, unique=True))))]
+    enums = [
+        Enum("public", "mood", tuple(draw(st.lists(NAMES, min_size=1, max_size=4, unique=True))))
+    ]
     return build.catalog(tables, enums=enums)
 
 
@@ -116,13 +122,21 @@ def test_enum_labels_added_and_tables_added_removed(build) -> None:  # type: ign
 
 
 def test_snapshot_lists_columns_for_a_registry(build) -> None:  # type: ignore[no-untyped-def]
-    snap = to_snapshot(build.catalog([build.table("t", [build.column("id", identity="ALWAYS"),
-                                                        build.column("x", "text", nullable=True)])]))  # fmt: skip
+    columns = [build.column("id", identity="ALWAYS"), build.column("x", "text", nullable=True)]
+    snap = to_snapshot(build.catalog([build.table("t", columns)]))
     assert snap["table_count"] == 1
     (rel,) = snap["relations"]
     assert [c["name"] for c in rel["columns"]] == ["id", "x"]
     assert rel["columns"][0]["identity"] == "ALWAYS"
-    assert set(rel["columns"][1]) >= {"name", "type", "udt", "nullable", "default", "identity", "generated"}
+    assert set(rel["columns"][1]) >= {
+        "name",
+        "type",
+        "udt",
+        "nullable",
+        "default",
+        "identity",
+        "generated",
+    }
     assert canonical_json(snap) == canonical_json(orjson.loads(canonical_json(snap)))
 
 

@@ -86,7 +86,9 @@ def test_group_breaks_only_when_it_does_not_fit() -> None:
     doc = Group(["[", Indent([SOFTLINE, join([",", LINE], items)]), IfBreak(","), SOFTLINE, "]"])
     assert print_doc(doc) == '["item0", "item1", "item2"]'
     long_items = [f'"a_rather_long_item_{i}"' for i in range(5)]
-    doc = Group(["[", Indent([SOFTLINE, join([",", LINE], long_items)]), IfBreak(","), SOFTLINE, "]"])
+    doc = Group(
+        ["[", Indent([SOFTLINE, join([",", LINE], long_items)]), IfBreak(","), SOFTLINE, "]"]
+    )
     assert print_doc(doc) == "[\n" + "".join(f"  {i},\n" for i in long_items) + "]"
 
 

@@ -38,10 +38,9 @@ def test_long_members_break_after_the_colon_and_unknown_gets_no_null(build) -> N
     )
     text = generate_typescript(build.catalog([table], enums=[enum]))
     assert "          addr: unknown\n" in text
+    ref = 'Database["public"]["Enums"]["a_rather_long_enum_name_that_pushes_the_line_width"]'
     assert (
-        "          status_with_a_long_column_name:\n"
-        '            | Database["public"]["Enums"]["a_rather_long_enum_name_that_pushes_the_line_width"]\n'
-        "            | null\n"
+        f"          status_with_a_long_column_name:\n            | {ref}\n            | null\n"
     ) in text
 
 
@@ -72,7 +71,9 @@ def test_postgrest_version_and_no_one_to_one(build) -> None:  # type: ignore[no-
 def test_overloads_inline_when_short_and_broken_when_long(build) -> None:  # type: ignore[no-untyped-def]
     short = [build.function("o"), build.function("o", [("x", "json")], "json")]
     text = generate_typescript(build.catalog(functions=short))
-    assert "      o: { Args: never; Returns: number } | { Args: { x: Json }; Returns: Json }\n" in text
+    assert (
+        "      o: { Args: never; Returns: number } | { Args: { x: Json }; Returns: Json }\n" in text
+    )
     long = [
         build.function("overloaded", [("first_argument", "text")], "text"),
         build.function("overloaded", [("first_argument", "text"), ("second_argument", "int4")]),
