@@ -219,7 +219,7 @@ class RedisSubscription:
 
     async def _keep_alive(self) -> None:
         """Refresh the idle time of our unacked entries so siblings do not claim them."""
-        while True:
+        while not self._closed:  # checked too: a cancel may be absorbed inside redis-py
             await asyncio.sleep(self.claim_idle / 3)
             held: list[Any] = list(self._held)
             if not held:

@@ -1,0 +1,167 @@
+"""RedisStreamsBus against a real Redis: the Bus semantics, pending recovery, trimming."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from ctas7_panel.errors import BusError
+from ctas7_panel.events import Event
+from ctas7_panel.streams import open_bus
+from ctas7_panel.streams.bus import Bus
+from ctas7_panel.streams.redis_bus import RedisStreamsBus
+
+pytestmark = pytest.mark.redis
+
+
+def ev(i: int) -> Event:
+    return Event.create("ping", {"i": i}, source_node="test")
+
+
+@pytest.fixture
+async def bus(redis_url: str) -> AsyncIterator[RedisStreamsBus]:
+    b = RedisStreamsBus(redis_url, prefix=f"t{secrets.token_hex(4)}:", claim_idle=0.3)
+    async with b:
+        yield b
+
+
+def ids(msgs: list) -> list[int]:  # type: ignore[type-arg]
+    return [m.event.payload["i"] for m in msgs]
+
+
+async def test_is_a_bus_and_open_bus_picks_it(redis_url: str, bus: RedisStreamsBus) -> None:
+    assert isinstance(bus, Bus)
+    assert isinstance(open_bus(redis_url), RedisStreamsBus)
+
+
+async def test_every_group_gets_everything_consumers_compete(bus: RedisStreamsBus) -> None:
+    a1 = await bus.subscribe("a", consumer="a1")
+    a2 = await bus.subscribe("a", consumer="a2")
+    b = await bus.subscribe("b")
+    for i in range(10):
+        await bus.publish(ev(i))
+    got_a = await a1.get(6, timeout=0.5) + await a2.get(10, timeout=0.5)
+    assert sorted(ids(got_a)) == list(range(10))
+    assert {m.id for m in got_a} and len(got_a) == 10
+    assert ids(await b.get(20, timeout=0.5)) == list(range(10))
+
+
+async def test_publish_many_and_earliest_start(bus: RedisStreamsBus) -> None:
+    await bus.publish_many([ev(i) for i in range(5)], topic="t")
+    late = await bus.subscribe("late", topic="t", start="earliest")
+    new = await bus.subscribe("new", topic="t")
+    assert ids(await late.get(10, timeout=0.5)) == list(range(5))
+    assert await new.get(10, timeout=0.1) == []
+
+
+async def test_unacked_entries_come_back_after_close(bus: RedisStreamsBus) -> None:
+    first = await bus.subscribe("g", consumer="one")
+    for i in range(3):
+        await bus.publish(ev(i))
+    msgs = await first.get(3, timeout=0.5)
+    await first.ack(msgs[0])
+    await first.close()
+    second = await bus.subscribe("g", consumer="two")
+    async with asyncio.timeout(5):
+        again: list = []  # type: ignore[type-arg]
+        while len(again) < 2:
+            again += await second.get(5, timeout=0.2)
+    assert sorted(ids(again)) == [1, 2]
+    assert all(m.delivery_count == 2 for m in again)
+
+
+async def test_a_dead_consumers_pending_entries_are_claimed(bus: RedisStreamsBus) -> None:
+    dead = await bus.subscribe("g", consumer="dead")
+    for i in range(4):
+        await bus.publish(ev(i))
+    assert len(await dead.get(4, timeout=0.5)) == 4
+    dead._keeper.cancel()  # simulate kill -9: no keep-alive, no close
+    alive = await bus.subscribe("g", consumer="alive")
+    async with asyncio.timeout(5):
+        got: list = []  # type: ignore[type-arg]
+        while len(got) < 4:
+            got += await alive.get(10, timeout=0.1)
+    assert sorted(ids(got)) == [0, 1, 2, 3]
+    assert bus.stats()["events"]["claimed"] == 4
+    await alive.ack(*got)
+    pending = await bus.redis.xpending(bus.key("events"), "g")
+    assert pending["pending"] == 0
+
+
+async def test_a_live_consumers_slow_work_is_not_stolen(bus: RedisStreamsBus) -> None:
+    slow = await bus.subscribe("g", consumer="slow")
+    await bus.publish(ev(1))
+    held = await slow.get(1, timeout=0.5)
+    other = await bus.subscribe("g", consumer="other")
+    stolen: list = []  # type: ignore[type-arg]
+    for _ in range(8):  # ~1 s: over 3x claim_idle
+        stolen += await other.get(5, timeout=0.12)
+    assert stolen == []
+    await slow.ack(*held)
+
+
+async def test_same_consumer_name_rereads_its_own_pending_after_restart(
+    redis_url: str, bus: RedisStreamsBus
+) -> None:
+    sub = await bus.subscribe("g", consumer="worker-1")
+    await bus.publish(ev(7))
+    assert ids(await sub.get(1, timeout=0.5)) == [7]
+    sub._keeper.cancel()
+    again_bus = RedisStreamsBus(redis_url, prefix=bus.prefix, claim_idle=60)
+    async with again_bus:
+        restarted = await again_bus.subscribe("g", consumer="worker-1")
+        assert ids(await restarted.get(5, timeout=0.2)) == [7]
+
+
+async def test_streams_are_trimmed_to_maxlen(redis_url: str) -> None:
+    b = RedisStreamsBus(redis_url, prefix=f"t{secrets.token_hex(4)}:", maxlen=100)
+    async with b:
+        for chunk in range(10):
+            await b.publish_many([ev(chunk * 100 + i) for i in range(100)])
+        length = await b.redis.xlen(b.key("events"))
+    assert 100 <= length < 300  # approximate trimming (MAXLEN ~)
+
+
+async def test_a_foreign_malformed_entry_goes_to_the_sink(redis_url: str) -> None:
+    kept: list[tuple[Event, str, str]] = []
+
+    async def sink(event: Event, target: str, reason: str) -> None:
+        kept.append((event, target, reason))
+
+    b = RedisStreamsBus(redis_url, prefix=f"t{secrets.token_hex(4)}:", overflow_sink=sink)
+    async with b:
+        sub = await b.subscribe("g")
+        await b.redis.xadd(b.key("events"), {"e": b"{not json"})
+        await b.publish(ev(1))
+        got = await sub.get(5, timeout=0.5)
+    assert ids(got) == [1]
+    [(event, target, reason)] = kept
+    assert event.event_type == "bus_rejected" and target == "bus:g"
+    assert "not valid JSON" in reason and event.payload["raw"] == "{not json"
+
+
+async def test_survives_the_stream_being_deleted(bus: RedisStreamsBus) -> None:
+    sub = await bus.subscribe("g")
+    await bus.redis.delete(bus.key("events"))
+    assert await sub.get(1, timeout=0.1) == []
+    await bus.publish(ev(3))
+    assert ids(await sub.get(1, timeout=0.5)) == [3]
+
+
+async def test_unreachable_redis_is_a_clear_bus_error() -> None:
+    b = RedisStreamsBus("redis://:secret@127.0.0.1:1/0")
+    with pytest.raises(BusError, match=r"cannot connect.*CTAS7_BUS_URL") as info:
+        await b.start()
+    assert "secret" not in str(info.value)
+
+
+async def test_drop_group(bus: RedisStreamsBus) -> None:
+    await bus.subscribe("temp")
+    await bus.drop_group("temp")
+    client: aioredis.Redis = bus.redis
+    groups = await client.xinfo_groups(bus.key("events"))
+    assert [g["name"] for g in groups] == []
