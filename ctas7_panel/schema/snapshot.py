@@ -9,9 +9,11 @@ SQL on the same server version have the same fingerprint; adding an index or a c
 changes it even when the generated types do not.
 
 Other components can rebuild a typed table registry from a snapshot file alone: every
-relation lists its columns with ``type`` (``format_type``), ``udt`` (the type's name),
-``format`` (the base type's name for a domain), ``nullable``, ``default``, ``identity`` and
-``generated``.
+relation lists its columns, in column order, with ``name``, ``type`` (``format_type``), ``udt``
+(the type's name), ``format`` (the base type's name for a domain), ``nullable``, ``default``,
+``identity`` (``"ALWAYS"``, ``"BY DEFAULT"`` or null) and ``generated`` (the expression of a
+stored generated column, or null). Keys that are rarely set (``comment``, ``collation``,
+``array_dims``; ``is_updatable`` on view columns) appear only when they say something.
 """
 
 from __future__ import annotations
@@ -23,43 +25,43 @@ from typing import Any
 import orjson
 
 from ctas7_panel.errors import ArtifactError
-from ctas7_panel.schema.model import Catalog, Relation
+from ctas7_panel.schema.model import Catalog, Column, Relation
 
 SNAPSHOT_FORMAT = 1
 
 Snapshot = dict[str, Any]
 
 
+def _column(c: Column, view: bool) -> dict[str, Any]:
+    out = {
+        "name": c.name,
+        "type": c.data_type,
+        "udt": c.type_name,
+        "format": c.format,
+        "nullable": c.is_nullable,
+        "default": c.default,
+        "identity": c.identity,
+        "generated": c.generated,
+    }
+    # rarely set: present only when they say something (keeps big snapshots small and fast)
+    if c.array_dims:
+        out["array_dims"] = c.array_dims
+    if c.collation is not None:
+        out["collation"] = c.collation
+    if c.comment is not None:
+        out["comment"] = c.comment
+    if view:
+        out["is_updatable"] = c.is_updatable
+    return out
+
+
 def _relation(rel: Relation) -> dict[str, Any]:
-    return {
+    view = rel.is_view
+    out: dict[str, Any] = {
         "schema": rel.schema,
         "name": rel.name,
         "kind": rel.kind,
-        "comment": rel.comment,
-        "is_updatable": rel.is_updatable,
-        "partition_of": rel.partition_of,
-        "partition_bound": rel.partition_bound,
-        "view_definition": rel.view_definition,
-        "rls_enabled": rel.rls_enabled,
-        "columns": [
-            {
-                "name": c.name,
-                "position": i,
-                "type": c.data_type,
-                "udt": c.type_name,
-                "udt_schema": c.type_schema,
-                "format": c.format,
-                "array_dims": c.array_dims,
-                "nullable": c.is_nullable,
-                "default": c.default,
-                "identity": c.identity,
-                "generated": c.generated,
-                "is_updatable": c.is_updatable,
-                "collation": c.collation,
-                "comment": c.comment,
-            }
-            for i, c in enumerate(rel.columns, start=1)
-        ],
+        "columns": [_column(c, view) for c in rel.columns],
         "constraints": [
             {"name": k.name, "kind": k.kind, "definition": k.definition, "columns": list(k.columns)}
             for k in rel.constraints
@@ -74,6 +76,19 @@ def _relation(rel: Relation) -> dict[str, Any]:
             for x in rel.indexes
         ],
     }
+    for key, value in (
+        ("comment", rel.comment),
+        ("partition_of", rel.partition_of),
+        ("partition_bound", rel.partition_bound),
+        ("view_definition", rel.view_definition),
+    ):
+        if value is not None:
+            out[key] = value
+    if view:
+        out["is_updatable"] = rel.is_updatable
+    if rel.rls_enabled:
+        out["rls_enabled"] = True
+    return out
 
 
 def to_snapshot(catalog: Catalog) -> Snapshot:
