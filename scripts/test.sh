@@ -14,6 +14,6 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
 fi
 if command -v npm >/dev/null 2>&1 && [ -f package.json ] && [ ! -x node_modules/.bin/tsc ]; then
   echo "test: installing TypeScript from npm for the generated-types check" >&2
-  npm install --no-audit --no-fund --silent
+  npm ci --no-audit --no-fund --silent
 fi
 exec .venv/bin/python -m pytest tests notebooks --nbmake "$@"
