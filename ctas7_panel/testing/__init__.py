@@ -1,0 +1,1 @@
+"""Schema audit, pytest plugin and test telemetry."""
