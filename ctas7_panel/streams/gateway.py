@@ -429,17 +429,23 @@ class Gateway:
         )
 
     async def _keep_rejects(self) -> None:
+        """Store rejected frames in batches, in arrival order (a cancelled write still lands:
+        the worker thread finishes it)."""
         while True:
-            first = await self._rejects.get()
-            self._rejects.put_nowait(first)  # keep it queued until stored
-            await self._flush_rejects()
-            await asyncio.sleep(0.05)
+            batch = [await self._rejects.get()]
+            while not self._rejects.empty() and len(batch) < 500:
+                batch.append(self._rejects.get_nowait())
+            await self._store_rejects(batch)
 
     async def _flush_rejects(self) -> None:
+        while not self._rejects.empty():
+            batch: list[Event] = []
+            while not self._rejects.empty() and len(batch) < 500:
+                batch.append(self._rejects.get_nowait())
+            await self._store_rejects(batch)
+
+    async def _store_rejects(self, batch: list[Event]) -> None:
         assert self.store is not None
-        batch: list[Event] = []
-        while not self._rejects.empty() and len(batch) < 500:
-            batch.append(self._rejects.get_nowait())
         store = self.store
 
         def write() -> None:
