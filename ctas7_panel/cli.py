@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ctas7_panel.schema.cli",
     "ctas7_panel.serve_cli",
     "ctas7_panel.bridge.cli",
+    "ctas7_panel.testing.cli",
 )
 
 Handler = Callable[..., int]

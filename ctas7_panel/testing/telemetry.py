@@ -61,14 +61,25 @@ class TelemetryConfig:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, bridge_url: str | None = None, **overrides: Any
+        cls,
+        settings: Settings,
+        *,
+        bridge_url: str | None = None,
+        default_bridge: bool = True,
+        **overrides: Any,
     ) -> TelemetryConfig:
-        """Redis bus when configured, else the bridge's ingress; always the store."""
+        """Redis bus when configured, else the bridge's ingress; always the store.
+
+        With the in-memory bus and no ``bridge_url``, ``default_bridge`` decides whether the
+        default ingress (``ws://127.0.0.1:8002/telemetry_bridge``) is tried.
+        """
         remote_bus = not settings.bus_url.startswith("memory")
+        if not bridge_url and default_bridge:
+            bridge_url = DEFAULT_BRIDGE_URL
         values: dict[str, Any] = {
             "store_url": settings.store_url,
             "bus_url": settings.bus_url if remote_bus else None,
-            "bridge_url": None if remote_bus else (bridge_url or DEFAULT_BRIDGE_URL),
+            "bridge_url": None if remote_bus else (bridge_url or None),
             "token": settings.token,
         }
         values.update(overrides)
