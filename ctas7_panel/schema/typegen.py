@@ -249,11 +249,18 @@ def render_member(m: Member, indent: int, out: list[str]) -> None:
         out.append(pad + comment)
     head = f"{pad}{m.key}{'?' if m.optional else ''}: "
     t = m.type
-    if isinstance(t, Obj) and _is_open_obj(t):
+    if isinstance(t, Obj) and t.members and (t.expanded or _has_hard(t)):
+        # open, or broken by a hard line inside: one member per line either way
         out.append(head + "{")
         for inner in t.members:
             render_member(inner, indent + 2, out)
         out.append(pad + "}")
+        return
+    if isinstance(t, Arr) and isinstance(t.element, Obj) and _has_hard(t.element):
+        out.append(head + "{")
+        for inner in t.element.members:
+            render_member(inner, indent + 2, out)
+        out.append(pad + "}[]")
         return
     if isinstance(t, Tuple) and t.items and all(_is_open_obj(i) for i in t.items):
         out.append(head + "[")
@@ -274,6 +281,13 @@ def render_member(m: Member, indent: int, out: list[str]) -> None:
 
 
 # --------------------------------------------------------------------------- catalog -> tree
+
+
+@lru_cache(maxsize=4096)
+def _json_list(items: tuple[str, ...]) -> str:
+    """``JSON.stringify(items)``: the generator sorts relationships by it."""
+    return json.dumps(list(items), ensure_ascii=False, separators=(",", ":"))
+
 
 _PRIMITIVES = {
     "bool": "boolean",
@@ -399,64 +413,133 @@ class _Generator:
             cached = self._sorted_columns[key] = sorted(rel.columns, key=lambda c: sort_key(c.name))
         return cached
 
-    def insert_members(self, rel: Relation) -> list[Member]:
-        out = []
-        for c in self.sorted_columns(rel):
-            key = ts_key(c.name)
-            if c.identity == "ALWAYS":
-                out.append(Member(key, True, NEVER))
-                continue
-            optional = c.is_nullable or c.has_default
-            out.append(self.column_member(key, optional, c.format, rel.schema, c.is_nullable))
-        return out
+    def keyed_columns(self, rel: Relation) -> list[tuple[Column, str]]:
+        """``rel``'s columns in collation order, each with its printed key."""
+        return [(c, ts_key(c.name)) for c in self.sorted_columns(rel)]
 
-    def update_members(self, rel: Relation) -> list[Member]:
-        out = []
-        for c in self.sorted_columns(rel):
-            key = ts_key(c.name)
-            if c.identity == "ALWAYS":
-                out.append(Member(key, True, NEVER))
-                continue
-            out.append(self.column_member(key, True, c.format, rel.schema, c.is_nullable))
-        return out
-
-    def view_write_members(self, rel: Relation) -> list[Member]:
-        out = []
-        for c in self.sorted_columns(rel):
-            key = ts_key(c.name)
-            if not c.is_updatable:
-                out.append(Member(key, True, NEVER))
-            else:
-                out.append(self.column_member(key, True, c.format, rel.schema, True))
-        return out
-
-    def relationships(self, rel: Relation) -> Tuple:
+    def sorted_relationships(self, rel: Relation) -> list[Relationship]:
         rels = list(self.relationships_by_relation.get((rel.schema, rel.name), ()))
         rels.sort(
             key=lambda r: (
                 sort_key(r.foreign_key_name),
                 sort_key(r.referenced_relation),
-                sort_key(
-                    json.dumps(
-                        list(r.referenced_columns), ensure_ascii=False, separators=(",", ":")
-                    )
-                ),
+                sort_key(_json_list(r.referenced_columns)),
             )
         )
-        items: list[TsType] = []
-        for r in rels:
-            members = [
-                simple("foreignKeyName", lit(r.foreign_key_name)),
-                simple("columns", Tuple(tuple(lit(c) for c in r.columns))),
-            ]
-            if self.options.detect_one_to_one:
-                members.append(simple("isOneToOne", TRUE if r.is_one_to_one else FALSE))
-            members.append(simple("referencedRelation", lit(r.referenced_relation)))
-            members.append(
-                simple("referencedColumns", Tuple(tuple(lit(c) for c in r.referenced_columns)))
-            )
-            items.append(Obj(tuple(members), expanded=True))
-        return Tuple(tuple(items))
+        return rels
+
+    # ---- tables and views, written straight to lines
+
+    def write_relation(self, rel: Relation, indent: int, out: list[str]) -> None:
+        """Append the lines of table or view ``rel`` (its key at ``indent`` columns).
+
+        Each column is one line whenever it fits in the print width, which is nearly always;
+        the rare longer one goes through the document printer (``render_member``).
+        """
+        pad = " " * indent
+        section = pad + "  "
+        member_indent = indent + 4
+        member = section + "  "
+        schema = rel.schema
+        column_type = self.column_type
+        cols = self.keyed_columns(rel)
+        out.append(f"{pad}{ts_key(rel.name)}: {{")
+
+        computed = self.computed_fields(rel)
+        if cols or computed:
+            out.append(section + "Row: {")
+            for c, key in cols:
+                t, flat = column_type(c.format, schema, c.is_nullable)
+                line = f"{member}{key}: {flat}"
+                if (len(line) if line.isascii() else string_width(line)) <= PRINT_WIDTH:
+                    out.append(line)
+                else:
+                    render_member(Member(key, False, t, flat=flat), member_indent, out)
+            for m in computed:
+                render_member(m, member_indent, out)
+            out.append(section + "}")
+        else:
+            out.append(section + "Row: {}")
+
+        if rel.is_table:
+            for title, insert in (("Insert", True), ("Update", False)):
+                if not cols:
+                    out.append(f"{section}{title}: {{}}")
+                    continue
+                out.append(f"{section}{title}: {{")
+                for c, key in cols:
+                    if c.identity == "ALWAYS":
+                        t, flat, optional = NEVER, "never", True
+                    else:
+                        t, flat = column_type(c.format, schema, c.is_nullable)
+                        optional = not insert or c.is_nullable or c.has_default
+                    line = f"{member}{key}{'?: ' if optional else ': '}{flat}"
+                    if (len(line) if line.isascii() else string_width(line)) <= PRINT_WIDTH:
+                        out.append(line)
+                    else:
+                        render_member(Member(key, optional, t, flat=flat), member_indent, out)
+                out.append(section + "}")
+        elif rel.kind == "view" and rel.is_updatable:
+            for title in ("Insert", "Update"):
+                if not cols:
+                    out.append(f"{section}{title}: {{}}")
+                    continue
+                out.append(f"{section}{title}: {{")
+                for c, key in cols:
+                    if c.is_updatable:
+                        t, flat = column_type(c.format, schema, True)
+                    else:
+                        t, flat = NEVER, "never"
+                    line = f"{member}{key}?: {flat}"
+                    if (len(line) if line.isascii() else string_width(line)) <= PRINT_WIDTH:
+                        out.append(line)
+                    else:
+                        render_member(Member(key, True, t, flat=flat), member_indent, out)
+                out.append(section + "}")
+
+        rels = self.sorted_relationships(rel)
+        if not rels:
+            out.append(section + "Relationships: []")
+        else:
+            out.append(section + "Relationships: [")
+            field = member + "  "
+            one_to_one = self.options.detect_one_to_one
+            for r in rels:
+                out.append(member + "{")
+                lines = [
+                    f"{field}foreignKeyName: {ts_string(r.foreign_key_name)}",
+                    f"{field}columns: [{', '.join(map(ts_string, r.columns))}]",
+                ]
+                if one_to_one:
+                    lines.append(f"{field}isOneToOne: {'true' if r.is_one_to_one else 'false'}")
+                lines.append(f"{field}referencedRelation: {ts_string(r.referenced_relation)}")
+                lines.append(
+                    f"{field}referencedColumns: [{', '.join(map(ts_string, r.referenced_columns))}]"
+                )
+                if all(
+                    (len(line) if line.isascii() else string_width(line)) <= PRINT_WIDTH
+                    for line in lines
+                ):
+                    out.extend(lines)
+                else:
+                    for m in self.relationship_members(r):
+                        render_member(m, member_indent + 2, out)
+                out.append(member + "},")
+            out.append(section + "]")
+        out.append(pad + "}")
+
+    def relationship_members(self, r: Relationship) -> list[Member]:
+        members = [
+            simple("foreignKeyName", lit(r.foreign_key_name)),
+            simple("columns", Tuple(tuple(lit(c) for c in r.columns))),
+        ]
+        if self.options.detect_one_to_one:
+            members.append(simple("isOneToOne", TRUE if r.is_one_to_one else FALSE))
+        members.append(simple("referencedRelation", lit(r.referenced_relation)))
+        members.append(
+            simple("referencedColumns", Tuple(tuple(lit(c) for c in r.referenced_columns)))
+        )
+        return members
 
     # ---- functions
 
@@ -661,42 +744,26 @@ class _Generator:
 
     # ---- sections
 
-    def schema_block(self, schema: str) -> Obj:
+    def write_schema(self, schema: str, indent: int, out: list[str]) -> None:
+        """Append the lines of ``schema``'s block (its key at ``indent`` columns)."""
+        pad = " " * indent
+        section = pad + "  "
+        inner = indent + 4
         rels = sorted(
             (r for r in self.catalog.relations if r.schema == schema),
             key=lambda r: sort_key(r.name),
         )
-        tables = []
-        for rel in rels:
-            if not rel.is_table:
-                continue
-            body = (
-                Member(
-                    "Row",
-                    False,
-                    Obj(tuple(self.row_members(rel) + self.computed_fields(rel)), True),
-                ),
-                Member("Insert", False, Obj(tuple(self.insert_members(rel)), True)),
-                Member("Update", False, Obj(tuple(self.update_members(rel)), True)),
-                Member("Relationships", False, self.relationships(rel)),
-            )
-            tables.append(Member(ts_key(rel.name), False, Obj(body, True)))
-        views = []
-        for rel in rels:
-            if not rel.is_view:
-                continue
-            parts = [
-                Member(
-                    "Row",
-                    False,
-                    Obj(tuple(self.row_members(rel) + self.computed_fields(rel)), True),
-                )
-            ]
-            if rel.kind == "view" and rel.is_updatable:
-                writes = Obj(tuple(self.view_write_members(rel)), True)
-                parts += [Member("Insert", False, writes), Member("Update", False, writes)]
-            parts.append(Member("Relationships", False, self.relationships(rel)))
-            views.append(Member(ts_key(rel.name), False, Obj(tuple(parts), True)))
+        out.append(f"{pad}{ts_key(schema)}: {{")
+        for title, chosen in (
+            ("Tables", [r for r in rels if r.is_table]),
+            ("Views", [r for r in rels if r.is_view]),
+        ):
+            out.append(f"{section}{title}: {{")
+            for rel in chosen:
+                self.write_relation(rel, inner, out)
+            if not chosen:
+                render_member(NEVER_MEMBER, inner, out)
+            out.append(section + "}")
         enums = [
             simple(ts_key(e.name), union(lit(label) for label in e.labels))
             for e in sorted(
@@ -721,16 +788,15 @@ class _Generator:
                 key=lambda c: sort_key(c.name),
             )
         ]
-        sections = []
         for title, members in (
-            ("Tables", tables),
-            ("Views", views),
             ("Functions", self.functions_section(schema)),
             ("Enums", enums),
             ("CompositeTypes", composites),
         ):
-            sections.append(Member(title, False, Obj(tuple(members or [NEVER_MEMBER]), True)))
-        return Obj(tuple(sections), True)
+            render_member(
+                Member(title, False, Obj(tuple(members or [NEVER_MEMBER]), True)), indent + 2, out
+            )
+        out.append(pad + "}")
 
 
 _JSON_HEADER = (
@@ -802,13 +868,13 @@ def generate_typescript(catalog: Catalog, options: TypegenOptions | None = None)
                 comments=_INTERNAL_COMMENTS,
             )
         )
-    for schema in schemas:
-        members.append(Member(ts_key(schema), False, gen.schema_block(schema)))
     lines = [_JSON_HEADER]
-    if members:
+    if members or schemas:
         lines.append("export type Database = {")
         for m in members:
             render_member(m, 2, lines)
+        for schema in schemas:
+            gen.write_schema(schema, 2, lines)
         lines.append("}")
     else:
         lines.append("export type Database = {}")
