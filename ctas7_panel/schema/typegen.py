@@ -280,6 +280,17 @@ def render_member(m: Member, indent: int, out: list[str]) -> None:
     out.append(pad + print_doc(_member_doc(m), indent=indent))
 
 
+def _put(
+    out: list[str], indent: int, line: str, key: str, optional: bool, t: TsType, flat: str
+) -> None:
+    """Append ``line`` (member ``key`` on one line) if it fits, else the member as prettier
+    breaks it."""
+    if (len(line) if line.isascii() else string_width(line)) <= PRINT_WIDTH:
+        out.append(line)
+    else:
+        render_member(Member(key, optional, t, flat=flat), indent, out)
+
+
 # --------------------------------------------------------------------------- catalog -> tree
 
 
@@ -343,7 +354,7 @@ class _Generator:
                 self.views.setdefault(rel.name, []).append(rel.schema)
         self._type_cache: dict[tuple[str, str], TsType] = {}
         self._kept: dict[str, list[Function]] = {}
-        self._column_types: dict[tuple[str, str, bool], tuple[TsType, str | None]] = {}
+        self._column_types: dict[tuple[str, str, bool], tuple[TsType, str]] = {}
         self._sorted_columns: dict[tuple[str, str], list[Column]] = {}
         self._by_argument: dict[str, dict[str, list[Function]]] = {}
         self.relationships_by_relation: dict[tuple[str, str], list[Relationship]] = {}
@@ -387,13 +398,17 @@ class _Generator:
 
     # ---- columns
 
-    def column_type(self, name: str, schema: str, is_nullable: bool) -> tuple[TsType, str | None]:
-        """A column's type and its one-line text (``None`` if it has hard breaks), cached."""
+    def column_type(self, name: str, schema: str, is_nullable: bool) -> tuple[TsType, str]:
+        """A column's type and its one-line text, cached.
+
+        A column's type is a keyword, a reference, an array or a union of literals: never an
+        object, so it never holds a hard line break and always has a one-line text.
+        """
         key = (name, schema, is_nullable)
         cached = self._column_types.get(key)
         if cached is None:
             t = nullable(self.ts_type(name, schema), is_nullable)
-            cached = self._column_types[key] = (t, None if _has_hard(t) else _flat(t))
+            cached = self._column_types[key] = (t, _flat(t))
         return cached
 
     def column_member(self, key: str, optional: bool, name: str, schema: str, null: bool) -> Member:
@@ -446,56 +461,63 @@ class _Generator:
         out.append(f"{pad}{ts_key(rel.name)}: {{")
 
         computed = self.computed_fields(rel)
-        if cols or computed:
+        if not (cols or computed):
+            out.append(section + "Row: {}")
+        else:
             out.append(section + "Row: {")
+        writes: list[str] = []  # Insert and Update, for tables (one pass over the columns)
+        if rel.is_table and cols:
+            inserts = [section + "Insert: {"]
             for c, key in cols:
                 t, flat = column_type(c.format, schema, c.is_nullable)
                 line = f"{member}{key}: {flat}"
-                if (len(line) if line.isascii() else string_width(line)) <= PRINT_WIDTH:
+                width = len(line) if line.isascii() else string_width(line)
+                if width <= PRINT_WIDTH:
                     out.append(line)
                 else:
                     render_member(Member(key, False, t, flat=flat), member_indent, out)
-            for m in computed:
-                render_member(m, member_indent, out)
-            out.append(section + "}")
+                if c.identity == "ALWAYS":
+                    _put(
+                        inserts, member_indent, f"{member}{key}?: never", key, True, NEVER, "never"
+                    )
+                    _put(writes, member_indent, f"{member}{key}?: never", key, True, NEVER, "never")
+                    continue
+                optional_line = f"{member}{key}?: {flat}"
+                if width < PRINT_WIDTH:  # the "?" still fits
+                    writes.append(optional_line)
+                    inserts.append(optional_line if c.is_nullable or c.has_default else line)
+                    continue
+                _put(writes, member_indent, optional_line, key, True, t, flat)
+                if c.is_nullable or c.has_default:
+                    _put(inserts, member_indent, optional_line, key, True, t, flat)
+                else:
+                    _put(inserts, member_indent, line, key, False, t, flat)
+            inserts.append(section + "}")
+            writes = [*inserts, section + "Update: {", *writes, section + "}"]
         else:
-            out.append(section + "Row: {}")
-
-        if rel.is_table:
-            for title, insert in (("Insert", True), ("Update", False)):
-                if not cols:
-                    out.append(f"{section}{title}: {{}}")
-                    continue
-                out.append(f"{section}{title}: {{")
-                for c, key in cols:
-                    if c.identity == "ALWAYS":
-                        t, flat, optional = NEVER, "never", True
-                    else:
-                        t, flat = column_type(c.format, schema, c.is_nullable)
-                        optional = not insert or c.is_nullable or c.has_default
-                    line = f"{member}{key}{'?: ' if optional else ': '}{flat}"
-                    if (len(line) if line.isascii() else string_width(line)) <= PRINT_WIDTH:
-                        out.append(line)
-                    else:
-                        render_member(Member(key, optional, t, flat=flat), member_indent, out)
-                out.append(section + "}")
-        elif rel.kind == "view" and rel.is_updatable:
-            for title in ("Insert", "Update"):
-                if not cols:
-                    out.append(f"{section}{title}: {{}}")
-                    continue
-                out.append(f"{section}{title}: {{")
+            for c, key in cols:
+                t, flat = column_type(c.format, schema, c.is_nullable)
+                _put(out, member_indent, f"{member}{key}: {flat}", key, False, t, flat)
+            if rel.is_table:
+                writes = [section + "Insert: {}", section + "Update: {}"]
+            elif rel.kind == "view" and rel.is_updatable:
+                body: list[str] = []
                 for c, key in cols:
                     if c.is_updatable:
                         t, flat = column_type(c.format, schema, True)
                     else:
                         t, flat = NEVER, "never"
-                    line = f"{member}{key}?: {flat}"
-                    if (len(line) if line.isascii() else string_width(line)) <= PRINT_WIDTH:
-                        out.append(line)
-                    else:
-                        render_member(Member(key, True, t, flat=flat), member_indent, out)
-                out.append(section + "}")
+                    _put(body, member_indent, f"{member}{key}?: {flat}", key, True, t, flat)
+                if body:
+                    writes = [section + "Insert: {", *body, section + "}"]
+                    writes += [section + "Update: {", *body, section + "}"]
+                else:
+                    writes = [section + "Insert: {}", section + "Update: {}"]
+        if cols or computed:
+            for m in computed:
+                render_member(m, member_indent, out)
+            out.append(section + "}")
+        out.extend(writes)
 
         rels = self.sorted_relationships(rel)
         if not rels:
