@@ -131,7 +131,7 @@ async def in_process(n: int, paced_rate: float, paced_n: int) -> tuple[float, fl
         start = time.perf_counter()
         for i, e in enumerate(paced):
             due = start + i / paced_rate
-            while (now := time.perf_counter()) < due:
+            while (now := time.perf_counter()) < due:  # noqa: ASYNC110 - pacing
                 await asyncio.sleep(max(0.0, due - now - 0.0005) if due - now > 0.001 else 0)
             sent[e.event_id] = time.perf_counter()
             await bus.publish(e)
@@ -161,7 +161,8 @@ async def main(url, n_clients, expect):
                     return
     await asyncio.gather(*(one() for _ in range(n_clients)))
     lat.sort()
-    print(orjson.dumps([len(lat), lat[int(0.99 * (len(lat) - 1))], lat[len(lat) // 2]]).decode(), flush=True)
+    print(orjson.dumps([len(lat), lat[int(0.99 * (len(lat) - 1))],
+    lat[len(lat) // 2]]).decode(), flush=True)
 asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
 """
 
@@ -336,7 +337,7 @@ async def outage(seconds: float) -> tuple[float, int, int]:
         server = await serve(handle, "127.0.0.1", port)
         await produce(1.0)
         deadline = time.perf_counter() + 60
-        while len(applied) < len(sent) and time.perf_counter() < deadline:
+        while len(applied) < len(sent) and time.perf_counter() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         rate = b.metrics_snapshot()["targets"]["legion"]["success_rate"]
     server.close()
