@@ -318,7 +318,7 @@ def browser_of(funcargs: dict[str, Any]) -> str | None:
 
 def _message(report: pytest.TestReport) -> str | None:
     if report.skipped and isinstance(report.longrepr, tuple):
-        return str(report.longrepr[2])[:500]
+        return str(report.longrepr[2]).removeprefix("Skipped: ")[:500]
     crash = getattr(getattr(report.longrepr, "reprcrash", None), "message", None)
     if isinstance(crash, str) and crash.strip():
         return crash.strip().splitlines()[0][:500]
