@@ -43,25 +43,38 @@ TITLE = "CTAS-7 Telemetry"
 
 
 def load_runtime(settings: Settings, environ: Mapping[str, str]) -> Any:
-    """The process runtime: ``ctas7_panel.runtime`` when present, else the dev stand-in."""
-    try:
-        from ctas7_panel.runtime import get_runtime  # type: ignore[import-not-found,unused-ignore]
-    except ModuleNotFoundError as exc:
-        if exc.name != "ctas7_panel.runtime":
-            raise
-        from ctas7_panel.dashboard._dev_source import get_runtime as dev_runtime
+    """The process runtime (blocking: call it off the event loop).
 
-        port = environ.get("CTAS7_DEV_INGEST_PORT")
-        rate = float(environ.get("CTAS7_DEMO_RATE", "4") or 0)
-        return dev_runtime(settings, ingest_port=int(port) if port else None, rate=rate)
-    return get_runtime(settings)
+    ``ctas7_panel.runtime.get_runtime(settings)`` (embedded Postgres, watcher, bridge, gateway,
+    Legion, Neural Mux, demo), unless ``CTAS7_DEV_INGEST_PORT`` asks for the light stand-in
+    (``_dev_source``: real bus, store and bridge, synthetic traffic, a websocket ingest on that
+    port), which is also used when ``ctas7_panel.runtime`` is absent.
+    """
+    port = environ.get("CTAS7_DEV_INGEST_PORT")
+    if not port:
+        try:
+            from ctas7_panel.runtime import embedded_defaults, get_runtime
+        except ModuleNotFoundError as exc:
+            if exc.name != "ctas7_panel.runtime":
+                raise
+        else:
+            return get_runtime(embedded_defaults(settings, dict(environ)))
+    from ctas7_panel.dashboard._dev_source import get_runtime as dev_runtime
+
+    rate = float(environ.get("CTAS7_DEMO_RATE", "4") or 0)
+    return dev_runtime(settings, ingest_port=int(port) if port else None, rate=rate)
+
+
+def _database_url(runtime: Any) -> str | None:
+    services = getattr(runtime, "services", None)
+    return getattr(services, "database_url", None) or getattr(runtime, "database_url", None)
 
 
 def default_probes(settings: Settings, runtime: Any) -> dict[str, Probe]:
     """Database (the runtime's, embedded or configured) and the seed's three endpoints."""
 
     async def database() -> tuple[bool, str]:
-        url = getattr(runtime, "database_url", None) or settings.database_url
+        url = _database_url(runtime) or settings.database_url
         if not url:
             return False, "not configured (CTAS7_DATABASE_URL unset, no embedded database)"
         return await postgres_probe(url)()
@@ -74,13 +87,31 @@ def default_probes(settings: Settings, runtime: Any) -> dict[str, Probe]:
     }
 
 
-async def _start(hub: Hub, runtime: Any) -> None:
+async def _start(hub: Hub, settings: Settings, environ: Mapping[str, str]) -> None:
+    """Get the runtime (off the loop), then run the hub where the runtime's bus lives.
+
+    A threaded runtime (``ctas7_panel.runtime.Runtime``: its own loop, ``call(coro)``) runs the
+    hub on that loop; the digest is thread-safe, sessions read it from Panel's loop.
+    """
     try:
-        start = getattr(runtime, "start", None)
-        if start is not None:
-            await start()
-        hub.replay = getattr(runtime, "replay_dead_letters", None) or hub.replay
-        await hub.start()
+        runtime = await asyncio.to_thread(load_runtime, settings, environ)
+        pn.state.cache[HUB_KEY + ".runtime"] = runtime
+        hub.bus, hub.store = runtime.bus, getattr(runtime, "store", None)
+        hub.probes = default_probes(settings, runtime)
+        call = getattr(runtime, "call", None)
+        if call is None:  # same-loop runtime (the dev stand-in)
+            await runtime.start()
+            hub.replay = getattr(runtime, "replay_dead_letters", None)
+            await hub.start()
+            return
+        bridge = getattr(getattr(runtime, "services", None), "bridge", None)
+        if bridge is not None:
+
+            async def replay() -> int:
+                return int(await asyncio.wrap_future(call(bridge.replay_dead_letters())))
+
+            hub.replay = replay
+        await asyncio.wrap_future(call(hub.start()))
     except Exception as exc:
         log.exception("dashboard: the runtime or hub failed to start")
         hub.digest.set_status("bus", False, hub.clock(), f"start failed: {exc}")
@@ -95,18 +126,14 @@ def get_hub(settings: Settings | None = None, environ: Mapping[str, str] | None 
 
     env = os.environ if environ is None else environ
     settings = settings or Settings.from_env(env)
-    runtime = load_runtime(settings, env)
-    hub = Hub(runtime.bus, getattr(runtime, "store", None), settings)
-    hub.probes = default_probes(settings, runtime)
+    hub = Hub(None, None, settings)
     pn.state.cache[HUB_KEY] = hub
-    pn.state.cache[HUB_KEY + ".runtime"] = runtime
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
-        log.warning("dashboard: no running event loop; the hub starts with the first session")
-        pn.state.cache[HUB_KEY + ".pending"] = True
+        log.warning("dashboard: no running event loop; the hub is not started")
     else:
-        pn.state.cache[HUB_KEY + ".task"] = loop.create_task(_start(hub, runtime))
+        pn.state.cache[HUB_KEY + ".task"] = loop.create_task(_start(hub, settings, env))
     return hub
 
 

@@ -57,7 +57,7 @@ class Hub:
 
     def __init__(
         self,
-        bus: Bus,
+        bus: Bus | None,
         store: EventStore | None,
         settings: Settings,
         *,
@@ -133,6 +133,8 @@ class Hub:
         self._subs = {}
 
     async def _subscribe(self) -> None:
+        if self.bus is None:
+            raise Ctas7Error("the dashboard hub has no bus yet: set hub.bus before start()")
         for topic in self.topics:
             if topic in self._subs:
                 continue

@@ -45,6 +45,7 @@ class EventStreamView(pn.viewable.Viewer):
             titles={"event_type": "type", "source_node": "source"},
             sizing_mode="stretch_width",
             label="events",
+            css_classes=["ctas7-event-table"],
         )
         self.table.add_filter(pn.bind(_filter, types=m.param.types, sources=m.param.sources))
         self.table.param.watch(self._on_selection, "selection")

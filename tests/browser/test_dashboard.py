@@ -1,0 +1,134 @@
+"""The dashboard in a real browser: clean load, seed attributes, live rows, schema, filters."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from ctas7_panel import events as ev
+from ctas7_panel.events import Event
+from tests.browser.conftest import DashboardServer
+
+pytestmark = pytest.mark.browser
+
+SEED_COMPONENTS = (
+    "telemetry-status",
+    "schema-indicator",
+    "event-stream",
+    "telemetry-event",
+    "schema-details",
+    "test-results",
+    "neural-mux-metrics",
+    "latency-charts",
+    "bridge-health",
+)
+LOCAL = ("http://127.0.0.1:", "ws://127.0.0.1:", "blob:", "data:")
+
+
+def open_dashboard(page: Page, server: DashboardServer) -> None:
+    page.goto(server.url)
+    page.wait_for_selector("[data-component=telemetry-event]", timeout=15_000)
+
+
+def test_page_loads_clean_offline_with_every_seed_component(
+    page: Page, dashboard_server: DashboardServer, artifacts: Path
+) -> None:
+    errors: list[str] = []
+    requests: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("request", lambda r: requests.append(r.url))
+    page.set_viewport_size({"width": 1600, "height": 1300})
+    open_dashboard(page, dashboard_server)
+    for component in SEED_COMPONENTS:
+        expect(page.locator(f"[data-component={component}]").first).to_be_attached()
+    expect(page.locator('[data-route="mcp://telemetry/status"]')).to_have_count(1)
+    expect(page.locator('[data-route="mcp://telemetry/events"]')).to_have_count(1)
+    expect(page.locator('[data-status-of="bus"][data-status="connected"]')).to_have_count(1)
+    page.wait_for_timeout(1500)  # let charts and periodic updates run
+    page.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
+    assert [u for u in requests if not u.startswith(LOCAL)] == []
+    assert errors == []
+    assert (artifacts / "dashboard.png").stat().st_size > 10_000
+
+
+def test_an_event_sent_to_the_bridge_appears_as_a_row_within_one_second(
+    page: Page, dashboard_server: DashboardServer
+) -> None:
+    open_dashboard(page, dashboard_server)
+    event = Event.create(
+        "qa5_validation", {"status": "valid", "probe": "browser"}, source_node="qa5"
+    )
+    assert dashboard_server.send(event) == {"ack": event.event_id}
+    # from the bridge's ack: within 1 s in the live list
+    row = page.locator(f'[data-component=telemetry-event][data-event-id="{event.event_id}"]')
+    row.wait_for(state="attached", timeout=1000)
+    assert row.get_attribute("data-event-type") == "qa5_validation"
+    expect(
+        page.locator(".ctas7-event-table .tabulator-row", has_text=event.event_id)
+    ).to_have_count(1, timeout=1000)
+
+
+def test_a_rejected_event_is_answered_with_the_field_and_the_page_keeps_running(
+    page: Page, dashboard_server: DashboardServer
+) -> None:
+    from websockets.sync.client import connect
+
+    open_dashboard(page, dashboard_server)
+    with connect(dashboard_server.ingest_url) as ws:
+        ws.send('{"event_type": "task_executed", "payload": {}}')
+        answer = ws.recv(timeout=5)
+    assert "event_id" in answer or "payload" in answer
+    good = ev.qa5_validation(status="valid")
+    dashboard_server.send(good)
+    page.locator(f'[data-event-id="{good.event_id}"]').wait_for(state="attached", timeout=1000)
+
+
+def test_a_schema_change_updates_the_schema_indicator_within_two_seconds(
+    page: Page, dashboard_server: DashboardServer
+) -> None:
+    open_dashboard(page, dashboard_server)
+    new_hash = f"{time.time_ns():x}".rjust(64, "e")
+    change = ev.schema_updated(
+        new_hash=new_hash,
+        old_hash=None,
+        schema_path="./database/supabase_schema.ts",
+        table_count=8,
+        tables=[{"name": f"t{i}", "column_count": i + 1} for i in range(8)],
+        diff={"text": "+ table t7"},
+    )
+    dashboard_server.send(change)
+    indicator = page.locator(f'[data-component=schema-indicator][data-schema-hash="{new_hash}"]')
+    indicator.wait_for(state="attached", timeout=2000)
+    assert new_hash[:8] in indicator.inner_text()
+    details = page.locator("[data-component=schema-details]")
+    expect(details.locator("[data-metric=table-count]")).to_contain_text("8")
+    expect(page.locator("[data-metric=schema-diff]")).to_contain_text("+ table t7")
+    expect(page.locator("[data-component=notification]")).to_contain_text("schema updated")
+
+
+def test_filter_by_type_shows_only_that_type_and_a_row_opens_its_payload(
+    page: Page, dashboard_server: DashboardServer, artifacts: Path
+) -> None:
+    open_dashboard(page, dashboard_server)
+    marker = Event.create("browser_probe", {"needle": "haystack-42"}, source_node="browser")
+    dashboard_server.send(marker)
+    page.locator(f'[data-event-id="{marker.event_id}"]').wait_for(state="attached", timeout=2000)
+    page.locator(".choices__input--cloned").first.click()
+    page.locator('.choices__item--choice[data-value="browser_probe"]').first.click()
+    page.keyboard.press("Escape")
+    listed = page.locator("[data-component=telemetry-event]")
+    expect(listed).to_have_count(1, timeout=2000)
+    assert listed.first.get_attribute("data-event-type") == "browser_probe"
+    rows = page.locator(".ctas7-event-table .tabulator-row")
+    expect(rows).to_have_count(1, timeout=2000)
+    # more traffic of other types keeps flowing; the filtered views stay filtered
+    dashboard_server.send(ev.qa5_validation(status="valid"))
+    page.wait_for_timeout(500)
+    expect(listed).to_have_count(1)
+    rows.first.click()
+    expect(page.get_by_text("haystack-42")).to_be_visible(timeout=2000)
+    page.screenshot(path=str(artifacts / "dashboard-filtered.png"), full_page=True)
