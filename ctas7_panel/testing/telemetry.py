@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from ctas7_panel.errors import BusError, Ctas7Error, DeliveryError
+from ctas7_panel.errors import BusError, DeliveryError
 from ctas7_panel.events import Event
 from ctas7_panel.settings import redact_url
 
@@ -326,7 +326,7 @@ class TelemetrySender:
                 chunk = [st.pending[i] for i in range(min(self.config.batch, len(st.pending)))]
                 try:
                     st.refused += await st.sink.send(chunk)
-                except (Ctas7Error, OSError) as exc:
+                except Exception as exc:  # any sink failure: keep the events, retry later
                     st.error = str(exc)
                     st.retry_at = time.monotonic() + self.config.retry_interval
                     break
