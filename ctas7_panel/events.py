@@ -147,12 +147,14 @@ class Event:
         max_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         fill_defaults: bool = False,
         default_source: str = "external",
+        check_payload: bool = True,
     ) -> Event:
         """Parse and validate one event; raise ``EventError`` on anything wrong.
 
         With ``fill_defaults`` a missing ``event_id``, ``timestamp`` or ``source_node`` is filled
         in (for hand-written events fed to ``ctas7 emit``); ``event_type`` and ``payload`` are
-        always required.
+        always required. ``check_payload=False`` checks the envelope only (for events whose
+        payload a bridge transform has replaced, on the ``target.*`` topics).
         """
         raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
         if len(raw) > max_bytes:
@@ -164,11 +166,21 @@ class Event:
             obj = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise EventError(f"event is not valid JSON: {exc}") from exc
-        return cls.from_dict(obj, fill_defaults=fill_defaults, default_source=default_source)
+        return cls.from_dict(
+            obj,
+            fill_defaults=fill_defaults,
+            default_source=default_source,
+            check_payload=check_payload,
+        )
 
     @classmethod
     def from_dict(
-        cls, obj: Any, *, fill_defaults: bool = False, default_source: str = "external"
+        cls,
+        obj: Any,
+        *,
+        fill_defaults: bool = False,
+        default_source: str = "external",
+        check_payload: bool = True,
     ) -> Event:
         """Validate an already-decoded envelope."""
         if not isinstance(obj, dict):
@@ -218,7 +230,8 @@ class Event:
                 f"field 'payload': expected a JSON object, got {_describe(payload)}",
                 field="payload",
             )
-        _check_payload(obj["event_type"], payload)
+        if check_payload:
+            _check_payload(obj["event_type"], payload)
         return cls(event_id, obj["event_type"], float(timestamp), source, payload)
 
     def to_dict(self) -> dict[str, Any]:

@@ -111,6 +111,25 @@ class _Group:
             self.cond.notify_all()
             return True
 
+    async def put_many(self, messages: list[Message], timeout: float) -> list[Message]:
+        """Put as many as there is room for (waiting up to ``timeout`` for room each time);
+        return the ones that did not fit."""
+        async with self.cond:
+            i = 0
+            while i < len(messages):
+                if not self.room():
+                    try:
+                        async with asyncio.timeout(timeout):
+                            await self.cond.wait_for(self.room)
+                    except TimeoutError:
+                        break
+                free = self.capacity - len(self.ready) - len(self.pending)
+                chunk = messages[i : i + free]
+                self.ready.extend(chunk)
+                i += len(chunk)
+                self.cond.notify_all()
+            return messages[i:]
+
     async def take(self, max_count: int, timeout: float | None) -> list[Message]:
         async with self.cond:
             if not self.ready:
@@ -240,6 +259,21 @@ class MemoryBus:
             if not await group.put(replace(base, group=name), self.put_timeout):
                 await self._overflow(event, topic, name)
         return msg_id
+
+    async def publish_many(self, events: list[Event], *, topic: str = DEFAULT_TOPIC) -> list[str]:
+        """Publish a batch: one lock round per group instead of one per event (same policy)."""
+        if self._closed:
+            raise BusError("the bus is closed: publish before close()")
+        if not events:
+            return []
+        base = [Message(f"{next(self._ids)}", topic, "", e) for e in events]
+        self._retained[topic].extend(base)
+        self._count(topic, "published", len(base))
+        for name, group in list(self._groups[topic].items()):
+            left = await group.put_many([replace(m, group=name) for m in base], self.put_timeout)
+            for msg in left:
+                await self._overflow(msg.event, topic, name)
+        return [m.id for m in base]
 
     async def _overflow(self, event: Event, topic: str, group: str) -> None:
         self._count(topic, "overflowed")

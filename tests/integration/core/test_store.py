@@ -98,3 +98,11 @@ def test_bad_urls_and_corrupt_files(tmp_path: Path) -> None:
     bad.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreError, match=r"corrupt\.db"):
         open_store(f"sqlite:///{bad}")
+
+
+def test_a_dead_letter_with_a_bad_payload_still_lists(store: EventStore) -> None:
+    bad = Event("evt_bad", "schema_updated", 1.0, "x", {"ui_action": "transformed"})
+    good = make(1)[0]
+    store.add_dead_letter(bad, "dashboard", "transform failed")
+    store.add_dead_letter(good, "dashboard", "down")
+    assert [d.event.event_id for d in store.dead_letters()] == ["evt_bad", good.event_id]

@@ -107,3 +107,22 @@ async def test_open_bus_memory_and_protocol() -> None:
         await bus.publish(ev(0))
     with pytest.raises(BusError):
         await bus.publish(ev(1))
+
+
+async def test_publish_many_keeps_order_and_overflow_policy() -> None:
+    sunk: list[str] = []
+
+    async def sink(event: Event, target: str, reason: str) -> None:
+        sunk.append(event.event_id)
+
+    bus = MemoryBus(capacity=5, put_timeout=0.01, overflow_sink=sink)
+    a = await bus.subscribe("a")
+    b = await bus.subscribe("b")
+    batch = [ev(i) for i in range(7)]
+    ids = await bus.publish_many(batch)
+    assert len(ids) == 7 and len(set(ids)) == 7
+    got = await a.get(10, timeout=0.1)
+    assert [m.event.payload["i"] for m in got] == [0, 1, 2, 3, 4]
+    assert [m.event.payload["i"] for m in await b.get(10, timeout=0.1)] == [0, 1, 2, 3, 4]
+    assert sunk == [batch[5].event_id, batch[6].event_id] * 2  # per group, nothing silent
+    assert bus.stats()["events"]["overflowed"] == 4
