@@ -55,9 +55,14 @@ def string_width(text: str) -> int:
     return width
 
 
+_PLAIN_STRING = re.compile(r"[ !#-&(-\[\]-~]*")
+
+
 @lru_cache(maxsize=65536)
 def ts_string(value: str) -> str:
     """``value`` as prettier prints the literal ``JSON.stringify(value)``."""
+    if _PLAIN_STRING.fullmatch(value):  # printable ASCII without quotes or backslashes
+        return '"' + value + '"'
     raw = json.dumps(value, ensure_ascii=False)[1:-1]
     doubles = value.count('"')
     singles = value.count("'")
@@ -66,6 +71,7 @@ def ts_string(value: str) -> str:
     return '"' + raw + '"'
 
 
+_ASCII_IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 _ID_START_CATEGORIES = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nl"})
 _ID_PART_CATEGORIES = _ID_START_CATEGORIES | {"Mn", "Mc", "Nd", "Pc"}
 
@@ -76,7 +82,7 @@ def is_es5_identifier(name: str) -> bool:
     if not name:
         return False
     if name.isascii():
-        return re.fullmatch(r"[A-Za-z_$][A-Za-z0-9_$]*", name) is not None
+        return _ASCII_IDENTIFIER.fullmatch(name) is not None
     first = name[0]
     if first not in "$_" and unicodedata.category(first) not in _ID_START_CATEGORIES:
         return False
