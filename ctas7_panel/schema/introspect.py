@@ -14,6 +14,7 @@ import types
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
+from operator import attrgetter
 from typing import Any
 
 import psycopg
@@ -47,6 +48,7 @@ from ctas7_panel.schema.relationships import (
 
 Row = dict[str, Any]
 
+_by_position = attrgetter("position")
 _ARG_MODES = {"i": "in", "o": "out", "b": "inout", "v": "variadic", "t": "table"}
 
 
@@ -60,14 +62,6 @@ def _fetch(
     conn: psycopg.Connection[Any], name: str, params: dict[str, Any] | None = None
 ) -> list[Row]:
     with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(query_text(name).encode(), params)
-        return cur.fetchall()
-
-
-def _fetch_tuples(
-    conn: psycopg.Connection[Any], name: str, params: dict[str, Any]
-) -> list[tuple[Any, ...]]:
-    with conn.cursor() as cur:
         cur.execute(query_text(name).encode(), params)
         return cur.fetchall()
 
@@ -110,21 +104,47 @@ def _read(conn: psycopg.Connection[Any], options: TypegenOptions, details: bool)
     schema_rows = included_schemas(_fetch(conn, "schemas"), options)
     names = [row["name"] for row in schema_rows]
     params = {"schemas": names}
-    relation_rows = _fetch(conn, "relations", params)
-    column_rows = _fetch_tuples(conn, "columns", params)
-    constraint_rows = _fetch(conn, "constraints", params) if details else []
-    index_rows = _fetch(conn, "indexes", params) if details else []
-    enum_rows = _fetch(conn, "enums")
-    composite_rows = _fetch(conn, "composites")
-    domain_rows = _fetch(conn, "domains", params)
-    function_rows = _fetch(conn, "functions", params)
-    fk_rows = _fetch(conn, "foreign_keys")
-    rule_rows = _fetch(conn, "view_rules")
-    version = int(conn.execute("select current_setting('server_version_num')").fetchone()[0])  # type: ignore[index]
+    # The other queries go out together (pipeline mode): the server runs them back to back
+    # while this side converts the rows that have already arrived.
+    queries: list[tuple[str, dict[str, Any] | None, bool]] = [
+        ("columns", params, False),  # the largest result first: converted while others run
+        ("relations", params, True),
+        ("foreign_keys", None, True),
+        ("functions", params, True),
+        ("enums", None, True),
+        ("composites", None, True),
+        ("domains", params, True),
+        ("view_rules", None, True),
+    ]
+    if details:
+        queries += [("constraints", params, True), ("indexes", params, True)]
+    with conn.pipeline():
+        cursors: dict[str, psycopg.Cursor[Any]] = {}
+        for name, query_params, as_dicts in queries:
+            cur = conn.cursor(row_factory=dict_row) if as_dicts else conn.cursor()
+            cur.execute(query_text(name).encode(), query_params)
+            cursors[name] = cur
+        version_cur = conn.execute("select current_setting('server_version_num')")
 
-    columns_by_rel: dict[int, list[Column]] = {}
-    for values in column_rows:  # rel_oid, then Column's fields in order
-        columns_by_rel.setdefault(values[0], []).append(Column(*values[1:]))
+        columns_by_rel: dict[int, list[Column]] = {}
+        for values in cursors["columns"].fetchall():  # rel_oid, then Column's fields in order
+            columns_by_rel.setdefault(values[0], []).append(Column(*values[1:]))
+        rows: dict[str, list[Row]] = {
+            name: cursors[name].fetchall() for name, _, as_dicts in queries if as_dicts
+        }
+        version = int(version_cur.fetchone()[0])  # type: ignore[index]
+    for cur in cursors.values():
+        cur.close()
+    relation_rows = rows["relations"]
+    constraint_rows = rows.get("constraints", [])
+    index_rows = rows.get("indexes", [])
+    enum_rows = rows["enums"]
+    composite_rows = rows["composites"]
+    domain_rows = rows["domains"]
+    function_rows = rows["functions"]
+    fk_rows = rows["foreign_keys"]
+    rule_rows = rows["view_rules"]
+
     constraints_by_rel: dict[int, list[Constraint]] = {}
     for row in constraint_rows:
         constraints_by_rel.setdefault(row["rel_oid"], []).append(
@@ -141,7 +161,7 @@ def _read(conn: psycopg.Connection[Any], options: TypegenOptions, details: bool)
     column_names: dict[tuple[int, int], str] = {}
     for row in relation_rows:
         oid = row["oid"]
-        cols = sorted(columns_by_rel.get(oid, []), key=lambda c: c.position)
+        cols = sorted(columns_by_rel.get(oid, []), key=_by_position)
         names_by_oid[oid] = (row["schema"], row["name"])
         for col in cols:
             column_names[(oid, col.position)] = col.name
