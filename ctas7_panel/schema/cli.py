@@ -141,6 +141,13 @@ def _read_catalog(url: str, options: Any, *, details: bool = True) -> Any:
 
 def typegen_handler(args: argparse.Namespace, settings: Any) -> int:
     """``ctas7 schema typegen``: print or write the TypeScript types."""
+    from ctas7_panel.schema.gcpause import gc_paused
+
+    with gc_paused():  # one-shot: no collector passes over imports, introspection, generation
+        return _typegen(args, settings)
+
+
+def _typegen(args: argparse.Namespace, settings: Any) -> int:
     options = _options(args)
     url = _db_url(args, settings)
     catalog = _read_catalog(url, options, details=False)

@@ -21,6 +21,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from ctas7_panel.errors import SchemaError
+from ctas7_panel.schema.gcpause import gc_paused
 from ctas7_panel.schema.model import (
     RELATION_KINDS,
     Attribute,
@@ -83,7 +84,8 @@ def introspect(
     snapshot does), which saves about a quarter of the time on large schemas.
     """
     try:
-        return _introspect(conn, options, details)
+        with gc_paused():
+            return _introspect(conn, options, details)
     except psycopg.Error as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SchemaError(f"cannot read the database catalog: {reason}") from exc

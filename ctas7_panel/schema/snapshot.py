@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from ctas7_panel.errors import ArtifactError
+from ctas7_panel.schema.gcpause import gc_paused
 from ctas7_panel.schema.model import Catalog, Column, Relation
 
 SNAPSHOT_FORMAT = 1
@@ -93,6 +94,11 @@ def _relation(rel: Relation) -> dict[str, Any]:
 
 def to_snapshot(catalog: Catalog) -> Snapshot:
     """The canonical, JSON-able description of ``catalog``."""
+    with gc_paused():
+        return _snapshot(catalog)
+
+
+def _snapshot(catalog: Catalog) -> Snapshot:
     relations = sorted(catalog.relations, key=lambda r: (r.schema, r.name))
     functions = sorted(catalog.functions, key=lambda f: (f.schema, f.name, f.identity_arguments))
     options = catalog.options

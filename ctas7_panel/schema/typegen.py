@@ -21,6 +21,7 @@ from functools import lru_cache
 from importlib import resources
 
 from ctas7_panel.schema.collation import sort_key
+from ctas7_panel.schema.gcpause import gc_paused
 from ctas7_panel.schema.model import Catalog, Column, Function, Relation, Relationship
 from ctas7_panel.schema.options import TypegenOptions
 from ctas7_panel.schema.tsdoc import (
@@ -877,7 +878,11 @@ def _constants(catalog: Catalog, schemas: Sequence[str]) -> list[str]:
 
 def generate_typescript(catalog: Catalog, options: TypegenOptions | None = None) -> str:
     """What ``supabase gen types typescript`` prints for ``catalog`` (ends with a blank line)."""
-    options = options or catalog.options
+    with gc_paused():
+        return _generate(catalog, options or catalog.options)
+
+
+def _generate(catalog: Catalog, options: TypegenOptions) -> str:
     gen = _Generator(catalog, options)
     schemas = sorted(catalog.schema_names, key=sort_key)
     members: list[Member] = []
