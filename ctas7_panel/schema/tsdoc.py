@@ -30,7 +30,7 @@ PRINT_WIDTH = 80
 # --------------------------------------------------------------------------- strings
 
 
-_EMOJI_SEQUENCE = re.compile(
+_EMOJI_PATTERN = (
     "(?:[\U0001f1e6-\U0001f1ff]{2})"  # flags
     "|(?:[#*0-9]\ufe0f?\u20e3)"  # keycaps
     "|(?:[\u00a9\u00ae\u203c-\u3299\U0001f000-\U0001faff]\ufe0f?[\U0001f3fb-\U0001f3ff]?"
@@ -40,12 +40,18 @@ _EMOJI_SEQUENCE = re.compile(
 )
 
 
+@lru_cache(maxsize=1)
+def _emoji_sequence() -> re.Pattern[str]:
+    """Compiled on first use (~3 ms): only names with non-ASCII characters need it."""
+    return re.compile(_EMOJI_PATTERN)
+
+
 @lru_cache(maxsize=65536)
 def string_width(text: str) -> int:
     """Columns ``text`` takes in prettier's measure (``getStringWidth``)."""
     if text.isascii():
         return len(text)
-    text = _EMOJI_SEQUENCE.sub("  ", text)
+    text = _emoji_sequence().sub("  ", text)
     width = 0
     for char in text:
         code = ord(char)
