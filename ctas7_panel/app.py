@@ -6,9 +6,10 @@ import os
 
 import panel as pn
 
-from ctas7_panel.dashboard.app import create_app
+from ctas7_panel.dashboard.app import create_app, pin_local_resources
 from ctas7_panel.settings import Settings
 
 pn.extension("tabulator", notifications=False, design="bootstrap")
+pin_local_resources()
 
 create_app(Settings.from_env(os.environ), os.environ).servable()

@@ -133,3 +133,9 @@ def redis_url(redis_server_url: str) -> Iterator[str]:
         client.flushdb()
     finally:
         client.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the browser tests last: Playwright's sync API keeps an event loop running in the main
+    thread for the rest of the session, which asyncio tests after it could not use."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

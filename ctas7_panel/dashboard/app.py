@@ -163,14 +163,26 @@ class Dashboard(pn.viewable.Viewer):
         """Flush every ``period_ms``; stop when the session is destroyed. Idempotent."""
         if self._callback is not None:
             return
-        self._callback = pn.state.add_periodic_callback(self.feed.flush, period=self.period_ms)
-        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+        doc = pn.state.curdoc
+        if doc is not None and doc.session_context is not None:
+            # flush only once the page is in the browser (see pin_local_resources)
+            self._callback = True
+            pn.state.onload(self._start_flushing)
             pn.state.on_session_destroyed(self._on_destroyed)
+        else:  # a notebook or a plain script: start now
+            self._start_flushing()
+
+    def _start_flushing(self) -> None:
+        if self._callback is None and pn.state.curdoc is not None and (
+            pn.state.curdoc.session_context is not None
+        ):
+            return  # the session ended before its page loaded
+        self._callback = pn.state.add_periodic_callback(self.feed.flush, period=self.period_ms)
 
     def stop(self) -> None:
-        if self._callback is not None:
+        if self._callback not in (None, True):
             self._callback.stop()
-            self._callback = None
+        self._callback = None
 
     def _on_destroyed(self, session_context: Any) -> None:
         self.stop()
@@ -209,6 +221,24 @@ class Dashboard(pn.viewable.Viewer):
             ),
             sizing_mode="stretch_width",
         )
+
+
+def pin_local_resources() -> None:
+    """Make this session's document use the server's own CSS from its first model on.
+
+    Panel learns a document's resource root (``dist_url``) only when it renders the page; a
+    model created or updated before that (our periodic flush, under load) resolves Panel's
+    stylesheets to its CDN, and since Panel caches stylesheet objects across documents, other
+    sessions then ask the CDN too. Setting the root as soon as the session's document exists
+    keeps every request on this server (offline dashboards, no third-party requests).
+    """
+    from panel.io.resources import LOCAL_DIST
+
+    doc = pn.state.curdoc
+    if doc is None or doc.session_context is None:
+        return
+    rel = pn.state.rel_path
+    doc._template_variables.setdefault("dist_url", f"{rel}/{LOCAL_DIST}" if rel else LOCAL_DIST)
 
 
 def create_app(
