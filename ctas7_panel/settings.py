@@ -140,6 +140,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "CTAS7_ROUTES", "routes_path", None, "TOML file overriding the bridge's routing table"
     ),
+    Variable("CTAS7_BRIDGE_URL", "bridge_url", "ws://127.0.0.1:8002/telemetry_bridge",
+             "the bridge's websocket ingress, where the pytest plugin, ctas7 audit and ctas7 "
+             "ingest send events when the bus is memory://"),
     Variable("CTAS7_LOG_LEVEL", "log_level", "INFO", "logging level: DEBUG, INFO, WARNING, ERROR"),
 )
 
@@ -226,6 +229,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "dioxus_endpoint": _url(("ws", "wss")),
     "neural_mux_endpoint": _url(("ws", "wss")),
     "base_url": _url(("http", "https")),
+    "bridge_url": _url(("ws", "wss")),
 }
 _PATHS = {"home", "routes_path"}
 _PATH_TEXTS = {"schema_path", "hash_cache_path"}  # kept verbatim: they appear in event payloads
@@ -274,6 +278,7 @@ class Settings:
     poll_interval: float = 5.0
     typegen_command: str | None = None
     routes_path: Path | None = None
+    bridge_url: str = "ws://127.0.0.1:8002/telemetry_bridge"
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
