@@ -83,7 +83,8 @@ class Services:
         self.forward = forward  # target -> ws:// URL of a remote system (see build_targets)
         self.retry = retry  # the bridge's RetryPolicy (None: its defaults)
         self.metrics_interval = metrics_interval  # seconds between bridge_metrics events
-        self.gateway_port = gateway_port  # all endpoints on one port (0: any free one)
+        # all endpoints on one port (0: any free one); default CTAS7_GATEWAY_PORT
+        self.gateway_port = settings.gateway_port if gateway_port is None else gateway_port
         self.status = Status()
         self.database_url: str | None = None
         self.embedded: Any = None

@@ -143,6 +143,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("CTAS7_BRIDGE_URL", "bridge_url", "ws://127.0.0.1:8002/telemetry_bridge",
              "the bridge's websocket ingress, where the pytest plugin, ctas7 audit and ctas7 "
              "ingest send events when the bus is memory://"),
+    Variable("CTAS7_GATEWAY_PORT", "gateway_port", None,
+             "serve every websocket endpoint on this one port (0: any free port); unset = the "
+             "seed's ports 8001-8004 and 18100"),
     Variable("CTAS7_LOG_LEVEL", "log_level", "INFO", "logging level: DEBUG, INFO, WARNING, ERROR"),
 )
 
@@ -205,6 +208,16 @@ def _bind(name: str, raw: str) -> str:
     return host
 
 
+def _port(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise ConfigError(f"{name}={raw!r} must be a TCP port number from 0 to 65535")
+    return value
+
+
 def _log_level(name: str, raw: str) -> str:
     level = raw.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
@@ -230,6 +243,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "neural_mux_endpoint": _url(("ws", "wss")),
     "base_url": _url(("http", "https")),
     "bridge_url": _url(("ws", "wss")),
+    "gateway_port": _port,
 }
 _PATHS = {"home", "routes_path"}
 _PATH_TEXTS = {"schema_path", "hash_cache_path"}  # kept verbatim: they appear in event payloads
@@ -279,6 +293,7 @@ class Settings:
     typegen_command: str | None = None
     routes_path: Path | None = None
     bridge_url: str = "ws://127.0.0.1:8002/telemetry_bridge"
+    gateway_port: int | None = None
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
