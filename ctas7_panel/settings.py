@@ -140,12 +140,20 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "CTAS7_ROUTES", "routes_path", None, "TOML file overriding the bridge's routing table"
     ),
-    Variable("CTAS7_BRIDGE_URL", "bridge_url", "ws://127.0.0.1:8002/telemetry_bridge",
-             "the bridge's websocket ingress, where the pytest plugin, ctas7 audit and ctas7 "
-             "ingest send events when the bus is memory://"),
-    Variable("CTAS7_GATEWAY_PORT", "gateway_port", None,
-             "serve every websocket endpoint on this one port (0: any free port); unset = the "
-             "seed's ports 8001-8004 and 18100"),
+    Variable(
+        "CTAS7_BRIDGE_URL",
+        "bridge_url",
+        "ws://127.0.0.1:8002/telemetry_bridge",
+        "the bridge's websocket ingress, where the pytest plugin, ctas7 audit and ctas7 "
+        "ingest send events when the bus is memory://",
+    ),
+    Variable(
+        "CTAS7_GATEWAY_PORT",
+        "gateway_port",
+        None,
+        "serve every websocket endpoint on this one port (0: any free port); unset = the "
+        "seed's ports 8001-8004 and 18100",
+    ),
     Variable("CTAS7_LOG_LEVEL", "log_level", "INFO", "logging level: DEBUG, INFO, WARNING, ERROR"),
 )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.skipif(not URL, reason="CTAS7_DEMO_DATABASE_URL is not 
 
 
 @pytest.fixture(scope="module")
-def conn() -> psycopg.Connection:
+def conn() -> Iterator[psycopg.Connection]:
     with psycopg.connect(URL, autocommit=True) as c:
         yield c
 
