@@ -115,17 +115,30 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from ctas7_panel.dashboard.app import create_app
 
     origins = args.allow_websocket_origin or [f"localhost:{args.port}", f"127.0.0.1:{args.port}"]
-    print(f"ctas7: dashboard at http://{settings.bind}:{args.port}/app", file=sys.stderr)
+    server = pn.serve(
+        {"app": create_app},
+        port=args.port,
+        address=settings.bind,
+        show=False,
+        start=False,
+        websocket_origin=origins,
+        title="ctas7 telemetry",
+    )
+    loop = server.io_loop
+
+    def stop(signum: int, frame: Any) -> None:
+        loop.add_callback_from_signal(loop.stop)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+    print(
+        f"ctas7: dashboard at http://{settings.bind}:{args.port}/app", file=sys.stderr, flush=True
+    )
     try:
-        pn.serve(
-            {"app": create_app},
-            port=args.port,
-            address=settings.bind,
-            show=False,
-            websocket_origin=origins,
-            title="ctas7 telemetry",
-        )
+        server.start()
+        loop.start()
     finally:
+        server.stop()
         with contextlib.suppress(Exception):
             runtime.stop()
     return 0
