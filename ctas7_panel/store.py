@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sqlite3
 import threading
 import time
@@ -295,6 +296,17 @@ CREATE TABLE IF NOT EXISTS ctas7_dead_letters (
 """
 
 
+_SQLITE_ROWS_PER_INSERT = 199  # 5 values a row, under SQLite's historic 999-variable limit
+
+
+@functools.lru_cache(maxsize=8)
+def _sqlite_insert(n_rows: int) -> str:
+    return (
+        "INSERT OR IGNORE INTO ctas7_events (event_id, event_type, timestamp, source_node, "
+        "payload) VALUES " + ", ".join(["(?, ?, ?, ?, ?)"] * n_rows)
+    )
+
+
 class SqliteStore(EventStore):
     """SQLite in WAL mode; one connection guarded by a lock (usable from worker threads)."""
 
@@ -337,12 +349,13 @@ class SqliteStore(EventStore):
             try:
                 before = self._conn.total_changes
                 with self._conn:
-                    self._conn.executemany(
-                        "INSERT OR IGNORE INTO ctas7_events "
-                        "(event_id, event_type, timestamp, source_node, payload) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        rows,
-                    )
+                    # multi-row INSERTs: sqlite3 releases the GIL per statement, and executemany
+                    # would take it back once per row (slow while the event loop is busy)
+                    for i in range(0, len(rows), _SQLITE_ROWS_PER_INSERT):
+                        chunk = rows[i : i + _SQLITE_ROWS_PER_INSERT]
+                        self._conn.execute(
+                            _sqlite_insert(len(chunk)), [v for r in chunk for v in r]
+                        )
                 return self._conn.total_changes - before
             except sqlite3.Error as exc:
                 raise StoreError(f"event store {self.path}: cannot append: {exc}") from exc
@@ -493,6 +506,15 @@ class StoreWriter:
 
     async def append(self, event: Event) -> None:
         await self._queue.put(event)
+
+    async def append_many(self, events: Iterable[Event]) -> None:
+        """``append`` for a batch (waits only while the queue is full)."""
+        queue = self._queue
+        for event in events:
+            if queue.full():
+                await queue.put(event)
+            else:
+                queue.put_nowait(event)
 
     async def _drain(self) -> None:
         items: list[Event] = []

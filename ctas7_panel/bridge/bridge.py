@@ -38,6 +38,7 @@ import os
 import random
 import socket
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,7 +47,7 @@ from ctas7_panel.bridge.delivery import RetryPolicy
 from ctas7_panel.bridge.metrics import BridgeMetrics, metrics_payload
 from ctas7_panel.bridge.routes import DEFAULT_TABLE, RoutingTable
 from ctas7_panel.bridge.targets import Target
-from ctas7_panel.bridge.transforms import transform
+from ctas7_panel.bridge.transforms import Transform, apply, transform_for
 from ctas7_panel.errors import BusError, ConfigError, EventError, StoreError, UsageError
 from ctas7_panel.events import Event
 from ctas7_panel.store import EventStore, StoreWriter
@@ -62,7 +63,7 @@ def default_worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Pending:
     """One consumed event and how many of its deliveries are unsettled."""
 
@@ -73,6 +74,24 @@ class _Pending:
     hold: bool = False  # a dead letter could not be stored: never ack (redelivered later)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class _Plan:
+    """What to do with one event type: its route and (target, transform) per target."""
+
+    route: str
+    unrouted: bool
+    steps: tuple[tuple[str, Transform], ...]
+
+
+@dataclass(slots=True)
+class _Batch:
+    """The first-attempt deliveries of one consumed batch to one target."""
+
+    pending: list[_Pending] = field(default_factory=list)
+    routes: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)  # transformed
+
+
 @dataclass(slots=True)
 class _Delivery:
     pending: _Pending
@@ -81,6 +100,7 @@ class _Delivery:
     event: Event  # transformed
     attempts: int = 1
     first_attempt: float = field(default_factory=time.monotonic)
+    error: BaseException | None = None  # of the first attempt
 
 
 class TelemetryBridge:
@@ -129,6 +149,8 @@ class TelemetryBridge:
         self._in_flight = 0
         self._sub: Subscription | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._acking: asyncio.Task[None] | None = None
+        self._plans: dict[str, _Plan] = {}
         self._stopping = asyncio.Event()
         self._started = False
         self._closed = False
@@ -174,6 +196,8 @@ class TelemetryBridge:
                 task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._acking is not None:
+            await asyncio.gather(self._acking, return_exceptions=True)
         if self._retrying:
             _, still = await asyncio.wait(set(self._retrying), timeout=self.drain_timeout)
             for task in still:
@@ -222,76 +246,135 @@ class TelemetryBridge:
                 continue
             if msgs:
                 now = time.perf_counter()
-                await self._process([_Pending(m.event, m, now) for m in msgs])
+                await self._process([_Pending(m.event, m, now) for m in msgs], now)
 
     async def submit(self, events: Iterable[Event]) -> None:
         """Route and deliver events directly (no bus message to ack), e.g. from tests."""
         now = time.perf_counter()
-        await self._process([_Pending(e, None, now) for e in events])
+        await self._process([_Pending(e, None, now) for e in events], now)
 
-    async def _process(self, batch: list[_Pending]) -> None:
+    def _plan(self, event_type: str) -> _Plan:
+        """The route and transforms of ``event_type`` (memoised, bounded like the routes)."""
+        plan = self._plans.get(event_type)
+        if plan is None:
+            res = self.routes.resolve(event_type)
+            steps = tuple((name, transform_for(name, event_type)) for name in res.targets)
+            plan = _Plan(res.route, res.unrouted, steps)
+            if len(self._plans) >= 4096:  # event types come from outside: stay bounded
+                self._plans.clear()
+            self._plans[event_type] = plan
+        return plan
+
+    async def _process(self, batch: list[_Pending], received: float) -> None:
+        """Store, route, transform and deliver one batch (taken off the bus at ``received``).
+
+        The first attempts of the whole batch (one ``deliver_many`` per target, the targets
+        concurrently) finish before any retry starts. Then each event counts its unsettled
+        deliveries in ``remaining``: the events with none are acked now, the others by the
+        last of their retries to settle (delivered or dead-lettered).
+        """
         metrics = self.metrics
-        per_target: dict[str, list[_Delivery]] = {}
+        await self._writer.append_many([p.event for p in batch])
+        metrics.consumed += len(batch)
+        per_target: dict[str, _Batch] = {}
+        planned: dict[_Plan, int] = {}
+        broken: list[tuple[_Pending, str, str, Exception]] = []
+        plan_of = self._plan
         for p in batch:
-            await self._writer.append(p.event)
-            metrics.consumed += 1
-            res = self.routes.resolve(p.event.event_type)
-            if res.unrouted:
-                metrics.unrouted += 1
-            for name in res.targets:
-                metrics.count("routed", res.route, name)
+            event = p.event
+            plan = plan_of(event.event_type)
+            planned[plan] = planned.get(plan, 0) + 1
+            eid, etype, ts = event.event_id, event.event_type, event.timestamp
+            src = event.source_node
+            for name, fn in plan.steps:
                 try:
-                    out = transform(name, p.event)
+                    out = Event(eid, etype, ts, src, fn(event))  # transforms.apply, inlined
                 except Exception as exc:  # a payload the transform cannot read
-                    metrics.transform_errors += 1
-                    p.remaining += 1
-                    self._in_flight += 1
-                    reason = f"transform for {name} failed: {type(exc).__name__}: {exc}"
-                    await self._dead_letter(_Delivery(p, res.route, name, p.event, 0), reason)
+                    broken.append((p, plan.route, name, exc))
                     continue
-                p.remaining += 1
-                self._in_flight += 1
-                per_target.setdefault(name, []).append(_Delivery(p, res.route, name, out))
-        if per_target:
-            await asyncio.gather(*(self._deliver_batch(n, ds) for n, ds in per_target.items()))
+                tb = per_target.get(name)
+                if tb is None:
+                    tb = per_target[name] = _Batch()
+                tb.pending.append(p)
+                tb.routes.append(plan.route)
+                tb.events.append(out)
+        for plan, n in planned.items():
+            if plan.unrouted:
+                metrics.unrouted += n
+            for name, _ in plan.steps:
+                metrics.count("routed", plan.route, name, n)
+            self._in_flight += n * len(plan.steps)
+        for p, route, name, error in broken:
+            metrics.transform_errors += 1
+            reason = f"transform for {name} failed: {type(error).__name__}: {error}"
+            await self._dead_letter(_Delivery(p, route, name, p.event, 0), reason, settle=False)
+            self._in_flight -= 1
+        failed: list[_Delivery] = []
+        if len(per_target) == 1:
+            [(name, tb)] = per_target.items()
+            failed = await self._deliver_batch(name, tb, received)
+        elif per_target:
+            for part in await asyncio.gather(
+                *(self._deliver_batch(n, tb, received) for n, tb in per_target.items())
+            ):
+                failed += part
+        for d in failed:
+            d.pending.remaining += 1
         done = [p.message for p in batch if p.remaining == 0 and not p.hold and p.message]
         if done:
-            await self._ack(*done)
+            # acked in the background while the next batch is read (one ack in flight at most)
+            if self._acking is not None:
+                await self._acking
+            self._acking = asyncio.create_task(self._ack(*done), name="ctas7-bridge-ack")
+        for d in failed:
+            await self._retry_slots.acquire()
+            task = asyncio.create_task(self._retry(d, d.error), name=f"ctas7-retry-{d.target}")
+            self._retrying.add(task)
+            task.add_done_callback(self._retry_done)
 
-    async def _deliver_batch(self, name: str, deliveries: list[_Delivery]) -> None:
+    async def _deliver_batch(self, name: str, tb: _Batch, received: float) -> list[_Delivery]:
+        """First attempts to one target; returns the failed deliveries."""
         target = self.targets[name]
         many = getattr(target, "deliver_many", None)
+        events = tb.events
         results: list[BaseException | None]
-        if many is not None and len(deliveries) > 1:
+        if many is not None and len(events) > 1:
             try:
-                results = list(await many([d.event for d in deliveries]))
+                results = list(await many(events))
             except Exception as exc:
-                results = [exc] * len(deliveries)
+                results = [exc] * len(events)
         else:
             results = []
-            for d in deliveries:
+            for e in events:
                 try:
-                    await target.deliver(d.event)
+                    await target.deliver(e)
                     results.append(None)
                 except Exception as exc:
                     results.append(exc)
-        now = time.perf_counter()
-        for d, err in zip(deliveries, results, strict=True):
-            if err is None:
-                self.metrics.delivered(d.route, name, now - d.pending.received)
-                self._settle(d.pending, ack=False)
-            else:
-                self.metrics.count("failed", d.route, name)
-                await self._retry_slots.acquire()
-                task = asyncio.create_task(self._retry(d, err), name=f"ctas7-retry-{name}")
-                self._retrying.add(task)
-                task.add_done_callback(self._retry_done)
+        latency = time.perf_counter() - received
+        ok = results.count(None)
+        if ok == len(results):  # the usual case: per-route counts, no per-event work
+            delivered = Counter(tb.routes)
+            failed: list[_Delivery] = []
+        else:
+            delivered = Counter(r for r, err in zip(tb.routes, results, strict=True) if err is None)
+            failed = [
+                _Delivery(p, route, name, out, error=err)
+                for p, route, out, err in zip(tb.pending, tb.routes, events, results, strict=True)
+                if err is not None
+            ]
+        for route, n in delivered.items():
+            self.metrics.delivered_n(route, name, n, latency)
+        for d in failed:
+            self.metrics.count("failed", d.route, name)
+        self._in_flight -= ok
+        return failed
 
     def _retry_done(self, task: asyncio.Task[Any]) -> None:
         self._retrying.discard(task)
         self._retry_slots.release()
 
-    async def _retry(self, d: _Delivery, error: BaseException) -> bool:
+    async def _retry(self, d: _Delivery, error: BaseException | None) -> bool:
         """Retry until delivered (True) or dead-lettered (False)."""
         target = self.targets[d.target]
         while True:
@@ -314,7 +397,7 @@ class TelemetryBridge:
             self._settle(d.pending, ack=True)
             return True
 
-    async def _dead_letter(self, d: _Delivery, reason: str) -> None:
+    async def _dead_letter(self, d: _Delivery, reason: str, *, settle: bool = True) -> None:
         """Keep the *original* event with the target's name (replay transforms it again).
 
         An event whose payload breaks its type's rules (it can only have come from a producer
@@ -347,7 +430,8 @@ class TelemetryBridge:
         else:
             self.metrics.count("dead_lettered", d.route, d.target)
             log.warning("bridge: dead-lettered %s for %s: %s", d.event.event_id, d.target, reason)
-        self._settle(d.pending, ack=True)
+        if settle:
+            self._settle(d.pending, ack=True)
 
     def _settle(self, p: _Pending, *, ack: bool) -> None:
         p.remaining -= 1
@@ -420,7 +504,7 @@ class TelemetryBridge:
         self._in_flight += 1
         self.metrics.count("routed", route, name)
         try:
-            out = transform(name, event)
+            out = apply(transform_for(name, event.event_type), event)
         except Exception as exc:
             await self._dead_letter(_Delivery(p, route, name, event, 0), f"transform failed: {exc}")
             return False

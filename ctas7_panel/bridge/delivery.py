@@ -15,10 +15,11 @@ the trade-off, stated.
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from ctas7_panel.errors import ConfigError
@@ -93,6 +94,39 @@ class SeenIds:
         ids[event_id] = time.monotonic() if now is None else now
         ids.move_to_end(event_id)
         while len(ids) > self.capacity:
+            ids.popitem(last=False)
+
+    def fresh(self, event_ids: Sequence[str], now: float) -> list[int]:
+        """Positions of the ids in ``event_ids`` not seen yet (nor earlier in ``event_ids``):
+        one pass for a batch. Records nothing (``add_many`` does, once delivered)."""
+        ids = self._ids
+        unique = set(event_ids)
+        if len(unique) == len(event_ids) and ids.keys().isdisjoint(unique):
+            return list(range(len(event_ids)))  # the usual case, at C speed
+        ttl = self.ttl
+        out: list[int] = []
+        batch: set[str] = set()
+        for i, event_id in enumerate(event_ids):
+            stamp = ids.get(event_id)
+            if stamp is not None:
+                if now - stamp <= ttl:
+                    continue
+                del ids[event_id]
+            if event_id in batch:
+                continue
+            batch.add(event_id)
+            out.append(i)
+        return out
+
+    def add_many(self, event_ids: Sequence[str], now: float) -> None:
+        """``add`` for a batch of ids with one timestamp."""
+        ids = self._ids
+        before = len(ids)
+        ids.update(zip(event_ids, itertools.repeat(now)))
+        if len(ids) - before != len(event_ids):  # some were there already: refresh them
+            for event_id in event_ids:
+                ids.move_to_end(event_id)
+        for _ in range(len(ids) - self.capacity):
             ids.popitem(last=False)
 
     def check_and_add(self, event_id: str, now: float | None = None) -> bool:

@@ -21,6 +21,7 @@ from the accumulator itself.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -82,6 +83,12 @@ class BridgeMetrics:
         cell = self._cell(route, target)
         cell.counts["delivered"] += 1
         cell.latencies.append(latency_s)
+
+    def delivered_n(self, route: str, target: str, n: int, latency_s: float) -> None:
+        """``delivered`` for ``n`` deliveries of one batch, all with the same latency."""
+        cell = self._cell(route, target)
+        cell.counts["delivered"] += n
+        cell.latencies.extend(itertools.repeat(latency_s, min(n, self.window)))
 
     def snapshot(self, **extra: Any) -> dict[str, Any]:
         """Per route/target and per target counters, quantiles (ms) and success rates."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
@@ -80,27 +81,35 @@ class BusTarget:
         self.seen.add(event.event_id)
 
     async def deliver_many(self, events: Sequence[Event]) -> list[BaseException | None]:
-        fresh = [e for e in events if not self.seen.seen(e.event_id)]
-        self.duplicates += len(events) - len(fresh)
-        publish_many = getattr(self.bus, "publish_many", None)
-        results: dict[str, BaseException | None] = {}
-        if publish_many is not None and fresh:
-            try:
-                await publish_many(fresh, topic=self.topic)
-            except BusError as exc:
-                err = DeliveryError(f"target {self.name}: cannot publish to {self.topic}: {exc}")
-                err.__cause__ = exc
-                return [None if self.seen.seen(e.event_id) else err for e in events]
-            for e in fresh:
-                self.seen.add(e.event_id)
+        """A batch in one ``publish_many`` (when the bus has it); one result per event."""
+        seen = self.seen
+        now = time.monotonic()
+        event_ids = [e.event_id for e in events]
+        keep = seen.fresh(event_ids, now)
+        self.duplicates += len(events) - len(keep)
+        ok: list[BaseException | None] = [None] * len(events)
+        if not keep:
+            return ok
+        if len(keep) == len(events):
+            fresh, fresh_ids = list(events), event_ids
         else:
-            for e in fresh:
+            fresh, fresh_ids = [events[i] for i in keep], [event_ids[i] for i in keep]
+        publish_many = getattr(self.bus, "publish_many", None)
+        if publish_many is None:
+            for i, e in zip(keep, fresh, strict=True):
                 try:
                     await self.deliver(e)
-                    results[e.event_id] = None
                 except DeliveryError as exc:
-                    results[e.event_id] = exc
-        return [results.get(e.event_id) for e in events]
+                    ok[i] = exc
+            return ok
+        try:
+            await publish_many(fresh, topic=self.topic)
+        except BusError as exc:
+            err = DeliveryError(f"target {self.name}: cannot publish to {self.topic}: {exc}")
+            err.__cause__ = exc
+            return [None if seen.seen(e.event_id, now) else err for e in events]
+        seen.add_many(fresh_ids, now)
+        return ok
 
     async def close(self) -> None:
         return None

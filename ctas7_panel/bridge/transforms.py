@@ -412,4 +412,10 @@ def transform_for(target: str, event_type: str) -> Transform:
 
 def transform(target: str, event: Event) -> Event:
     """``event`` as ``target`` receives it (same envelope, the target's payload)."""
-    return event.with_payload(transform_for(target, event.event_type)(event))
+    return apply(transform_for(target, event.event_type), event)
+
+
+def apply(fn: Transform, event: Event) -> Event:
+    """``event``'s envelope with ``fn(event)`` as its payload (every transform returns a new
+    dict, so it is not copied again: this is the bridge's hot path)."""
+    return Event(event.event_id, event.event_type, event.timestamp, event.source_node, fn(event))

@@ -256,7 +256,7 @@ class MemoryBus:
         self._retained[topic].append(base)
         self._count(topic, "published")
         for name, group in list(self._groups[topic].items()):
-            if not await group.put(replace(base, group=name), self.put_timeout):
+            if not await group.put(Message(msg_id, topic, name, event), self.put_timeout):
                 await self._overflow(event, topic, name)
         return msg_id
 
@@ -266,14 +266,17 @@ class MemoryBus:
             raise BusError("the bus is closed: publish before close()")
         if not events:
             return []
-        base = [Message(f"{next(self._ids)}", topic, "", e) for e in events]
-        self._retained[topic].extend(base)
-        self._count(topic, "published", len(base))
+        ids = [f"{next(self._ids)}" for _ in events]
+        tail = -self.retention if self.retention else len(events)  # only what retention keeps
+        self._retained[topic].extend(
+            Message(i, topic, "", e) for i, e in zip(ids[tail:], events[tail:], strict=True)
+        )
+        self._count(topic, "published", len(ids))
         for name, group in list(self._groups[topic].items()):
-            left = await group.put_many([replace(m, group=name) for m in base], self.put_timeout)
-            for msg in left:
+            msgs = [Message(i, topic, name, e) for i, e in zip(ids, events, strict=True)]
+            for msg in await group.put_many(msgs, self.put_timeout):
                 await self._overflow(msg.event, topic, name)
-        return [m.id for m in base]
+        return ids
 
     async def _overflow(self, event: Event, topic: str, group: str) -> None:
         self._count(topic, "overflowed")
