@@ -4,7 +4,7 @@
   from the runtime (``ctas7_panel.runtime.get_runtime(settings)``; until that module exists,
   ``_dev_source``) and started on the running event loop;
 - ``Dashboard(hub)``: one session's models, feed and views; ``start()`` adds its periodic flush
-  (every ``period_ms``, 150 by default) and removes it when the session is destroyed;
+  (every ``period_ms``, 100 by default) and removes it when the session is destroyed;
 - ``create_app(...)``: the BootstrapTemplate page ``ctas7_panel/app.py`` serves. It loads no
   web fonts and nothing from another host: the page works offline.
 
@@ -140,7 +140,7 @@ def get_hub(settings: Settings | None = None, environ: Mapping[str, str] | None 
 class Dashboard(pn.viewable.Viewer):
     """One session's dashboard: models (``state``), their feed from the hub, the views."""
 
-    period_ms = param.Integer(default=150, bounds=(50, 2000), doc="flush period per session")
+    period_ms = param.Integer(default=100, bounds=(50, 2000), doc="flush period per session")
 
     def __init__(self, hub: Hub, **params: Any) -> None:
         super().__init__(**params)
@@ -173,11 +173,33 @@ class Dashboard(pn.viewable.Viewer):
             self._start_flushing()
 
     def _start_flushing(self) -> None:
-        if self._callback is None and pn.state.curdoc is not None and (
-            pn.state.curdoc.session_context is not None
+        if (
+            self._callback is None
+            and pn.state.curdoc is not None
+            and (pn.state.curdoc.session_context is not None)
         ):
             return  # the session ended before its page loaded
-        self._callback = pn.state.add_periodic_callback(self.feed.flush, period=self.period_ms)
+        from panel.io.callbacks import PeriodicCallback
+
+        # background: a flush does not mark the session busy (that would flip the template's
+        # busy indicator, two more messages per flush); log=False: no log line per flush
+        callback = PeriodicCallback(
+            callback=self.flush, period=self.period_ms, log=False, background=True
+        )
+        callback.start()
+        self._callback = callback
+
+    def flush(self) -> None:
+        """One flush: the updates as one message (``pn.io.hold``), then the table's as another
+        (the browser shows the live list before it redraws the table)."""
+        doc = pn.state.curdoc
+        if doc is None or doc.session_context is None:
+            self.feed.flush()
+            return
+        with pn.io.hold(doc):
+            self.feed.flush_updates()
+        with pn.io.hold(doc):
+            self.feed.flush_table()
 
     def stop(self) -> None:
         if self._callback not in (None, True):

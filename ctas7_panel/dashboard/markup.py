@@ -36,17 +36,6 @@ def clock(ts: float | None) -> str:
     return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else "—"
 
 
-def ago(ts: float | None, now: float) -> str:
-    if not ts:
-        return "—"
-    s = max(0.0, now - ts)
-    if s < 60:
-        return f"{s:.0f}s ago"
-    if s < 3600:
-        return f"{s / 60:.0f}m ago"
-    return f"{s / 3600:.1f}h ago"
-
-
 def open_panel(component: str, title: str, extra: str = "") -> str:
     route = ROUTES.get(component, f"mcp://telemetry/{component}")
     return (
@@ -91,23 +80,37 @@ def status_bar(
     )
 
 
-def event_list(records: Iterable[Record], now: float, total: int) -> str:
-    rows = []
-    for r in records:
-        e = r.event
-        routes = ", ".join(r.targets) if r.targets else "—"
-        rows.append(
-            f'<div class="ctas7-event" data-component="telemetry-event" '
-            f'data-event-type="{_a(e.event_type)}" data-event-id="{_a(e.event_id)}" '
-            f'data-source-node="{_a(e.source_node)}">'
-            f"<b>{escape(e.event_type)}</b> → {escape(routes)} "
-            f"<small>({ago(e.timestamp, now)}, {escape(e.source_node)})</small> "
-            f"<span class='ctas7-summary'>{escape(r.summary)}</span></div>"
-        )
-    body = "".join(rows) or "<div class='ctas7-empty'>waiting for events…</div>"
-    return (
-        f'<div class="ctas7-events" data-component="event-list" data-total="{total}">{body}</div>'
-    )
+def event_row(record: Record) -> dict[str, str]:
+    """One row of the live list as plain strings (the browser builds the same element)."""
+    e = record.event
+    return {
+        "id": e.event_id,
+        "type": e.event_type,
+        "source": e.source_node,
+        "routes": ", ".join(record.targets) if record.targets else "—",
+        "time": clock(e.timestamp),
+        "summary": record.summary,
+    }
+
+
+# The browser's element for one ``event_row`` dict ``r`` (text set as text: nothing outside is
+# parsed as HTML), as ``const el``.
+LIST_ROW_JS = """
+const el = document.createElement('div');
+el.className = 'ctas7-event';
+el.setAttribute('data-component', 'telemetry-event');
+el.setAttribute('data-event-type', r.type);
+el.setAttribute('data-event-id', r.id);
+el.setAttribute('data-source-node', r.source);
+const b = document.createElement('b');
+b.textContent = r.type;
+const small = document.createElement('small');
+small.textContent = '(' + r.time + ', ' + r.source + ')';
+const summary = document.createElement('span');
+summary.className = 'ctas7-summary';
+summary.textContent = r.summary;
+el.append(b, ' → ' + r.routes + ' ', small, ' ', summary);
+"""
 
 
 def metric(name: str, label: str, value: object) -> str:

@@ -2,8 +2,8 @@
 
 One ``DashboardState`` per browser session holds one model per panel; ``SessionFeed``
 (session.py) fills them from the process's hub, views (views/*.py) render them. A model's
-``batch``-style parameters carry only what is new since the previous flush, so a view can
-``stream`` it (Tabulator, Bokeh) instead of re-sending everything.
+``batch``-style parameters (and the event stream's ``appended``) carry only what is new since
+the previous flush, so a view can ``stream`` or prepend it instead of re-sending everything.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ class StatusModel(param.Parameterized):
 
 
 class EventStreamModel(param.Parameterized):
-    batch = param.DataFrame(default=None, allow_None=True, doc="rows new since the last flush")
-    latest = param.List(default=[], doc="newest records passing the filters, newest first")
+    batch = param.Dict(default={}, doc="table rows new since the last flush, as columns")
+    latest = param.List(default=[], doc="the live list in full, newest first")
+    appended = param.List(default=[], doc="live-list rows new since the last flush")
     type_options = param.List(default=[], doc="event types seen so far")
     source_options = param.List(default=[], doc="source nodes seen so far")
     types = param.ListSelector(default=[], objects=[], doc="types to show (none = all)")
@@ -42,7 +43,9 @@ class EventStreamModel(param.Parameterized):
     detail = param.Dict(default={}, doc="the selected event: envelope and delivered payloads")
     total = param.Integer(default=0, doc="sightings folded by the hub since it started")
     missed = param.Integer(default=0, doc="rows this session skipped because it fell behind")
-    max_rows = param.Integer(default=500, bounds=(10, None), doc="rows kept in the table")
+    max_rows = param.Integer(
+        default=200, bounds=(10, None), doc="rows kept in the table (the browser redraws them all)"
+    )
     list_size = param.Integer(default=25, bounds=(1, 200), doc="events in the live list")
 
 

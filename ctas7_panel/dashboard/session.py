@@ -1,41 +1,55 @@
 """``SessionFeed``: moves what is new in the hub's ``Digest`` into one session's models.
 
-``flush()`` runs every 100-200 ms per browser session (a periodic callback): it reads the event
-ring from its cursor, re-reads only the sections whose revision changed, and sets the models'
-parameters once per flush, so a burst of events becomes one Tabulator ``stream`` and one Bokeh
-``stream`` per flush, never one per event. It holds cursors and revision numbers, nothing else:
-a destroyed session leaves nothing behind in the hub.
+``flush()`` runs every ~100 ms per browser session (a periodic callback). Its work is
+proportional to what changed since the previous flush:
+
+- **every flush**: the event ring from this session's cursor. New rows become one Tabulator
+  ``stream`` (plain columns, only the new rows) and one list of small dicts the live list
+  prepends in the browser; nothing is sent when nothing arrived. The status bar and schema
+  details, when their section's revision moved (rare, and the schema indicator must be quick);
+- **at most once per ``slow_s`` (1 s)**: everything that changes with every event but that
+  nobody reads at 10 Hz — the counters, test results, bridge health, Neural Mux topics, KPIs
+  and trends, latency charts, and a refresh of the live list (routes reached since a row was
+  first shown). Each is rebuilt only when its revision moved, and sent only when what it shows
+  changed (compared as plain tuples before any DataFrame is built).
+
+It holds cursors, revision numbers and what it last sent, nothing else: a destroyed session
+leaves nothing behind in the hub.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ctas7_panel.dashboard.digest import KPI_NAMES, Digest
+from ctas7_panel.dashboard.markup import event_row
 from ctas7_panel.dashboard.models import STREAM_COLUMNS, DashboardState
 from ctas7_panel.dashboard.records import TARGETS, Record
 
 HIST_BINS = 20
+SLOW_S = 1.0
+TABLE_S = 0.5
 
 
-def rows_frame(records: list[Record]) -> pd.DataFrame:
-    """The table rows of ``records`` (oldest first, as streamed)."""
-    return pd.DataFrame(
-        {
-            "ts": [r.event.timestamp for r in records],
-            "time": [clock_ms(r.event.timestamp) for r in records],
-            "event_type": [r.event.event_type for r in records],
-            "source_node": [r.event.source_node for r in records],
-            "summary": [r.summary for r in records],
-            "event_id": [r.event_id for r in records],
-        },
-        columns=list(STREAM_COLUMNS),
-    )
+def rows_columns(records: list[Record]) -> dict[str, list[Any]]:
+    """The table rows of ``records`` as columns (oldest first, as streamed)."""
+    return {
+        "ts": [r.event.timestamp for r in records],
+        "time": [clock_ms(r.event.timestamp) for r in records],
+        "event_type": [r.event.event_type for r in records],
+        "source_node": [r.event.source_node for r in records],
+        "summary": [r.summary for r in records],
+        "event_id": [r.event_id for r in records],
+    }
+
+
+assert tuple(rows_columns([])) == STREAM_COLUMNS
 
 
 def clock_ms(ts: float) -> str:
@@ -58,10 +72,23 @@ def _nan(v: float | None) -> float:
     return math.nan if v is None else float(v)
 
 
+def _signature(records: list[Record]) -> list[tuple[str, int]]:
+    """What the live list shows of ``records``: ids and how many targets each reached."""
+    return [(r.event_id, len(r.targets)) for r in records]
+
+
 class SessionFeed:
     """One session's reader of a ``Digest``. Not shared between sessions."""
 
-    def __init__(self, digest: Digest, state: DashboardState) -> None:
+    def __init__(
+        self,
+        digest: Digest,
+        state: DashboardState,
+        *,
+        slow_s: float = SLOW_S,
+        table_s: float = TABLE_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.digest = digest
         self.state = state
         assert state.status and state.events and state.schema and state.tests
@@ -69,11 +96,18 @@ class SessionFeed:
         self.status, self.events, self.schema = state.status, state.events, state.schema
         self.tests, self.mux, self.latency = state.tests, state.mux, state.latency
         self.bridge = state.bridge
+        self.slow_s = slow_s
+        self.table_s = table_s
+        self._table_at = -math.inf
+        self._table_rows: list[Record] = []  # new since the last table stream (bounded)
+        self.clock = clock
         self._cursor = 0
         self._latency_cursor = 0
         self._kpi_cursor = 0
         self._revs: dict[str, int] = {}
-        self._filters = (tuple(self.events.types), tuple(self.events.sources))
+        self._sent: dict[str, Hashable] = {}
+        self._shown: list[tuple[str, int]] = []  # what the live list shows now
+        self._slow_at = -math.inf
         self.flushes = 0
         ev = self.events
         ev.param.watch(self._on_select, "selected_id")
@@ -86,12 +120,46 @@ class SessionFeed:
         self._revs[section] = rev
         return True
 
+    def _differs(self, key: str, value: Hashable) -> bool:
+        """True (and remembered) when ``value`` is not what was last sent under ``key``."""
+        if self._sent.get(key) == value:
+            return False
+        self._sent[key] = value
+        return True
+
     def flush(self) -> None:
-        """Apply everything new since the previous flush (cheap when nothing changed)."""
+        """Apply what is new since the previous flush (cheap when nothing changed)."""
+        self.flush_updates()
+        self.flush_table()
+
+    def flush_updates(self) -> None:
+        """Everything but the table (a Panel session sends this as one message)."""
         self.flushes += 1
+        now = self.clock()
         self._flush_events()
         if self._changed("status") | self._changed("schema"):
             self._flush_status_schema()
+        if now - self._slow_at >= self.slow_s:
+            self._slow_at = now
+            self.flush_slow()
+
+    def flush_table(self) -> None:
+        """The table's new rows, as one ``stream``, at most once per ``table_s``.
+
+        Tabulator redraws all its rows in the browser on every stream, so under sustained
+        traffic rows are streamed in batches every ``table_s``; after a quiet spell a new row is
+        streamed at once. A Panel session sends this as its own message, after the live list's,
+        so the browser updates the list before it redraws the table.
+        """
+        now = self.clock()
+        if self._table_rows and now - self._table_at >= self.table_s:
+            self._table_at = now
+            rows, self._table_rows = self._table_rows, []
+            self.events.batch = rows_columns(rows)
+
+    def flush_slow(self) -> None:
+        """The sections refreshed at most once per ``slow_s``."""
+        self._flush_counters_and_list()
         if self._changed("tests"):
             self._flush_tests()
         if self._changed("bridge"):
@@ -105,12 +173,12 @@ class SessionFeed:
     def _flush_events(self) -> None:
         ev = self.events
         batch = self.digest.events.since(self._cursor, limit=ev.max_rows)
-        events_changed = self._changed("events")
-        if not batch.items and not events_changed:
+        if not batch.items:
             return
         self._cursor = batch.cursor
+        self._table_rows = (self._table_rows + batch.items)[-ev.max_rows :]
+        updates: dict[str, Any] = {}
         types, sources = self.digest.names()
-        updates: dict[str, Any] = {"total": self.digest.seen}
         if types != ev.type_options:
             ev.param.types.objects = types
             updates["type_options"] = types
@@ -119,24 +187,39 @@ class SessionFeed:
             updates["source_options"] = sources
         if batch.missed:
             updates["missed"] = ev.missed + batch.missed
-        updates["latest"] = self._latest()
-        if batch.items:
-            updates["batch"] = rows_frame(batch.items)
+        new = [r for r in batch.items if self._keep(r)][-ev.list_size :]
+        if batch.missed or len(new) >= ev.list_size:
+            latest = self._latest()
+            updates["latest"] = latest
+            self._shown = _signature(latest)
+        elif new:
+            updates["appended"] = [event_row(r) for r in new]
+            self._shown = (_signature(new[::-1]) + self._shown)[: ev.list_size]
         ev.param.update(**updates)
 
-    def _latest(self) -> list[Record]:
+    def _keep(self, r: Record) -> bool:
         ev = self.events
-        types, sources = set(ev.types), set(ev.sources)
+        return (not ev.types or r.event.event_type in ev.types) and (
+            not ev.sources or r.event.source_node in ev.sources
+        )
 
-        def keep(r: Record) -> bool:
-            return (not types or r.event.event_type in types) and (
-                not sources or r.event.source_node in sources
-            )
+    def _latest(self) -> list[Record]:
+        return self.digest.events.latest(self.events.list_size, self._keep)
 
-        return self.digest.events.latest(ev.list_size, keep)
+    def _flush_counters_and_list(self) -> None:
+        """Counters, and the live list again when the rows it shows changed (routes reached)."""
+        if self._changed("events"):
+            self.events.total = self.digest.seen
+        latest = self._latest()
+        shown = _signature(latest)
+        if shown != self._shown:
+            self._shown = shown
+            self.events.latest = latest
 
     def _on_filter(self, *_: object) -> None:
-        self.events.latest = self._latest()
+        latest = self._latest()
+        self._shown = _signature(latest)
+        self.events.latest = latest
 
     def _on_select(self, event: Any) -> None:
         record = self.digest.record(event.new) if event.new else None
@@ -161,79 +244,71 @@ class SessionFeed:
             notification=s.notification or "",
             notification_type=s.notification_type or "info",
         )
-        tables = pd.DataFrame(list(s.tables), columns=["table", "columns"])
-        self.schema.param.update(
-            hash=s.hash or "",
-            old_hash=s.old_hash or "",
-            table_count=s.table_count,
-            updated_at=s.updated_at,
-            checked_at=s.checked_at,
-            status=s.status,
-            diff_text=s.diff_text,
-            error=s.error or "",
-            tables=tables,
-        )
+        updates: dict[str, Any] = {
+            "hash": s.hash or "",
+            "old_hash": s.old_hash or "",
+            "table_count": s.table_count,
+            "updated_at": s.updated_at,
+            "checked_at": s.checked_at,
+            "status": s.status,
+            "diff_text": s.diff_text,
+            "error": s.error or "",
+        }
+        if self._differs("tables", s.tables) or self.schema.tables is None:
+            updates["tables"] = pd.DataFrame(list(s.tables), columns=["table", "columns"])
+        self.schema.param.update(**updates)
 
     # --- tests, bridge, mux -------------------------------------------------------------------
 
     def _flush_tests(self) -> None:
         t = self.digest.tests_view()
-        failures = pd.DataFrame(
-            [
-                {
-                    "time": clock_ms(f.timestamp),
-                    "test": f.nodeid,
-                    "message": f.message,
-                }
-                for f in reversed(t.failures)
-            ],
-            columns=["time", "test", "message"],
-        )
-        self.tests.param.update(
-            passed=t.passed,
-            failed=t.failed,
-            skipped=t.skipped,
-            running=t.running,
-            histogram=histogram(t.durations),
-            failures=failures,
-        )
+        updates: dict[str, Any] = {
+            "passed": t.passed,
+            "failed": t.failed,
+            "skipped": t.skipped,
+            "running": t.running,
+            "histogram": histogram(t.durations),
+        }
+        if self._differs("failures", t.failures) or self.tests.failures is None:
+            updates["failures"] = pd.DataFrame(
+                [(clock_ms(f.timestamp), f.nodeid, f.message) for f in reversed(t.failures)],
+                columns=["time", "test", "message"],
+            )
+        self.tests.param.update(**updates)
 
     def _flush_bridge(self) -> None:
         b = self.digest.bridge
-        per_target = pd.DataFrame(
-            [{"target": name, **row} for name, row in sorted(b.per_target().items())],
-            columns=["target", "delivered", "dead_lettered", "p50_ms", "p99_ms"],
+        updates: dict[str, Any] = {
+            "success_rate": b.success_rate,
+            "delivered": b.delivered,
+            "dead_lettered": b.dead_lettered,
+            "dead_letters": b.dead_letters,
+            "source": b.source,
+        }
+        columns = ("delivered", "dead_lettered", "p50_ms", "p99_ms")
+        rows = tuple(
+            (name, *(row[c] for c in columns)) for name, row in sorted(b.per_target().items())
         )
-        self.bridge.param.update(
-            success_rate=b.success_rate,
-            delivered=b.delivered,
-            dead_lettered=b.dead_lettered,
-            dead_letters=b.dead_letters,
-            source=b.source,
-            per_target=per_target,
-        )
+        if self._differs("per_target", rows) or self.bridge.per_target is None:
+            updates["per_target"] = pd.DataFrame(list(rows), columns=["target", *columns])
+        self.bridge.param.update(**updates)
 
     def _flush_mux_topics(self) -> None:
-        topics = pd.DataFrame(
-            [
-                {
-                    "topic": t.topic,
-                    "messages": t.messages,
-                    "last_seen": clock_ms(t.last_seen),
-                    "data": t.last_data,
-                }
-                for t in self.digest.mux_view()
-            ],
-            columns=["topic", "messages", "last_seen", "data"],
+        rows = tuple(
+            (t.topic, t.messages, clock_ms(t.last_seen), t.last_data)
+            for t in self.digest.mux_view()
         )
-        self.mux.topics = topics
+        if self._differs("mux_topics", rows) or self.mux.topics is None:
+            self.mux.topics = pd.DataFrame(
+                list(rows), columns=["topic", "messages", "last_seen", "data"]
+            )
 
     def _flush_charts(self) -> None:
         lat = self.digest.latency_points.since(self._latency_cursor)
         if lat.items:
             self._latency_cursor = lat.cursor
             cols: dict[str, list[Any]] = {
-                "t": [pd.Timestamp(p.t, unit="s", tz="UTC").tz_localize(None) for p in lat.items]
+                "t": [p.t * 1000.0 for p in lat.items]  # ms since the epoch (Bokeh datetime)
             }
             for route in TARGETS:
                 cols[f"{route}_p50"] = [_nan(p.routes.get(route, (None,))[0]) for p in lat.items]

@@ -1,5 +1,10 @@
 """The live event stream: a Tabulator (newest first, filters, a row opens its payload) and the
-seed's list of ``telemetry-event`` elements."""
+seed's list of ``telemetry-event`` elements.
+
+The list is a ``LiveEventList``: new rows are sent as small dicts and prepended in the browser
+(trimmed to ``size``), so a flush sends what arrived, not the whole list; the full markup is
+sent only on a reset (first render, filter change, once a second when routes were reached).
+"""
 
 # param types ClassSelector values as Optional and pn.bind as generator-returning: both false
 # positives here (the model is always set); narrowed to this module.
@@ -7,12 +12,12 @@ seed's list of ``telemetry-event`` elements."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pandas as pd
 import panel as pn
 import param
+from panel.reactive import ReactiveHTML
 
 from ctas7_panel.dashboard import markup
 from ctas7_panel.dashboard.models import EventStreamModel, empty_rows
@@ -24,6 +29,62 @@ def _filter(df: pd.DataFrame, types: list[str], sources: list[str]) -> pd.DataFr
     if sources:
         df = df[df["source_node"].isin(sources)]
     return df
+
+
+class LiveEventList(ReactiveHTML):
+    """The newest events as ``telemetry-event`` elements, built in the browser from row dicts.
+
+    ``rows`` is the whole list (newest first: a render, a reset); ``appended`` (oldest first) is
+    prepended to what the page shows, trimmed to ``size``. Rows are ``markup.event_row`` dicts:
+    their strings are set as text and attributes, never parsed as HTML.
+    """
+
+    rows = param.List(default=[], doc="the whole list, newest first (markup.event_row dicts)")
+    appended = param.List(default=[], doc="rows to prepend, oldest first")
+    size = param.Integer(default=25, bounds=(1, None), doc="rows kept")
+    total = param.Integer(default=0, doc="sightings so far (data-total)")
+
+    _template = '<div id="list" class="ctas7-events" data-component="event-list"></div>'
+    _scripts = {
+        "render": (
+            "state.make = (r) => {" + markup.LIST_ROW_JS + " return el; };"
+            "state.empty = () => {"
+            "  const e = document.createElement('div');"
+            "  e.className = 'ctas7-empty'; e.textContent = 'waiting for events…'; return e; };"
+            "self.rows(); self.total();"
+        ),
+        "total": "list.setAttribute('data-total', String(data.total));",
+        "rows": (
+            "const els = data.rows.slice(0, data.size).map(state.make);"
+            "list.replaceChildren(...(els.length ? els : [state.empty()]));"
+        ),
+        "appended": (
+            "if (!data.appended.length) return;"
+            "const empty = list.querySelector('.ctas7-empty');"
+            "if (empty) empty.remove();"
+            "for (const r of data.appended) {"
+            "  if (list.querySelector('[data-event-id=\"' + CSS.escape(r.id) + '\"]')) continue;"
+            "  list.prepend(state.make(r));"
+            "}"
+            "while (list.children.length > data.size) list.lastElementChild.remove();"
+        ),
+    }
+    _stylesheets = [markup.CSS]
+
+    def reset(self, rows: list[dict[str, str]]) -> None:
+        """Show exactly ``rows`` (sent even when equal to the last reset: the page moved on)."""
+        if rows == self.rows:
+            self.param.trigger("rows")
+        else:
+            self.rows = rows
+
+    def prepend(self, appended: list[dict[str, str]]) -> None:
+        """Prepend ``appended`` (oldest first) on open pages; new renders get the whole list."""
+        if not appended:
+            return
+        with param.discard_events(self):
+            self.rows = (appended[::-1] + self.rows)[: self.size]
+        self.appended = appended
 
 
 class EventStreamView(pn.viewable.Viewer):
@@ -49,11 +110,28 @@ class EventStreamView(pn.viewable.Viewer):
         )
         self.table.add_filter(pn.bind(_filter, types=m.param.types, sources=m.param.sources))
         self.table.param.watch(self._on_selection, "selection")
+        self.listing = LiveEventList(
+            rows=[markup.event_row(r) for r in m.latest],
+            size=m.list_size,
+            sizing_mode="stretch_width",
+        )
         m.param.watch(self._on_batch, "batch")
+        m.param.watch(self._on_latest, "latest")
+        m.param.watch(self._on_appended, "appended")
+        m.param.watch(self._on_total, "total")
 
     def _on_batch(self, event: param.parameterized.Event) -> None:
-        if event.new is not None and len(event.new):
+        if event.new and event.new.get("event_id"):
             self.table.stream(event.new, rollover=self.model.max_rows, follow=False)
+
+    def _on_latest(self, event: param.parameterized.Event) -> None:
+        self.listing.reset([markup.event_row(r) for r in event.new])
+
+    def _on_appended(self, event: param.parameterized.Event) -> None:
+        self.listing.prepend(event.new)
+
+    def _on_total(self, event: param.parameterized.Event) -> None:
+        self.listing.total = event.new
 
     def _on_selection(self, event: param.parameterized.Event) -> None:
         if event.new:
@@ -82,15 +160,6 @@ class EventStreamView(pn.viewable.Viewer):
             sizing_mode="stretch_width",
             stylesheets=[markup.CSS],
         )
-        listing = pn.pane.HTML(
-            pn.bind(
-                lambda latest, total: markup.event_list(latest, time.time(), total),
-                m.param.latest,
-                m.param.total,
-            ),
-            sizing_mode="stretch_width",
-            stylesheets=[markup.CSS],
-        )
         detail = pn.Column(
             pn.pane.HTML("<small>click a row to see its payload</small>"),
             pn.pane.JSON(m.param.detail, depth=3, sizing_mode="stretch_width", height=220),
@@ -101,7 +170,7 @@ class EventStreamView(pn.viewable.Viewer):
             pn.Row(types, sources, sizing_mode="stretch_width"),
             pn.Row(
                 pn.Column(self.table, detail, sizing_mode="stretch_width"),
-                pn.Column(listing, width=420),
+                pn.Column(self.listing, width=420),
                 sizing_mode="stretch_width",
             ),
             sizing_mode="stretch_width",

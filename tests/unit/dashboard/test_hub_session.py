@@ -11,7 +11,7 @@ import pytest
 from ctas7_panel import events as ev
 from ctas7_panel.dashboard.digest import Digest
 from ctas7_panel.dashboard.hub import Hub
-from ctas7_panel.dashboard.markup import event_list, status_bar
+from ctas7_panel.dashboard.markup import event_row, status_bar
 from ctas7_panel.dashboard.models import DashboardState
 from ctas7_panel.dashboard.session import SessionFeed
 from ctas7_panel.dashboard.tallies import ComponentStatus
@@ -98,8 +98,8 @@ def test_a_burst_of_events_becomes_one_batch_per_flush() -> None:
         )
     feed.flush()
     feed.flush()  # nothing new: no second batch
-    assert len(batches) == 1 and len(batches[0]) == 120
-    assert list(batches[0]["event_type"].unique()) == ["task_executed"]
+    assert len(batches) == 1 and len(batches[0]["event_id"]) == 120
+    assert set(batches[0]["event_type"]) == {"task_executed"}
     assert len(state.events.latest) == state.events.list_size
     assert state.events.latest[0].event.payload["task_id"] == "119"  # newest first
 
@@ -137,20 +137,26 @@ def test_a_slow_session_is_told_what_it_missed() -> None:
 
 
 def test_markup_escapes_outside_text_and_carries_the_seed_attributes() -> None:
-    d = Digest()
-    evil = Event.create(
-        "x", {"q": "<script>"}, source_node='s"><img src=x onerror=alert(1)>', event_id="id<&>"
+    evil = '"><img src=x onerror=alert(1)>'
+    bar = status_bar(
+        [ComponentStatus("bus", True, 1.0, detail=evil)], "abcdef0123", "updated", evil, evil
     )
-    d.observe("events", evil, 1.0)
-    html = event_list(d.events.latest(5), 2.0, 1)
-    assert 'data-component="telemetry-event"' in html
-    assert 'data-event-id="id&lt;&amp;&gt;"' in html and "<img" not in html
-    bar = status_bar([ComponentStatus("bus", True, 1.0)], "abcdef0123", "updated")
+    assert "<img" not in bar and "&lt;img" in bar
     assert (
         'data-component="telemetry-status"' in bar and 'data-route="mcp://telemetry/status"' in bar
     )
     assert 'data-component="schema-indicator"' in bar and "abcdef01" in bar
     assert 'data-status-of="bus" data-status="connected"' in bar
+
+
+def test_live_list_rows_are_plain_strings_the_browser_sets_as_text() -> None:
+    d = Digest()
+    evil = Event.create("x", {"q": 1}, source_node="<img src=x onerror=alert(1)>", event_id="id<&>")
+    record = d.observe("events", evil, 1.0)
+    d.observe("target.legion", evil, 1.1)
+    row = event_row(record)
+    assert row["id"] == "id<&>" and row["source"] == "<img src=x onerror=alert(1)>"
+    assert row["type"] == "x" and row["routes"] == "legion" and row["summary"] == "{q}"
 
 
 def test_dashboard_renders_as_bokeh_and_in_a_notebook_and_sessions_leave_nothing(
@@ -162,16 +168,24 @@ def test_dashboard_renders_as_bokeh_and_in_a_notebook_and_sessions_leave_nothing
     from ctas7_panel.dashboard.app import Dashboard
 
     hub = Hub(MemoryBus(), None, settings(tmp_path))
-    hub.digest.observe("events", ev.qa5_validation(status="valid"), 1.0)
+    shown = ev.qa5_validation(status="valid")
+    hub.digest.observe("events", shown, 1.0)
     dash = Dashboard(hub)
     layout = pn.panel(dash)
     root = layout.get_root(Document())
     from html import unescape
 
     from panel.models.markup import HTML
+    from panel.models.reactive_html import ReactiveHTML
 
     html = "".join(unescape(m.text) for m in root.references() if isinstance(m, HTML))
-    assert 'data-component="telemetry-event"' in html
+    listed = [
+        row["id"]
+        for m in root.references()
+        if isinstance(m, ReactiveHTML)
+        for row in getattr(m.data, "rows", [])
+    ]
+    assert listed == [shown.event_id]
     assert 'data-component="bridge-health"' in html
     pn.extension("tabulator")  # as a notebook's first cell does
     data, _ = dash._repr_mimebundle_()  # what Jupyter displays for the cell's value
@@ -200,3 +214,60 @@ async def test_dev_runtime_routes_through_the_real_bridge(tmp_path: Path, rate: 
             assert hub.digest.schema.notification == "Database schema updated successfully"
     finally:
         await rt.close()
+
+
+def test_per_flush_work_follows_what_changed_and_slow_sections_wait_their_period() -> None:
+    d = Digest()
+    state = DashboardState()
+    now = [0.0]
+    feed = SessionFeed(d, state, slow_s=1.0, table_s=0.5, clock=lambda: now[0])
+    m, bridge = state.events, state.bridge
+    assert m is not None and bridge is not None
+    sent: dict[str, list[object]] = {"batch": [], "appended": [], "latest": [], "per_target": []}
+    for name in ("batch", "appended", "latest"):
+        m.param.watch(lambda e: sent[e.name].append(e.new), name)
+    bridge.param.watch(lambda e: sent["per_target"].append(e.new), "per_target")
+
+    def burst(n: int) -> list[Event]:
+        out = [Event.create("x", {"i": i}, source_node="s") for i in range(n)]
+        for e in out:
+            d.observe("events", e, now[0])
+        return out
+
+    def deliver(events: list[Event]) -> None:
+        for e in events:
+            d.observe("target.legion", e, now[0])  # bumps the bridge section
+
+    feed.flush()  # t=0: first flush, everything sent once
+    sent = {k: [] for k in sent}
+    first = burst(3)
+    now[0] = 0.1
+    feed.flush()  # new rows: appended to the list, and (table idle) streamed at once
+    assert [[r["id"] for r in rows] for rows in sent["appended"]] == [  # type: ignore[attr-defined]
+        [e.event_id for e in first]
+    ]
+    assert [b["event_id"] for b in sent["batch"]] == [[e.event_id for e in first]]  # type: ignore[index]
+    assert sent["per_target"] == [] and sent["latest"] == []  # the bridge waits for its second
+    deliver(first)
+    second = burst(2)
+    now[0] = 0.2
+    feed.flush()  # the table streamed 0.1 s ago: its rows wait; the list does not
+    assert len(sent["appended"]) == 2 and len(sent["batch"]) == 1
+    now[0] = 0.3
+    feed.flush()  # nothing new: nothing sent
+    assert len(sent["appended"]) == 2 and len(sent["batch"]) == 1
+    now[0] = 0.6
+    feed.flush()  # the table's period passed: the waiting rows, in one stream
+    assert sent["batch"][-1]["event_id"] == [e.event_id for e in second]  # type: ignore[index]
+    now[0] = 1.05
+    feed.flush()  # the slow period passed: counters, bridge (once), list refreshed (routes)
+    assert m.total == d.seen and bridge.delivered == 3 and len(sent["per_target"]) == 0
+    (latest,) = sent["latest"]  # the rows first sent without routes, now with them
+    assert [r.targets for r in latest] == [[], [], ["legion"], ["legion"], ["legion"]]  # type: ignore[attr-defined]
+    now[0] = 1.5
+    deliver(second)
+    feed.flush()
+    assert bridge.delivered == 3  # not before 2.05
+    now[0] = 2.1
+    feed.flush()
+    assert bridge.delivered == 5
