@@ -172,7 +172,7 @@ def test_dashboard_renders_as_bokeh_and_in_a_notebook_and_sessions_leave_nothing
     hub.digest.observe("events", shown, 1.0)
     dash = Dashboard(hub)
     layout = pn.panel(dash)
-    root = layout.get_root(Document())
+    root = layout.get_root(Document())  # type: ignore[attr-defined]
     from html import unescape
 
     from panel.models.markup import HTML
