@@ -20,8 +20,10 @@ Usage::
 Feeds: each feed reads its topic in a consumer group of its own (``gateway.<host>.<pid>.<n>``,
 dropped on close), so every gateway process sees every event whichever bridge worker delivered
 it; a feed de-duplicates by ``event_id`` (``SeenIds``) and sends each event once to every
-client connected at the time (``websockets.broadcast``: encoded once). Frames sent by feed
-clients are read and ignored.
+client connected at the time: each batch read off the bus is encoded once (one text frame per
+event) and written to every client in a single write (``broadcast_many``). Frames sent by feed
+clients are read and ignored. permessage-deflate is off unless ``compression=True``: events are
+a few hundred bytes, and compressing every one for every client costs more CPU than it saves.
 
 Ingress: a frame is validated with ``Event.from_json(max_bytes=CTAS7_MAX_EVENT_BYTES,
 fill_defaults=True)``. A valid one is published on topic ``events`` and answered
@@ -49,8 +51,9 @@ import itertools
 import logging
 import os
 import socket
+import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -93,6 +96,7 @@ FEED_TOPICS: dict[str, str] = {
     MUX: "target.neural_mux",
 }
 SLOW_CONSUMER_CODE = 4008
+SEND_CHUNK_BYTES = 16 * 1024  # frames written to a feed client per system call, at most
 INGRESS_TARGET = "ingress"
 _ENDPOINT_SETTINGS = {
     LEGION: "legion_endpoint",
@@ -114,6 +118,7 @@ class GatewayConfig:
     ping_interval: float | None = 20.0
     ping_timeout: float | None = 20.0
     reject_keep_bytes: int = 4096
+    compression: bool = False  # permessage-deflate: costs more CPU than it saves on events
 
     def __post_init__(self) -> None:
         if not is_loopback(self.bind) and not self.token:
@@ -250,6 +255,7 @@ class Gateway:
                     ping_timeout=cfg.ping_timeout,
                     close_timeout=2,
                     max_queue=64,
+                    compression="deflate" if cfg.compression else None,
                 )
             except OSError as exc:
                 await self.close()
@@ -471,13 +477,17 @@ class Gateway:
                     log.error("gateway feed /%s: %s", endpoint, exc)
                     await asyncio.sleep(0.5)
                     continue
+                frames: list[bytes] = []
+                now = time.monotonic()
                 for m in msgs:
                     e = m.event
                     if endpoint == SCHEMA and not e.event_type.startswith("schema_"):
                         continue
-                    if seen.check_and_add(e.event_id):
+                    if seen.check_and_add(e.event_id, now):
                         continue
-                    self.broadcast(endpoint, e.to_json())
+                    frames.append(e.to_json())
+                if frames:
+                    self.broadcast_many(endpoint, frames)
                 if msgs:
                     await sub.ack(*msgs)
         finally:
@@ -485,34 +495,74 @@ class Gateway:
                 await sub.close()
 
     def broadcast(self, endpoint: str, data: bytes) -> int:
-        """Send one JSON message to every client of ``endpoint``; returns how many got it.
+        """Send one JSON message to every client of ``endpoint``; returns how many got it."""
+        return self.broadcast_many(endpoint, [data])
 
-        Clients whose write buffer is over ``max_send_buffer`` are closed (4008) instead.
+    def broadcast_many(self, endpoint: str, messages: Sequence[bytes]) -> int:
+        """Send JSON messages (text frames, in order) to every client of ``endpoint``; returns
+        how many clients got the last of them.
+
+        The frames are encoded once and written to each client in one write per
+        ``SEND_CHUNK_BYTES`` (one system call per client per chunk, not per event); a client that
+        negotiated an extension (permessage-deflate, with ``compression`` on) gets them through
+        its own protocol. Before each chunk, clients whose write buffer is over
+        ``max_send_buffer`` are closed (4008) instead: a client holds at most that plus one
+        chunk.
         """
-        from websockets.asyncio.server import broadcast
+        start, size, sent = 0, 0, 0
+        for i, data in enumerate(messages):
+            if size and size + len(data) > SEND_CHUNK_BYTES:
+                self._broadcast_chunk(endpoint, messages[start:i])
+                start, size = i, 0
+            size += len(data)
+        if start < len(messages):
+            sent = self._broadcast_chunk(endpoint, messages[start:])
+        return sent
+
+    def _broadcast_chunk(self, endpoint: str, messages: Sequence[bytes]) -> int:
+        from websockets.frames import Frame, Opcode
+        from websockets.protocol import State
 
         clients = self._clients[endpoint]
-        if not clients:
+        if not clients or not messages:
             return 0
         limit = self.config.max_send_buffer
-        ready = []
+        blob: bytes | None = None
+        sent = 0
         for conn in list(clients):
             transport = conn.transport
             if transport is None or transport.is_closing():
                 clients.discard(conn)
-            elif transport.get_write_buffer_size() > limit:
+                continue
+            if transport.get_write_buffer_size() > limit:
                 clients.discard(conn)
                 self.stats.slow_closed += 1
                 reason = f"slow consumer: more than {limit} bytes waiting to be sent"
                 task = asyncio.create_task(conn.close(SLOW_CONSUMER_CODE, reason))
                 self._closing.add(task)
                 task.add_done_callback(self._closing.discard)
-            else:
-                ready.append(conn)
-        broadcast(ready, data, text=True)
-        self.stats.sent[endpoint] += len(ready)
-        self.stats.relayed[endpoint] += 1
-        return len(ready)
+                continue
+            protocol = conn.protocol
+            if protocol.state is not State.OPEN or getattr(conn, "send_in_progress", None):
+                continue
+            try:
+                if protocol.extensions:
+                    for data in messages:
+                        protocol.send_text(data)
+                    conn.send_data()
+                else:
+                    if blob is None:
+                        blob = b"".join(
+                            Frame(Opcode.TEXT, data).serialize(mask=False) for data in messages
+                        )
+                    transport.write(blob)
+            except Exception as exc:  # a connection going away is not the feed's problem
+                log.debug("gateway feed /%s: cannot write to %s: %s", endpoint, _peer(conn), exc)
+                continue
+            sent += 1
+        self.stats.sent[endpoint] += sent * len(messages)
+        self.stats.relayed[endpoint] += len(messages)
+        return sent
 
 
 def _peer(conn: ServerConnection) -> str:

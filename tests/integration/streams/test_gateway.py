@@ -132,6 +132,29 @@ async def test_feeds_relay_target_topics_once_per_event(store: EventStore) -> No
     assert {g["event_id"] for g in got.values()} == {e.event_id}
 
 
+@pytest.mark.parametrize("compression", [False, True])
+async def test_a_batch_reaches_every_client_whole_and_in_order(compression: bool) -> None:
+    """Frames encoded once per batch (raw writes) or per client (permessage-deflate)."""
+    bus = MemoryBus()
+    async with Gateway(None, bus, config=config(compression=compression)) as gw:
+        async with (
+            connect(gw.url("dioxus_events"), max_queue=None) as c1,
+            connect(gw.url("dioxus_events"), max_queue=None, compression=None) as c2,
+        ):
+            await asyncio.sleep(0.05)
+            events = [
+                ev.Event.create("tick", {"i": i, "pad": "é" * (i % 700)}, source_node="t")
+                for i in range(300)  # ~100 kB: several SEND_CHUNK_BYTES writes
+            ]
+            await bus.publish_many(events, topic="target.dashboard")
+            for conn in (c1, c2):
+                got = [await recv_json(conn) for _ in events]
+                assert [g["event_id"] for g in got] == [e.event_id for e in events]
+                assert got[-1]["payload"] == events[-1].payload
+            assert (c1.protocol.extensions != []) is compression
+        assert gw.stats.sent["dioxus_events"] == 2 * len(events)
+
+
 async def test_single_port_mode_serves_every_path_and_404s_others() -> None:
     bus = MemoryBus()
     async with Gateway(None, bus, config=config(single_port=0)) as gw:
@@ -251,13 +274,14 @@ async def test_a_slow_consumer_is_closed_with_4008_and_memory_stays_bounded() ->
                 received += 1
 
         task = asyncio.create_task(drain())
-        n = 3000  # 12 MB: more than the kernel buffers absorb
+        n = 3000  # 12 MB (no compression): more than the kernel buffers absorb
         for i in range(n):
             e = ev.Event.create("tick", {"pad": "x" * 4000, "i": i}, source_node="t")
             await bus.publish(e, topic="target.dashboard")
-            if i % 100 == 0:
+            if i % 10 == 0:  # bursts of 40 kB, under the limit: the fast client keeps up
                 await asyncio.sleep(0)
                 for c in list(gw._clients["dioxus_events"]):
+                    # at most the limit plus one write (SEND_CHUNK_BYTES, or one frame)
                     assert c.transport.get_write_buffer_size() < cfg.max_send_buffer + 8 * 4100
         async with asyncio.timeout(10):
             while received < n:  # noqa: ASYNC110
