@@ -66,7 +66,7 @@ def main() -> int:
     ap.add_argument("--sessions", type=int, default=100)
     args = ap.parse_args()
 
-    print("load average %.2f %.2f %.2f (before)" % os.getloadavg())
+    print("load average {:.2f} {:.2f} {:.2f} (before)".format(*os.getloadavg()))
     home = Path(tempfile.mkdtemp(prefix="ctas7-bench-dash-"))
     server = start_server(home, extra_env={"CTAS7_DEMO_RATE": "0"})
     proc = psutil.Process(server.process.pid)
@@ -143,7 +143,7 @@ def main() -> int:
                 f"growth {growth:+.1f} % (goal within 10 %)"
             )
             browser.close()
-        print("load average %.2f %.2f %.2f (after)" % os.getloadavg())
+        print("load average {:.2f} {:.2f} {:.2f} (after)".format(*os.getloadavg()))
     finally:
         stop_server(server)
     return 0
