@@ -92,7 +92,7 @@ class Hub:
         self.started_at: float | None = None
         self._subs: dict[str, Subscription] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._snapshot_hash: str | None = None
+        self._snapshot_seen: tuple[tuple[int, int, int], str] | None = None
         self._closed = False
 
     async def __aenter__(self) -> Hub:
@@ -261,17 +261,38 @@ class Hub:
         self.digest.set_dead_letters(len(letters), self.clock())
 
     async def _maybe_read_snapshot(self) -> None:
+        """Tables and column counts from the sync node's snapshot file, when the schema changed.
+
+        Read when the current hash's tables are unknown (the ``schema_updated`` payload does not
+        carry them) and the file changed since the last look; a record made for another
+        fingerprint is left alone until the file changes again.
+        """
         schema = self.digest.schema
-        if not schema.hash or schema.hash == self._snapshot_hash or schema.tables:
+        if not schema.hash or schema.tables_hash == schema.hash:
             return
-        self._snapshot_hash = schema.hash
-        from ctas7_panel.schema.artifacts import default_snapshot_path, read_snapshot
+        from ctas7_panel.legion.registry import unwrap_snapshot
+        from ctas7_panel.schema.artifacts import default_snapshot_path, read_snapshot, stat_key
 
         path = default_snapshot_path(self.settings.hash_cache_path)
+        key = await asyncio.to_thread(stat_key, path)
+        if key is None or self._snapshot_seen == (key, schema.hash):
+            return
+        self._snapshot_seen = (key, schema.hash)
         loaded = await asyncio.to_thread(read_snapshot, path)
-        tables = tables_from(loaded.value) if loaded.ok else None
-        if tables:
-            self.digest.set_schema(tables=tables)
+        if not loaded.ok:
+            log.warning("dashboard hub: schema snapshot %s is %s", path, loaded.problem)
+            return
+        snapshot, fingerprint = unwrap_snapshot(loaded.value)
+        if fingerprint is not None and fingerprint != schema.hash:
+            return
+        tables = tables_from(snapshot)
+        if tables is None:
+            return
+        changes: dict[str, Any] = {"tables": tables, "tables_hash": schema.hash}
+        count = snapshot.get("table_count")
+        if schema.table_count is None and isinstance(count, int):
+            changes["table_count"] = count
+        self.digest.set_schema(**changes)
 
     # --- actions ------------------------------------------------------------------------------
 

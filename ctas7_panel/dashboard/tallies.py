@@ -51,6 +51,7 @@ class SchemaInfo:
     schema_path: str | None = None
     diff_text: str = ""
     tables: tuple[tuple[str, int], ...] = ()  # (table, column count)
+    tables_hash: str | None = None  # the schema ``tables`` describe (None: unknown)
     error: str | None = None
     notification: str | None = None  # the dashboard target's message
     notification_type: str | None = None
@@ -59,11 +60,18 @@ class SchemaInfo:
 def tables_from(obj: Any) -> tuple[tuple[str, int], ...] | None:
     """(table, column count) pairs from a snapshot or payload, whatever its shape; None if none.
 
-    Accepts ``{"tables": [{"name", "schema"?, "columns": [...]|"column_count"}]}``, ``{"tables":
-    {name: {"columns": ...}}}`` and the same with ``"relations"``; views count as tables.
+    Accepts the sync node's snapshot file (``{"format": "ctas7-sync-snapshot/1", "snapshot":
+    {...}}``, unwrapped as Legion does), a bare ``to_snapshot()`` dict (``"relations"``: tables
+    and views with their ``columns``), ``{"tables": [{"name", "schema"?, "columns": [...] |
+    "column_count"}]}`` and ``{"tables": {name: {"columns": ...}}}``; views count as tables.
     """
     if not isinstance(obj, Mapping):
         return None
+    # imported here: the legion package pulls in its engine and pool (~0.5 s); the runtime has
+    # loaded it already when a snapshot is read
+    from ctas7_panel.legion.registry import unwrap_snapshot
+
+    obj, _ = unwrap_snapshot(obj)
     found: list[tuple[str, int]] = []
     for key in ("tables", "views", "relations"):
         value = obj.get(key)
@@ -142,6 +150,7 @@ def fold_schema(info: SchemaInfo, event: Event, *, raw: bool) -> SchemaInfo:
             )
         if tables is not None:
             changes["tables"] = tables
+            changes["tables_hash"] = changes["hash"]
         return replace(info, **changes)
     if t == "schema_updated" and "ui_action" in p:
         return replace(
