@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Hashable
+from html import escape
 from typing import Any
 
 import numpy as np
@@ -179,11 +180,13 @@ class SessionFeed:
         self._table_rows = (self._table_rows + batch.items)[-ev.max_rows :]
         updates: dict[str, Any] = {}
         types, sources = self.digest.names()
+        # the filters' choices are labelled with escaped names: the widget renders labels as
+        # HTML, and event types and sources come from outside
         if types != ev.type_options:
-            ev.param.types.objects = types
+            ev.param.types.objects = {escape(t): t for t in types}
             updates["type_options"] = types
         if sources != ev.source_options:
-            ev.param.sources.objects = sources
+            ev.param.sources.objects = {escape(s): s for s in sources}
             updates["source_options"] = sources
         if batch.missed:
             updates["missed"] = ev.missed + batch.missed

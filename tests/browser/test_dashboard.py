@@ -132,3 +132,24 @@ def test_filter_by_type_shows_only_that_type_and_a_row_opens_its_payload(
     rows.first.click()
     expect(page.get_by_text("haystack-42")).to_be_visible(timeout=2000)
     page.screenshot(path=str(artifacts / "dashboard-filtered.png"), full_page=True)
+
+
+def test_outside_text_in_the_live_list_stays_text(
+    page: Page, dashboard_server: DashboardServer
+) -> None:
+    open_dashboard(page, dashboard_server)
+    evil = '"><img src=x onerror="window.__pwned=1">'
+    event = Event.create("browser_probe", {"note": evil}, source_node=evil)
+    dashboard_server.send(event)
+    row = page.locator(f'[data-component=telemetry-event][data-event-id="{event.event_id}"]')
+    row.wait_for(state="attached", timeout=2000)
+    assert row.get_attribute("data-source-node") == evil
+    assert evil in row.inner_text()
+    expect(page.locator("[data-component=event-list] img")).to_have_count(0)
+    # the filters offer the new source: labelled as text, not parsed as HTML
+    page.locator(".choices__input--cloned").nth(1).click()
+    choice = page.locator(".choices__item--choice", has_text=evil)
+    expect(choice.first).to_be_attached(timeout=2000)
+    page.keyboard.press("Escape")
+    expect(page.locator(".choices img")).to_have_count(0)
+    assert page.evaluate("() => window.__pwned") is None
