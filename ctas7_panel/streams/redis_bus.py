@@ -21,7 +21,10 @@ Same semantics as ``MemoryBus`` (see ``bus.py``), mapped onto Redis:
   * ``Subscription.close()`` marks its unacked entries as long idle, so a sibling claims them
     at its next claim pass (redelivered, like ``MemoryBus``).
 
-``publish_many(events, topic)`` sends a batch in one pipeline (used by the bridge's targets).
+``publish_many(events, topic)`` sends a batch as one command (used by the bridge's targets), and
+``get`` reads what is waiting as one command and one reply: two small Lua scripts (``_ADD_LUA``,
+``_READ_LUA``), because redis-py's per-command and per-item costs, not Redis, set the pace
+otherwise. Only when nothing is waiting does ``get`` block in a plain ``XREADGROUP``.
 A stream entry that is not a valid event (written by something else) is acked and handed to
 ``overflow_sink`` as a ``bus_rejected`` event (target ``bus:<group>``), or logged and counted
 as ``rejected`` without a sink. Connection failures raise ``BusError`` naming the
@@ -53,6 +56,7 @@ from ctas7_panel.streams.bus import DEFAULT_TOPIC, Message, OverflowSink, Start
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
+    from redis.commands.core import AsyncScript
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +65,58 @@ DEFAULT_MAXLEN = 100_000
 DEFAULT_CLAIM_IDLE = 30.0
 _FIELD = b"e"
 _LONG_IDLE_MS = 10**9
+_ADD_CHUNK = 1000  # entries per XADD script call
+
+# Batches go through two small Lua scripts, so that a batch costs the client one command and
+# one reply to parse instead of one (or five RESP items) per entry:
+# - _ADD_LUA: XADD ... MAXLEN ~ <maxlen> * e <event> per argument; returns the ids, space-joined;
+# - _READ_LUA: XREADGROUP (never blocking) and the entries framed in one string,
+#   "<id> <byte length>\n<event JSON>" each ("<id> -1\n" for an entry without the event field).
+_ADD_LUA = """
+local ids = {}
+for i = 2, #ARGV do
+  ids[#ids + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i])
+end
+return table.concat(ids, ' ')
+"""
+_READ_LUA = """
+local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],
+                     'STREAMS', KEYS[1], ARGV[4])
+if not r then return '' end
+local out = {}
+for _, entry in ipairs(r[1][2]) do
+  local data = nil
+  local f = entry[2]
+  if f then
+    for i = 1, #f, 2 do
+      if f[i] == 'e' then data = f[i + 1] end
+    end
+  end
+  if data then
+    out[#out + 1] = entry[1] .. ' ' .. #data .. '\\n' .. data
+  else
+    out[#out + 1] = entry[1] .. ' -1\\n'
+  end
+end
+return table.concat(out)
+"""
+
+
+def unframe(blob: bytes) -> list[tuple[str, bytes | None]]:
+    """The entries of a ``_READ_LUA`` reply: ``(entry id, event JSON or None)``."""
+    out: list[tuple[str, bytes | None]] = []
+    pos, end = 0, len(blob)
+    while pos < end:
+        nl = blob.index(b"\n", pos)
+        entry_id, _, size = blob[pos:nl].partition(b" ")
+        n = int(size)
+        if n < 0:
+            out.append((entry_id.decode(), None))
+            pos = nl + 1
+        else:
+            out.append((entry_id.decode(), blob[nl + 1 : nl + 1 + n]))
+            pos = nl + 1 + n
+    return out
 
 
 def decode_event(data: bytes, max_bytes: int) -> Event:
@@ -92,6 +148,12 @@ def decode_event(data: bytes, max_bytes: int) -> Event:
     return Event(eid, etype, float(ts), src, payload)
 
 
+def _entry(raw_id: Any, fields: Any) -> tuple[str, bytes | None]:
+    """``(entry id, event JSON or None)`` of an entry as redis-py returns it."""
+    entry_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+    return entry_id, (fields or {}).get(_FIELD)
+
+
 class RedisSubscription:
     """A consumer of one group of one stream (see the module docstring)."""
 
@@ -119,7 +181,7 @@ class RedisSubscription:
         r = self._bus.redis
         try:
             if self._check_own:
-                out = await self._read(r, "0", max_count, None, redelivered=True)
+                out = await self._read_now("0", max_count, redelivered=True)
                 if out:
                     return out
                 self._check_own = False
@@ -129,8 +191,12 @@ class RedisSubscription:
                 out = await self._autoclaim(r, max_count)
                 if out:
                     return out
-            block = None if timeout is None else max(1, int(timeout * 1000))
-            return await self._read(r, ">", max_count, block if block is not None else 0)
+            out = await self._read_now(">", max_count)
+            if out or timeout == 0:
+                return out
+            # nothing waiting: block in Redis until something comes (or the timeout)
+            block = 0 if timeout is None else max(1, int(timeout * 1000))
+            return await self._read(r, ">", max_count, block)
         except asyncio.CancelledError:
             self._check_own = True  # whatever Redis handed over is pending for us
             raise
@@ -144,15 +210,19 @@ class RedisSubscription:
         except Exception as exc:
             raise BusError(self._bus.describe(f"cannot read {self.key!r}", exc)) from exc
 
-    async def _read(
-        self,
-        r: aioredis.Redis,
-        start: str,
-        count: int,
-        block: int | None,
-        *,
-        redelivered: bool = False,
+    async def _read_now(
+        self, start: str, count: int, *, redelivered: bool = False
     ) -> list[Message]:
+        """XREADGROUP without blocking, through ``_READ_LUA`` (one reply for the batch)."""
+        blob: Any = await self._bus._read_script(
+            keys=[self.key], args=[self.group, self.name, count, start]
+        )
+        if not blob:
+            return []
+        return await self._messages(unframe(bytes(blob)), 2 if redelivered else 1)
+
+    async def _read(self, r: aioredis.Redis, start: str, count: int, block: int) -> list[Message]:
+        """XREADGROUP, blocking up to ``block`` ms (0: until something comes)."""
         reply: Any = await r.xreadgroup(
             self.group, self.name, {self.key: start}, count=count, block=block
         )
@@ -163,7 +233,7 @@ class RedisSubscription:
             entries = next(iter(reply.values()))[0]
         else:
             entries = reply[0][1]
-        return await self._messages(entries, 2 if redelivered else 1)
+        return await self._messages([_entry(i, f) for i, f in entries], 1)
 
     async def _autoclaim(self, r: aioredis.Redis, count: int) -> list[Message]:
         reply: Any = await r.xautoclaim(
@@ -179,16 +249,16 @@ class RedisSubscription:
         self._claim_cursor = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
         if deleted:
             self._bus._count(self.topic, "trimmed", len(deleted))
-        msgs = await self._messages(entries, 2)
+        msgs = await self._messages([_entry(i, f) for i, f in entries], 2)
         self._bus._count(self.topic, "claimed", len(msgs))
         return msgs
 
-    async def _messages(self, entries: Sequence[tuple[Any, Any]], count: int) -> list[Message]:
+    async def _messages(
+        self, entries: Sequence[tuple[str, bytes | None]], count: int
+    ) -> list[Message]:
         out: list[Message] = []
         bad: list[str] = []
-        for raw_id, fields in entries:
-            entry_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
-            data = (fields or {}).get(_FIELD)
+        for entry_id, data in entries:
             if data is None:  # trimmed while pending
                 bad.append(entry_id)
                 self._bus._count(self.topic, "trimmed")
@@ -282,6 +352,8 @@ class RedisStreamsBus:
         self.max_event_bytes = max_event_bytes
         self.overflow_sink = overflow_sink
         self._redis: aioredis.Redis | None = None
+        self._add_script: AsyncScript | None = None
+        self._read_script_obj: AsyncScript | None = None
         self._subs: set[RedisSubscription] = set()
         self._stats: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._consumer_seq = 0
@@ -314,6 +386,8 @@ class RedisStreamsBus:
             await client.aclose()
             raise BusError(self.describe("cannot connect", exc)) from exc
         self._redis = client
+        self._add_script = client.register_script(_ADD_LUA)
+        self._read_script_obj = client.register_script(_READ_LUA)
 
     async def close(self) -> None:
         for sub in list(self._subs):
@@ -362,17 +436,26 @@ class RedisStreamsBus:
         if not events:
             return []
         key = self.key(topic)
+        script = self._add_script
+        if script is None:
+            raise BusError("the redis bus is not started: use `async with bus` or await start()")
+        ids: list[str] = []
         try:
-            pipe = self.redis.pipeline(transaction=False)
-            for e in events:
-                pipe.xadd(key, {_FIELD: e.to_json()}, maxlen=self.maxlen, approximate=True)
-            ids = await pipe.execute()
+            for k in range(0, len(events), _ADD_CHUNK):
+                chunk = [e.to_json() for e in events[k : k + _ADD_CHUNK]]
+                reply: Any = await script(keys=[key], args=[self.maxlen, *chunk])
+                ids += bytes(reply).decode().split(" ")
         except BusError:
             raise
         except Exception as exc:
             raise BusError(self.describe(f"cannot publish to {topic!r}", exc)) from exc
         self._count(topic, "published", len(ids))
-        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+        return ids
+
+    async def _read_script(self, *, keys: list[Any], args: list[Any]) -> Any:
+        if self._read_script_obj is None:
+            raise BusError("the redis bus is not started: use `async with bus` or await start()")
+        return await self._read_script_obj(keys=keys, args=args)
 
     async def subscribe(
         self,

@@ -144,6 +144,47 @@ async def test_a_foreign_malformed_entry_goes_to_the_sink(redis_url: str) -> Non
     assert "not valid JSON" in reason and event.payload["raw"] == "{not json"
 
 
+async def test_batched_reads_and_writes_keep_any_bytes_and_order(redis_url: str) -> None:
+    """publish_many and get go through Lua scripts with length-framed replies: multi-byte
+    text, newlines and spaces survive; foreign entries are told apart, whatever path reads them.
+    """
+    kept: list[tuple[Event, str, str]] = []
+
+    async def sink(event: Event, target: str, reason: str) -> None:
+        kept.append((event, target, reason))
+
+    b = RedisStreamsBus(redis_url, prefix=f"t{secrets.token_hex(4)}:", overflow_sink=sink)
+    async with b:
+        sub = await b.subscribe("g")
+        tricky = [
+            Event.create("ping", {"i": i, "s": "é\n 7 \u2028" * i, "e": "🙂"}, source_node="t")
+            for i in range(1200)  # more than one XADD script call
+        ]
+        ids_ = await b.publish_many(tricky)
+        key = b.key("events")
+        await b.redis.xadd(key, {"x": b"no event field"})
+        await b.redis.xadd(key, {"e": b"3 4\nnot an event \xff"})
+        got = []
+        while len(got) < len(tricky):
+            batch = await sub.get(500, timeout=0.5)  # waiting entries: the script path
+            assert batch
+            got += batch
+        assert [m.id for m in got] == ids_ and len(set(ids_)) == len(ids_)
+        assert [m.event for m in got] == tricky
+        await sub.ack(*got)
+        assert await sub.get(10, timeout=0.2) == []  # the two foreign entries, acked
+        late = asyncio.create_task(sub.get(10, timeout=2))  # nothing waiting: blocks in Redis
+        await asyncio.sleep(0.1)
+        await b.publish_many(tricky[:3])
+        assert [m.event for m in await late] == tricky[:3]
+        pending = await b.redis.xpending(key, "g")
+    assert pending["pending"] == 3  # the last three, not acked; the foreign ones were
+    [(event, target, reason)] = kept
+    assert "not valid JSON" in reason
+    assert target == "bus:g" and event.payload["raw"].startswith("3 4\nnot an event")
+    assert b.stats()["events"]["trimmed"] == 1
+
+
 async def test_survives_the_stream_being_deleted(bus: RedisStreamsBus) -> None:
     sub = await bus.subscribe("g")
     await bus.redis.delete(bus.key("events"))
