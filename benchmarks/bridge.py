@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ctas7_panel import events as ev  # noqa: E402
-from ctas7_panel.bridge.bridge import TelemetryBridge  # noqa: E402
+from ctas7_panel.bridge.bridge import TelemetryBridge, tune_gc  # noqa: E402
 from ctas7_panel.bridge.delivery import RetryPolicy  # noqa: E402
 from ctas7_panel.bridge.metrics import quantile  # noqa: E402
 from ctas7_panel.bridge.routes import DEFAULT_TABLE  # noqa: E402
@@ -98,8 +98,8 @@ def routing_core(events: list[Event]) -> float:
 
 def freeze_inputs() -> None:
     """Keep the benchmark's own input data out of the cyclic GC's full passes (as ``ctas7
-    bridge`` does with what it holds after start-up): otherwise each full pass rescans
-    hundreds of thousands of prepared events, which no bridge process holds."""
+    bridge`` does with what it holds after start-up, ``tune_gc``): otherwise each full pass
+    rescans hundreds of thousands of prepared events, which no bridge process holds."""
     gc.collect()
     gc.freeze()
 
@@ -177,6 +177,7 @@ async def in_process(n: int, paced_rate: float, paced_n: int) -> dict[str, float
 # client, frames parsed by hand, the send time read out of each frame's payload.
 CLIENTS = r"""
 import asyncio, base64, os, sys, time
+LAST = [0.0]
 async def one(port, path, expect, lat, up):
     r, w = await asyncio.open_connection("127.0.0.1", port, limit=1 << 22)
     key = base64.b64encode(os.urandom(16)).decode()
@@ -206,6 +207,7 @@ async def one(port, path, expect, lat, up):
                 j = buf.find(b'"sent":', i + h) + 7
                 lat.append(now - float(buf[j:buf.find(b",", j)]))
                 got += 1
+                LAST[0] = max(LAST[0], now)
             i += h + ln
         buf = buf[i:]
     w.close()
@@ -218,7 +220,7 @@ async def main(port, path, n_clients, expect):
             print("up", flush=True)
     await asyncio.gather(*(one(port, path, expect, lat, up) for _ in range(n_clients)))
     import json
-    sys.stdout.write(json.dumps(lat) + "\n")
+    sys.stdout.write(json.dumps({"lat": lat, "last": LAST[0]}) + "\n")
     sys.stdout.flush()
 asyncio.run(main(int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
 """
@@ -253,7 +255,7 @@ async def ws_fanout(
             await proc.stdout.readline()
         await asyncio.sleep(0.3)
         pad = "x" * 160
-        start, c0 = time.perf_counter(), time.process_time()
+        start, c0, wall0 = time.perf_counter(), time.process_time(), time.time()
         for i in range(n):
             due = start + i / rate
             delay = due - time.perf_counter()
@@ -262,15 +264,18 @@ async def ws_fanout(
             e = Event.create("tick", {"sent": time.time(), "i": i, "pad": pad}, source_node="bench")
             await bus.publish(e, topic="target.dashboard")
         size = len(e.to_json())
+        cpu = time.process_time() - c0
         lat: list[float] = []
+        last = 0.0
         for proc in procs:
             assert proc.stdout is not None
-            lat.extend(orjson.loads(await asyncio.wait_for(proc.stdout.readline(), 60)))
-        elapsed, cpu = time.perf_counter() - start, time.process_time() - c0
+            out = orjson.loads(await asyncio.wait_for(proc.stdout.readline(), 60))
+            lat.extend(out["lat"])
+            last = max(last, out["last"])
         for proc in procs:
             await proc.wait()
     return {
-        "rate": len(lat) / elapsed,
+        "rate": len(lat) / (last - wall0),  # first publish to last receipt
         "p50": pct(lat, 0.5),
         "p99": pct(lat, 0.99),
         "size": size,
@@ -463,6 +468,7 @@ async def main() -> None:
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
 
+    tune_gc()  # as `ctas7 bridge` does
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
         f"ctas7 bridge benchmark ({os.cpu_count()} cores, python {sys.version.split()[0]}, "

@@ -497,6 +497,8 @@ class StoreWriter:
         self.batch = batch
         self._queue: asyncio.Queue[Event] = asyncio.Queue(max_pending)
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._draining = False
         self.written = 0
         self.last_error: Exception | None = None
 
@@ -532,11 +534,15 @@ class StoreWriter:
             raise
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             await asyncio.sleep(self.interval)
-            with contextlib.suppress(StoreError):
-                while not self._queue.empty():
-                    await self._drain()
+            self._draining = True
+            try:
+                with contextlib.suppress(StoreError):
+                    while not self._queue.empty():
+                        await self._drain()
+            finally:
+                self._draining = False
 
     async def flush(self) -> None:
         while not self._queue.empty():
@@ -544,7 +550,11 @@ class StoreWriter:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
+            # a write in flight is waited for, not cancelled: cancelling would not stop its
+            # thread, and its events would be neither counted nor retried on failure
+            self._closing = True
+            if not self._draining:
+                self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import signal
 import sys
@@ -139,7 +138,7 @@ async def _run_bridge(
 ) -> None:
     import orjson
 
-    from ctas7_panel.bridge.bridge import TelemetryBridge, default_worker_name
+    from ctas7_panel.bridge.bridge import TelemetryBridge, default_worker_name, tune_gc
     from ctas7_panel.bridge.routes import load_routes
     from ctas7_panel.bridge.targets import build_targets
     from ctas7_panel.store import open_store
@@ -193,10 +192,7 @@ async def _run_bridge(
                 }
                 sys.stdout.write(orjson.dumps(ready).decode() + "\n")
                 sys.stdout.flush()
-                # what start-up built lives as long as the process: out of the cyclic GC's
-                # full passes, which otherwise rescan it (pauses of tens of ms under load)
-                gc.collect()
-                gc.freeze()
+                tune_gc()
                 await stop.wait()
             finally:
                 if gateway is not None:
