@@ -7,6 +7,7 @@ point, as in any project that installs ctas7-panel) and then reads what arrived.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from pathlib import Path
 
@@ -240,6 +241,8 @@ def test_xdist_controller_sends_each_event_once(pytester: pytest.Pytester, env: 
 def test_browser_is_reported_for_playwright_tests(pytester: pytest.Pytester, env: Path) -> None:
     """A real pytest-playwright test on Debian's Chromium: its events say ``chromium``."""
     if not Path("/usr/bin/chromium").exists():
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail("CI=true but /usr/bin/chromium is missing (apt-get install chromium)")
         pytest.skip("/usr/bin/chromium is missing")
     pytester.makeconftest(
         """
