@@ -21,41 +21,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import BIG_CANDIDATES, load_sql, pct, verdict
+
 from ctas7_panel import pgtools
 from ctas7_panel.migrations import apply_migrations
 from ctas7_panel.settings import Settings
 from ctas7_panel.testing.audit import AuditConfig, run_audit
 
-ROOT = Path(__file__).resolve().parent.parent
-BIG_CANDIDATES = [
-    *sorted(ROOT.glob("tests/fixtures/**/big_1000.sql")),
-    Path("/work/shared/typegen/schemas/big_1000.sql"),
-]
 CTAS7 = Path(sys.executable).with_name("ctas7")
-
-
-def load_sql(url: str, path: Path) -> None:
-    """Statement by statement (psql): big_1000 in one transaction exceeds the lock table."""
-    import shutil
-
-    psql = shutil.which("psql")
-    if psql is None:
-        pgtools.apply_sql(url, path.read_text())
-        return
-    subprocess.run(
-        [psql, "-q", "-X", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", str(path)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def verdict(value: float, goal: float) -> str:
-    return f"OK, {goal / value:.1f}x under" if value <= goal else f"MISSED by {value / goal:.1f}x"
 
 
 def timed_audits(settings: Settings, url: str, runs: int, *, fast: bool) -> list[float]:

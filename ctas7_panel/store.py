@@ -247,6 +247,15 @@ def _where(
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
+def _rows(events: Iterable[Event]) -> list[tuple[str, str, float, str, str]]:
+    """Events as store rows (payload as JSON text)."""
+    dumps = orjson.dumps
+    return [
+        (e.event_id, e.event_type, e.timestamp, e.source_node, dumps(e.payload).decode())
+        for e in events
+    ]
+
+
 def _row_event(row: Sequence[Any]) -> tuple[int, Event]:
     seq, eid, etype, ts, src, payload = row
     data = orjson.loads(payload) if isinstance(payload, str | bytes) else payload
@@ -339,10 +348,7 @@ class SqliteStore(EventStore):
                 raise StoreError(f"event store {self.path}: {exc}") from exc
 
     def append(self, events: Iterable[Event]) -> int:
-        rows = [
-            (e.event_id, e.event_type, e.timestamp, e.source_node, orjson.dumps(e.payload).decode())
-            for e in events
-        ]
+        rows = _rows(events)
         if not rows:
             return 0
         with self._lock:
@@ -425,10 +431,7 @@ class PostgresStore(EventStore):
     def append(self, events: Iterable[Event]) -> int:
         import psycopg
 
-        rows = [
-            (e.event_id, e.event_type, e.timestamp, e.source_node, orjson.dumps(e.payload).decode())
-            for e in events
-        ]
+        rows = _rows(events)
         if not rows:
             return 0
         with self._lock:
