@@ -26,7 +26,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ctas7_panel.errors import Ctas7Error
+from ctas7_panel.errors import ConfigError, Ctas7Error
 from ctas7_panel.events import Event
 from ctas7_panel.settings import Settings
 
@@ -170,9 +170,18 @@ class Services:
             self.gateway = Gateway(
                 s, self.bus, store=self.store, metrics=self.bridge.metrics_snapshot, config=config
             )
-            await self.gateway.start()
-            self._closers.append(self.gateway.close)
-            self.status.set("gateway", True)
+            try:
+                await self.gateway.start()
+            except ConfigError as exc:
+                # its ports are taken: typically a sibling process (panel serve --num-procs, or
+                # several dashboards on one Redis bus) already serves them; run without it
+                await self.gateway.close()
+                self.gateway = None
+                log.warning("runtime: no websocket gateway in this process: %s", exc)
+                self.status.set("gateway", False, str(exc))
+            else:
+                self._closers.append(self.gateway.close)
+                self.status.set("gateway", True)
 
     async def _start_producers(self) -> None:
         from ctas7_panel.legion import LegionExecutionEngine

@@ -102,3 +102,22 @@ def test_ctas7_demo_command_prints_events(
     out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     kinds = {e["event_type"] for e in out}
     assert {"schema_updated", "task_executed"} <= kinds
+
+
+async def test_a_second_process_runs_without_the_gateway_when_its_port_is_taken(
+    fresh_db_url: str, tmp_path: Path
+) -> None:
+    """As with ``panel serve --num-procs`` on one Redis bus: the sibling serves the ports."""
+    import socket
+
+    apply_migrations(fresh_db_url)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        s = settings_for(fresh_db_url, tmp_path)
+        async with Services(s, demo=False, gateway=True, gateway_port=port) as svc:
+            assert svc.gateway is None
+            assert svc.status.components["gateway"]["up"] is False
+            assert "already in use" in svc.status.components["gateway"]["detail"]
+            assert svc.legion.get_schema_status()["current_hash"]  # the rest runs
