@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -70,6 +71,7 @@ def two_procs(fresh_db_url: str, redis_url: str) -> Iterator[tuple[str, str]]:
         cwd=home,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: the forked workers stop with it
     )
     url = f"http://127.0.0.1:{port}/app"
     try:
@@ -84,13 +86,27 @@ def two_procs(fresh_db_url: str, redis_url: str) -> Iterator[tuple[str, str]]:
                 time.sleep(0.3)
         yield url, fresh_db_url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_group(proc)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server and its forked workers; SIGKILL whatever is left after 15 s."""
+    group = os.getpgid(proc.pid)
+    os.killpg(group, signal.SIGTERM)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)  # any member left?
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.killpg(group, signal.SIGKILL)
 
 
 def test_num_procs_on_redis_with_basic_auth(browser: Browser, two_procs: tuple[str, str]) -> None:
