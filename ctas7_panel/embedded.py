@@ -8,9 +8,11 @@ Works as root too: the wheel then runs the server as a dedicated system user.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +97,19 @@ def resolve_database(
         return database_url, None
     server = EmbeddedPostgres(Path(home) / "pg")
     return server.start(), server
+
+
+@contextlib.contextmanager
+def database_url(
+    db_url: str | None, home: Path | str, *, what: str = "database URL"
+) -> Iterator[str]:
+    """``db_url`` (checked) if given, else the embedded server in ``home/pg``, started for the
+    ``with`` block and stopped after it. For one-shot commands (``ctas7 schema sync``, audit)."""
+    if db_url:
+        yield pgtools.check_url(db_url, what=what)
+        return
+    server = EmbeddedPostgres(Path(home) / "pg")
+    try:
+        yield server.start()
+    finally:
+        server.stop()

@@ -18,7 +18,7 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -168,22 +168,13 @@ def cmd_install_trigger(args: argparse.Namespace, settings: Settings) -> int:
 # --- plumbing ----------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _database(args: argparse.Namespace, settings: Settings) -> Iterator[str]:
+def _database(
+    args: argparse.Namespace, settings: Settings
+) -> contextlib.AbstractContextManager[str]:
     """The database URL: ``--db-url``, ``CTAS7_DATABASE_URL``, or the embedded server."""
-    from ctas7_panel import pgtools
+    from ctas7_panel.embedded import database_url
 
-    url = args.db_url or settings.database_url
-    if url:
-        yield pgtools.check_url(url, what="--db-url")
-        return
-    from ctas7_panel.embedded import EmbeddedPostgres
-
-    server = EmbeddedPostgres(settings.home / "pg")
-    try:
-        yield server.start()
-    finally:
-        server.stop()
+    return database_url(args.db_url or settings.database_url, settings.home, what="--db-url")
 
 
 def _config(args: argparse.Namespace, settings: Settings, url: str, **extra: Any) -> SyncConfig:

@@ -26,11 +26,10 @@ corrupt record, takes the full path; the record is only an optimisation.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import functools
 import time
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -389,24 +388,15 @@ def write_report(result: AuditResult, path: str | Path) -> Path:
 # --- the whole audit, as the CLI and the pytest plugin run it -----------------------------------
 
 
-@contextlib.contextmanager
-def database_url(settings: Settings, db_url: str | None = None) -> Iterator[str]:
+def database_url(settings: Settings, db_url: str | None = None) -> AbstractContextManager[str]:
     """``db_url``, else ``CTAS7_DATABASE_URL``, else the embedded server (started, then stopped).
 
     Raises ``UsageError`` for a malformed URL and ``DatabaseError`` when the embedded server
     cannot start.
     """
-    url = db_url or settings.database_url
-    if url:
-        yield pgtools.check_url(url, what="database URL")
-        return
-    from ctas7_panel.embedded import EmbeddedPostgres
+    from ctas7_panel.embedded import database_url as resolve
 
-    server = EmbeddedPostgres(settings.home / "pg")
-    try:
-        yield server.start()
-    finally:
-        server.stop()
+    return resolve(db_url or settings.database_url, settings.home)
 
 
 def audit(

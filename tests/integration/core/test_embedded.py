@@ -73,3 +73,23 @@ def test_stop_is_clean(tmp_path: Path) -> None:
     assert pid_file.exists()
     server.stop()
     assert not pid_file.exists()
+
+
+def test_database_url_for_one_shot_commands(tmp_path: Path, fresh_db_url: str) -> None:
+    """``ctas7 schema sync`` and ``ctas7 audit`` with no URL: embedded, started then stopped."""
+    import pytest
+
+    from ctas7_panel.embedded import database_url
+    from ctas7_panel.errors import UsageError
+
+    with database_url(None, tmp_path) as url:
+        with pgtools.connect(url) as conn:
+            assert conn.execute("SELECT to_regclass('public.tasks')").fetchone() == ("tasks",)
+    assert not (tmp_path / "pg" / "postmaster.pid").exists()
+    with database_url(fresh_db_url, tmp_path / "unused") as url:
+        assert url == fresh_db_url
+    with (
+        pytest.raises(UsageError, match="--db-url"),
+        database_url("mysql://x", tmp_path, what="--db-url"),
+    ):
+        pass
