@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -74,7 +75,13 @@ class DashboardServer:
         return answer
 
 
-def start_server(home: Path, *, extra_env: dict[str, str] | None = None) -> DashboardServer:
+def start_server(
+    home: Path,
+    *,
+    extra_env: dict[str, str] | None = None,
+    extra_args: tuple[str, ...] = (),
+) -> DashboardServer:
+    """``panel serve ctas7_panel/app.py`` in its own process group (``--num-procs`` forks)."""
     port, ingest = free_port(), free_port()
     env = {
         **os.environ,
@@ -104,11 +111,13 @@ def start_server(home: Path, *, extra_env: dict[str, str] | None = None) -> Dash
             "1000",
             "--unused-session-lifetime",
             "1000",
+            *extra_args,
         ],
         cwd=home,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}/app"
     deadline = time.monotonic() + 60
@@ -120,7 +129,7 @@ def start_server(home: Path, *, extra_env: dict[str, str] | None = None) -> Dash
         except OSError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
+            stop_group(proc)
             raise RuntimeError(
                 f"panel serve did not come up: {(home / 'panel-serve.log').read_text()[-2000:]}"
             )
@@ -129,12 +138,29 @@ def start_server(home: Path, *, extra_env: dict[str, str] | None = None) -> Dash
 
 
 def stop_server(server: DashboardServer) -> None:
-    server.process.terminate()
+    stop_group(server.process)
+
+
+def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server and its forked workers; SIGKILL whatever is left after 15 s."""
     try:
-        server.process.wait(10)
+        group = os.getpgid(proc.pid)
+    except ProcessLookupError:
+        return
+    os.killpg(group, signal.SIGTERM)
+    try:
+        proc.wait(15)
     except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait(5)
+        proc.kill()
+        proc.wait(5)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)  # any member left?
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.killpg(group, signal.SIGKILL)
 
 
 @pytest.fixture(scope="session")
