@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 from ctas7_panel import events as ev
 from ctas7_panel.events import Event
-from tests.browser.conftest import DashboardServer
+from tests.browser.conftest import DashboardServer, start_server, stop_server
 
 pytestmark = pytest.mark.browser
 
@@ -87,10 +90,25 @@ def test_a_rejected_event_is_answered_with_the_field_and_the_page_keeps_running(
     page.locator(f'[data-event-id="{good.event_id}"]').wait_for(state="attached", timeout=1000)
 
 
+@pytest.fixture
+def quiet_dashboard_server() -> Iterator[DashboardServer]:
+    """A dashboard whose stand-in sends no synthetic traffic: its schema events would race
+    with the one the test sends."""
+    home = Path(tempfile.mkdtemp(prefix="ctas7-browser-quiet-"))
+    server = start_server(home, extra_env={"CTAS7_DEMO_RATE": "0"})
+    try:
+        yield server
+    finally:
+        stop_server(server)
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def test_a_schema_change_updates_the_schema_indicator_within_two_seconds(
-    page: Page, dashboard_server: DashboardServer
+    page: Page, quiet_dashboard_server: DashboardServer
 ) -> None:
-    open_dashboard(page, dashboard_server)
+    dashboard_server = quiet_dashboard_server
+    page.goto(dashboard_server.url)
+    page.wait_for_selector("[data-component=schema-indicator]", timeout=15_000)
     new_hash = f"{time.time_ns():x}".rjust(64, "e")
     change = ev.schema_updated(
         new_hash=new_hash,
