@@ -16,4 +16,13 @@ if command -v npm >/dev/null 2>&1 && [ -f package.json ] && [ ! -x node_modules/
   echo "test: installing TypeScript from npm for the generated-types check" >&2
   npm ci --no-audit --no-fund --silent
 fi
+# Supabase's generator, two versions side by side, as the oracle of the differential typegen test
+for project in tests/refgen/*/; do
+  version="$(basename "$project")"
+  if command -v npm >/dev/null 2>&1 \
+      && [ ! -f "$project/node_modules/@supabase/postgres-meta/dist/server/server.js" ]; then
+    echo "test: installing postgres-meta $version from npm (typegen oracle)" >&2
+    (cd "$project" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done
 exec .venv/bin/python -m pytest tests notebooks --nbmake "$@"

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from ctas7_panel.errors import UsageError
 
 DEFAULT_SCHEMAS: tuple[str, ...] = ("public", "graphql_public")
+PG_META_VERSIONS: tuple[str, ...] = ("0.98.0", "0.99.0")
+DEFAULT_PG_META_VERSION = "0.99.0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,11 +20,21 @@ class TypegenOptions:
     ``public,graphql_public``; names that do not exist are ignored.
     ``detect_one_to_one``: emit ``isOneToOne`` in relationships (``--no-detect-one-to-one``).
     ``postgrest_version``: emit the ``__InternalSupabase`` block naming that version.
+    ``pg_meta_version``: which release of Supabase's generator (postgres-meta) to match
+    byte for byte, ``"0.98.0"`` or ``"0.99.0"`` (the newest, the default).
     """
 
     schemas: tuple[str, ...] | None = DEFAULT_SCHEMAS
     detect_one_to_one: bool = True
     postgrest_version: str | None = None
+    pg_meta_version: str = DEFAULT_PG_META_VERSION
+
+    def __post_init__(self) -> None:
+        if self.pg_meta_version not in PG_META_VERSIONS:
+            raise UsageError(
+                f"unknown postgres-meta version {self.pg_meta_version!r}: use one of "
+                f"{', '.join(PG_META_VERSIONS)} (the Supabase CLI's generator release)"
+            )
 
     @classmethod
     def from_schema_list(
@@ -32,6 +44,7 @@ class TypegenOptions:
         all_schemas: bool = False,
         detect_one_to_one: bool = True,
         postgrest_version: str | None = None,
+        pg_meta_version: str = DEFAULT_PG_META_VERSION,
     ) -> TypegenOptions:
         """Options from the CLI's ``--schema a,b`` text (split on "," without trimming)."""
         if all_schemas and schema_list is not None:
@@ -48,4 +61,5 @@ class TypegenOptions:
             schemas=schemas,
             detect_one_to_one=detect_one_to_one,
             postgrest_version=postgrest_version,
+            pg_meta_version=pg_meta_version,
         )

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from ctas7_panel import pgtools
+from ctas7_panel.schema import reference
 from ctas7_panel.schema.options import TypegenOptions
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "typegen"
@@ -16,21 +21,33 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "typegen"
 
 @dataclass(frozen=True)
 class Goldens:
-    """The typegen fixture set: SQL, expected TypeScript, generator settings."""
+    """The typegen fixture set: SQL, expected output per generator version, settings.
+
+    ``golden/`` holds postgres-meta 0.98.0's outputs, ``golden-0.99.0/`` 0.99.0's.
+    """
 
     root: Path = FIXTURES
 
-    def options(self, name: str) -> TypegenOptions:
+    def folder(self, version: str = "0.98.0") -> Path:
+        return self.root / ("golden" if version == "0.98.0" else f"golden-{version}")
+
+    def options(self, name: str, version: str = "0.98.0") -> TypegenOptions:
         """The generator settings a golden was made with (its ``.options`` file)."""
-        text = (self.root / "golden" / f"{name}.options").read_text()
+        text = (self.folder(version) / f"{name}.options").read_text()
         match = re.search(r"INCLUDED_SCHEMAS=(?:'([^']*)'|(\S+))", text)
         assert match, f"no INCLUDED_SCHEMAS in {name}.options"
         schemas = tuple((match.group(1) or match.group(2)).split(","))
         one_to_one = "DETECT_ONE_TO_ONE_RELATIONSHIPS=true" in text
-        return TypegenOptions(schemas=schemas, detect_one_to_one=one_to_one)
+        postgrest = re.search(r"POSTGREST_VERSION=(\S+)", text)
+        return TypegenOptions(
+            schemas=schemas,
+            detect_one_to_one=one_to_one,
+            postgrest_version=postgrest.group(1) if postgrest else None,
+            pg_meta_version=version,
+        )
 
-    def expected(self, name: str) -> str:
-        return (self.root / "golden" / f"{name}.ts").read_text()
+    def expected(self, name: str, version: str = "0.98.0") -> str:
+        return (self.folder(version) / f"{name}.ts").read_text()
 
     def sql(self, name: str) -> str:
         path = self.root / "schemas" / f"{name}.sql"
@@ -51,3 +68,32 @@ class Goldens:
 @pytest.fixture(scope="session")
 def goldens() -> Goldens:
     return Goldens()
+
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def install_reference(version: str) -> None:
+    """``npm ci`` in the version's project when it is not installed (one process at a time)."""
+    project = reference.project_dir(version)
+    with open(project / ".install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if reference.is_installed(version):
+            return
+        subprocess.run(reference.install_command(version), cwd=project, check=True, timeout=900)
+
+
+@pytest.fixture(scope="session")
+def reference_versions() -> tuple[str, ...]:
+    """Every postgres-meta version of ``tests/refgen``, installed from npm when missing.
+
+    Without node/npm the tests that need the oracle are skipped, except under ``CI=true``.
+    """
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        reason = "node/npm not installed: the typegen oracle (postgres-meta) cannot run"
+        if IN_CI:
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+    for version in reference.REFERENCE_VERSIONS:
+        install_reference(version)
+    return reference.REFERENCE_VERSIONS

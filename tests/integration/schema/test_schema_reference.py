@@ -1,0 +1,67 @@
+"""The oracle: Supabase's generator from npm, both versions, reproduces the shared goldens.
+
+If these fail, the differential test compares against the wrong thing; they pin the oracle's
+setup (versions, prettier pin, environment, locale) to what made the goldens.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ctas7_panel.errors import UsageError
+from ctas7_panel.schema import reference
+from ctas7_panel.schema.options import TypegenOptions
+
+SHARED = Path(__file__).resolve().parents[2] / "fixtures" / "typegen"
+
+pytestmark = pytest.mark.timeout(900)  # the first use may install both versions from npm
+
+
+@pytest.mark.parametrize("version", reference.REFERENCE_VERSIONS)
+def test_oracle_reproduces_golden(
+    version: str, reference_versions: tuple[str, ...], fresh_db_url: str, goldens
+) -> None:  # type: ignore[no-untyped-def]
+    goldens.load(fresh_db_url, "ctas7_core")
+    options = goldens.options("ctas7_core")
+    text = reference.run_reference(fresh_db_url, version, options)
+    assert text == goldens.expected("ctas7_core", version)
+
+
+def test_oracle_failure_names_the_error(reference_versions: tuple[str, ...]) -> None:
+    url = "postgresql://postgres@127.0.0.1:1/nothing_listens_here"
+    with pytest.raises(reference.ReferenceFailure) as info:
+        reference.run_reference(url, "0.99.0", TypegenOptions(), timeout=120)
+    assert info.value.returncode != 0
+    assert "ECONNREFUSED" in info.value.message
+
+
+def test_missing_install_says_how_to_install(tmp_path: Path) -> None:
+    with pytest.raises(reference.ReferenceNotInstalled, match="npm ci"):
+        reference.run_reference("postgresql://x/y", "0.98.0", TypegenOptions(), refgen_dir=tmp_path)
+    with pytest.raises(UsageError, match=r"0\.98\.0, 0\.99\.0"):
+        reference.run_reference("postgresql://x/y", "0.97.0", TypegenOptions())
+
+
+def test_environment_is_the_cli_one() -> None:
+    base = {"PATH": "/bin", "LC_ALL": "sv_SE.UTF-8", "PG_META_GENERATE_TYPES_DEFAULT_SCHEMA": "x"}
+    env = reference.environment(
+        "postgresql://h/db",
+        TypegenOptions(schemas=("public", " api"), detect_one_to_one=False, postgrest_version="13"),
+        lang="swift",
+        swift_access_control="public",
+        base=base,
+    )
+    assert env == {
+        "PATH": "/bin",
+        "LANG": "C.UTF-8",
+        "PG_META_DB_URL": "postgresql://h/db",
+        "PG_META_GENERATE_TYPES": "swift",
+        "PG_META_GENERATE_TYPES_DETECT_ONE_TO_ONE_RELATIONSHIPS": "false",
+        "PG_META_GENERATE_TYPES_INCLUDED_SCHEMAS": "public, api",
+        "PG_META_POSTGREST_VERSION": "13",
+        "PG_META_GENERATE_TYPES_SWIFT_ACCESS_CONTROL": "public",
+    }
+    with pytest.raises(UsageError, match="kotlin"):
+        reference.environment("postgresql://h/db", TypegenOptions(), lang="kotlin")
