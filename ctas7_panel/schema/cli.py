@@ -18,6 +18,9 @@ from ctas7_panel.errors import DatabaseError, UsageError
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``schema`` command group to the ``ctas7`` parser."""
+    from ctas7_panel.schema.languages import LANGUAGES
+    from ctas7_panel.schema.options import SWIFT_ACCESS_CONTROLS
+
     parser = sub.add_parser(
         "schema",
         help="introspect a database: TypeScript types, snapshot, diff, sync",
@@ -27,10 +30,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     typegen = schema_sub.add_parser(
         "typegen",
-        help="print the TypeScript types 'supabase gen types typescript' would print",
-        description="Generate TypeScript types identical to 'supabase gen types typescript'.",
+        help="print the types 'supabase gen types' would print (TypeScript, Python, Go, Swift)",
+        description="Generate types identical to 'supabase gen types --lang LANG'.",
     )
     _add_db_url(typegen)
+    typegen.add_argument(
+        "--lang",
+        default="typescript",
+        choices=LANGUAGES,
+        help="output language (default: typescript)",
+    )
+    typegen.add_argument(
+        "--swift-access-control",
+        default="internal",
+        choices=SWIFT_ACCESS_CONTROLS,
+        help="access level of the Swift declarations (default: internal)",
+    )
     group = typegen.add_mutually_exclusive_group()
     group.add_argument(
         "--schema",
@@ -121,11 +136,17 @@ def _options(args: argparse.Namespace) -> Any:
         all_schemas=bool(getattr(args, "all_schemas", False)),
         detect_one_to_one=getattr(args, "detect_one_to_one", True),
         postgrest_version=getattr(args, "postgrest_version", None),
+        swift_access_control=getattr(args, "swift_access_control", "internal"),
     )
 
 
 def _read_catalog(
-    url: str, options: Any, *, details: bool = True, then_import: tuple[str, ...] = ()
+    url: str,
+    options: Any,
+    *,
+    details: bool = True,
+    type_list: bool = False,
+    then_import: tuple[str, ...] = (),
 ) -> Any:
     """Connect and introspect; an unreachable database becomes a usage-level error (exit 2).
 
@@ -145,7 +166,7 @@ def _read_catalog(
     if then_import:
         loader.start()
     try:
-        return introspect(conn, options, details=details)
+        return introspect(conn, options, details=details, type_list=type_list)
     finally:
         conn.close()
         if then_import:
@@ -168,17 +189,28 @@ def typegen_handler(args: argparse.Namespace, settings: Any) -> int:
 
 
 def _typegen(args: argparse.Namespace, settings: Any) -> int:
+    from ctas7_panel.schema.languages import needs_type_list, render
+
     options = _options(args)
     url = _db_url(args, settings)
+    language = getattr(args, "lang", "typescript")
+    generator = "typegen" if language == "typescript" else f"typegen_{language}"
     catalog = _read_catalog(
         url,
         options,
         details=False,
-        then_import=("ctas7_panel.schema.typegen", "ctas7_panel.schema.snapshot"),
+        type_list=needs_type_list(language),
+        then_import=(f"ctas7_panel.schema.{generator}", "ctas7_panel.schema.snapshot"),
     )
-    from ctas7_panel.schema.typegen import generate_typescript
-
-    text = generate_typescript(catalog, options)
+    result = render(language, catalog, options)
+    text = result.text
+    if result.deviations:
+        print(
+            f"ctas7: this {language} output differs from Supabase's in "
+            f"{len(result.deviations)} place(s) where Supabase's would crash or not compile "
+            "(docs/typegen.md); first: " + result.deviations[0],
+            file=sys.stderr,
+        )
     if args.output:
         from ctas7_panel.schema.snapshot import write_atomic
 

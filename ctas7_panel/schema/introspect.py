@@ -34,6 +34,7 @@ from ctas7_panel.schema.model import (
     Function,
     FunctionArg,
     Index,
+    PgType,
     Relation,
     Relationship,
     Schema,
@@ -76,33 +77,43 @@ def included_schemas(rows: Sequence[Row], options: TypegenOptions) -> list[Row]:
 
 
 def introspect(
-    conn: psycopg.Connection[Any], options: TypegenOptions, *, details: bool = True
+    conn: psycopg.Connection[Any],
+    options: TypegenOptions,
+    *,
+    details: bool = True,
+    type_list: bool = False,
 ) -> Catalog:
     """Read the catalog of the schemas ``options`` selects into a frozen ``Catalog``.
 
     ``details=False`` skips constraints and indexes (the generator does not use them; the
     snapshot does), which saves about a quarter of the time on large schemas.
+    ``type_list=True`` also reads ``Catalog.types`` and ``Catalog.view_order``, which the
+    Python, Go and Swift generators need (``languages.needs_type_list``).
     """
     try:
         with gc_paused():
-            return _introspect(conn, options, details)
+            return _introspect(conn, options, details, type_list)
     except psycopg.Error as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SchemaError(f"cannot read the database catalog: {reason}") from exc
 
 
-def _introspect(conn: psycopg.Connection[Any], options: TypegenOptions, details: bool) -> Catalog:
+def _introspect(
+    conn: psycopg.Connection[Any], options: TypegenOptions, details: bool, type_list: bool
+) -> Catalog:
     if not conn.autocommit:
         with conn.transaction():
-            return _read(conn, options, details)
+            return _read(conn, options, details, type_list)
     conn.execute("begin isolation level repeatable read read only")
     try:
-        return _read(conn, options, details)
+        return _read(conn, options, details, type_list)
     finally:
         conn.execute("rollback")
 
 
-def _read(conn: psycopg.Connection[Any], options: TypegenOptions, details: bool) -> Catalog:
+def _read(
+    conn: psycopg.Connection[Any], options: TypegenOptions, details: bool, type_list: bool
+) -> Catalog:
     schema_rows = included_schemas(_fetch(conn, "schemas"), options)
     names = [row["name"] for row in schema_rows]
     params = {"schemas": names}
@@ -120,6 +131,8 @@ def _read(conn: psycopg.Connection[Any], options: TypegenOptions, details: bool)
     ]
     if details:
         queries += [("constraints", params, True), ("indexes", params, True)]
+    if type_list:
+        queries += [("type_list", None, False), ("view_order", params, False)]
     with conn.pipeline():
         cursors: dict[str, psycopg.Cursor[Any]] = {}
         for name, query_params, as_dicts in queries:
@@ -134,6 +147,16 @@ def _read(conn: psycopg.Connection[Any], options: TypegenOptions, details: bool)
         rows: dict[str, list[Row]] = {
             name: cursors[name].fetchall() for name, _, as_dicts in queries if as_dicts
         }
+        pg_types = (
+            tuple(PgType(*values) for values in cursors["type_list"].fetchall())
+            if type_list
+            else ()
+        )
+        view_order = (
+            tuple((schema, name) for schema, name in cursors["view_order"].fetchall())
+            if type_list
+            else ()
+        )
         version = int(version_cur.fetchone()[0])  # type: ignore[index]
     for cur in cursors.values():
         cur.close()
@@ -224,6 +247,8 @@ def _read(conn: psycopg.Connection[Any], options: TypegenOptions, details: bool)
         functions=tuple(_function(r) for r in function_rows),
         relationships=tuple(relationships),
         server_version=version,
+        types=pg_types,
+        view_order=view_order,
     )
 
 
@@ -317,9 +342,14 @@ class _CallableModule(types.ModuleType):
     (same name as the function) has been imported and so shadows the package attribute."""
 
     def __call__(
-        self, conn: psycopg.Connection[Any], options: TypegenOptions, *, details: bool = True
+        self,
+        conn: psycopg.Connection[Any],
+        options: TypegenOptions,
+        *,
+        details: bool = True,
+        type_list: bool = False,
     ) -> Catalog:
-        return introspect(conn, options, details=details)
+        return introspect(conn, options, details=details, type_list=type_list)
 
 
 sys.modules[__name__].__class__ = _CallableModule

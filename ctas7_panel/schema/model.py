@@ -17,7 +17,9 @@ built from the same SQL produce equal models. ``introspect`` builds a ``Catalog`
     ├── domains: Domain            (included schemas)
     ├── functions: Function        (included schemas, prokind 'f')
     │   └── args: FunctionArg
-    └── relationships: Relationship  (foreign keys and the view relationships derived from them)
+    ├── relationships: Relationship  (foreign keys and the view relationships derived from them)
+    ├── types: PgType              (every schema's types, oldest first; read for Python/Go/Swift)
+    └── view_order: (schema, name) (views and materialized views in pg_class's physical order)
 """
 
 from __future__ import annotations
@@ -193,6 +195,17 @@ class Relationship:
 
 
 @dataclass(frozen=True, slots=True)
+class PgType:
+    """A type as Supabase's Python, Go and Swift generators see it: any type of any schema,
+    system ones included, looked up by its bare name. ``relation_kind`` is the relkind of its
+    row relation ('c' composite, 'r' table, 'v' view, ...) or '' for none."""
+
+    schema: str
+    name: str
+    relation_kind: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Catalog:
     """Everything the generator, the snapshot and the diff need, with no OIDs."""
 
@@ -205,6 +218,8 @@ class Catalog:
     functions: tuple[Function, ...]
     relationships: tuple[Relationship, ...]
     server_version: int = 0
+    types: tuple[PgType, ...] = ()  # only when introspected with type_list=True
+    view_order: tuple[tuple[str, str], ...] = ()  # idem
 
     @property
     def schema_names(self) -> tuple[str, ...]:
