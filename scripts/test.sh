@@ -7,10 +7,14 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh test,dev
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
-if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-  echo "test: installing Debian's chromium for the browser tests" >&2
-  as_root apt-get update -qq && as_root apt-get install -y -qq chromium >/dev/null \
-    || echo "test: could not install chromium (browser tests will say so)" >&2
+# Debian packages: chromium for the browser tests, golang-go (gofmt, go vet) for the generated Go
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v go >/dev/null 2>&1 || missing+=(golang-go)
+if [ "${#missing[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "test: installing Debian's ${missing[*]}" >&2
+  as_root apt-get update -qq && as_root apt-get install -y -qq "${missing[@]}" >/dev/null \
+    || echo "test: could not install ${missing[*]} (the tests that need them will say so)" >&2
 fi
 if command -v npm >/dev/null 2>&1 && [ -f package.json ] && [ ! -x node_modules/.bin/tsc ]; then
   echo "test: installing TypeScript from npm for the generated-types check" >&2

@@ -208,7 +208,7 @@ def _typegen(args: argparse.Namespace, settings: Any) -> int:
         print(
             f"ctas7: this {language} output differs from Supabase's in "
             f"{len(result.deviations)} place(s) where Supabase's would crash or not compile "
-            "(docs/typegen.md); first: " + result.deviations[0],
+            f"(docs/typegen.md); first: {result.deviations[0]}",
             file=sys.stderr,
         )
     if args.output:

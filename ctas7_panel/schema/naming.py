@@ -26,18 +26,25 @@ class Namer:
     repair: Callable[[str], str]
     taken: set[str] = field(default_factory=set)
 
-    def assign(self, wanted: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    def assign(
+        self, wanted: Sequence[str], exact: Sequence[bool] = ()
+    ) -> tuple[list[str], list[tuple[str, str]]]:
         """Names for ``wanted`` (in order) and the ``(reference, ours)`` pairs that differ.
 
-        Two passes, so a repaired name never takes a name the reference spells validly: first
-        every valid, unused reference name is kept (the first of equal names wins), then the
-        rest are repaired.
+        A repaired name never takes a name the reference spells validly: first every valid,
+        unused reference name is kept (those flagged in ``exact``, i.e. spelled exactly as in
+        the database, before the others; then the first of equal names), then the rest are
+        repaired.
         """
         names: list[str | None] = [None] * len(wanted)
-        for i, name in enumerate(wanted):
-            if name not in self.taken and self.is_valid(name):
-                self.taken.add(name)
-                names[i] = name
+        flags = list(exact) or [False] * len(wanted)
+        for first in (True, False):
+            for i, name in enumerate(wanted):
+                if flags[i] != first or names[i] is not None:
+                    continue
+                if name not in self.taken and self.is_valid(name):
+                    self.taken.add(name)
+                    names[i] = name
         changed: list[tuple[str, str]] = []
         for i, name in enumerate(wanted):
             if names[i] is not None:

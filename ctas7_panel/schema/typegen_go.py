@@ -22,6 +22,7 @@ from ctas7_panel.schema.naming import Namer
 from ctas7_panel.schema.options import TypegenOptions
 from ctas7_panel.schema.typegen_meta import (
     JS_PROTOTYPE_NAMES,
+    Deviation,
     Generated,
     TemplateInput,
     json_string,
@@ -101,7 +102,7 @@ class _Go:
     def __init__(self, meta: TemplateInput) -> None:
         self.meta = meta
         self.old = meta.is_old
-        self.deviations: list[str] = []
+        self.deviations: list[Deviation] = []
         self.enum_names = {t.name for t in meta.enum_types()}
         self.composite_names = {t.name for t in meta.composite_types()}
         self.listed = {(t.schema, t.name) for t in meta.types}
@@ -112,8 +113,10 @@ class _Go:
         go_type = _GO_TYPES.get(pg_type)
         if pg_type in JS_PROTOTYPE_NAMES and not (lookups and pg_type in self.enum_names):
             self.deviations.append(
-                f"type {pg_type!r}: named like an Object.prototype member, which crashes the "
-                "reference; treated as any other type"
+                Deviation(
+                    f"type {pg_type!r}: named like an Object.prototype member, which crashes "
+                    "the reference; treated as any other type"
+                )
             )
         if lookups and pg_type in self.enum_names:
             go_type = "string"
@@ -133,8 +136,12 @@ class _Go:
             tag = "json:" + json_string(name)
             ours = json_string(tag) if "`" in tag else f"`{tag}`"
             self.deviations.append(
-                f"struct tag of {name!r}: written {ours}; the reference writes the name into a "
-                "raw string unescaped, which does not parse or does not vet"
+                Deviation(
+                    f"struct tag of {name!r}: written {ours}; the reference writes the name "
+                    "into a raw string unescaped, which does not parse or does not vet",
+                    f'`json:"{name}"`',
+                    ours,
+                )
             )
             return ours
         return f'`json:"{name}"`'
@@ -149,14 +156,26 @@ class _Go:
                 if match:  # an embedded field, named after its type: valid when unique
                     embedded[i] = match.group(1)
                     wanted[i] = match.group(1)
+        allowed = set(embedded.values())
+
+        def exported(n: str) -> bool:  # encoding/json (and vet) want exported tagged fields
+            return n[:1].isascii() and n[:1].isupper()
+
         namer = Namer(
-            is_valid=lambda n: bool(n) and (n[0].isalpha() or n[0] == "_"), repair=_repair_name
+            is_valid=lambda n: exported(n) or n in allowed,
+            repair=lambda n: n if exported(n) else "X" + n,
         )
-        names, changed = namer.assign(wanted)
+        exact = [w == column for w, (column, _, _) in zip(wanted, fields, strict=True)]
+        names, changed = namer.assign(wanted, exact)
         for before, after in changed:
             self.deviations.append(
-                f"struct {name}: field {before or '(empty)'!r} named {after} (the reference's "
-                "name is not a Go identifier or repeats another field's)"
+                Deviation(
+                    f"struct {name}: field {before or '(empty)'!r} named {after} (the "
+                    "reference's name is not a Go identifier or repeats another field's)",
+                    before,
+                    after,
+                    name,
+                )
             )
         printed = [
             "" if i in embedded and names[i] == embedded[i] else names[i]
@@ -184,8 +203,10 @@ class _Go:
         for a in composite.attributes:
             if (a.type.schema, a.type.name) not in self.listed:
                 self.deviations.append(
-                    f"composite type {schema}.{type_name}: attribute {a.name!r} has a type the "
-                    "reference's type list lacks, which crashes it"
+                    Deviation(
+                        f"composite type {schema}.{type_name}: attribute {a.name!r} has a type "
+                        "the reference's type list lacks, which crashes it"
+                    )
                 )
             fields.append(
                 (a.name, self.go_type(a.type.display, False, lookups=False), type_case(a.name))
@@ -210,8 +231,12 @@ class _Go:
         names, changed = namer.assign([wanted for wanted, _, _ in plan])
         for before, after in changed:
             self.deviations.append(
-                f"struct {before!r}: named {after} (the reference's name is not a Go identifier "
-                "or is already taken)"
+                Deviation(
+                    f"struct {before!r}: named {after} (the reference's name is not a Go "
+                    "identifier or is already taken)",
+                    before,
+                    after,
+                )
             )
         sections: list[list[str]] = [[], [], [], []]
         for name, (_, subject, operation) in zip(names, plan, strict=True):

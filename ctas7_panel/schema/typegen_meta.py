@@ -175,13 +175,31 @@ def template_input(catalog: Catalog, version: str) -> TemplateInput:
 
 
 @dataclass(frozen=True, slots=True)
+class Deviation:
+    """One place where the output differs from the reference's on purpose.
+
+    ``what`` says why (the reference crashes there, or its code would not compile or
+    import); ``reference`` and ``ours`` are the texts at that place (a name, a string literal,
+    a struct tag), both empty when the reference crashes instead of printing anything;
+    ``where`` is the class or struct (our name for it) a field belongs to, '' for the module.
+    """
+
+    what: str
+    reference: str = ""
+    ours: str = ""
+    where: str = ""
+
+    def __str__(self) -> str:
+        return self.what
+
+
+@dataclass(frozen=True, slots=True)
 class Generated:
     """A generator's output and the places it deliberately differs from the reference's.
 
-    ``deviations`` is empty when the text is what postgres-meta prints byte for byte; otherwise
-    each entry says what the reference would have done (crash, invalid code) and what this
-    output does instead (the classes are listed in ``docs/typegen.md``).
+    ``deviations`` is empty when the text is what postgres-meta prints byte for byte (the
+    classes of deviation are listed in ``docs/typegen.md``).
     """
 
     text: str
-    deviations: tuple[str, ...] = ()
+    deviations: tuple[Deviation, ...] = ()

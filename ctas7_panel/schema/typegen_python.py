@@ -25,6 +25,7 @@ from ctas7_panel.schema.naming import Namer
 from ctas7_panel.schema.options import TypegenOptions
 from ctas7_panel.schema.typegen_meta import (
     JS_PROTOTYPE_NAMES,
+    Deviation,
     Generated,
     TemplateInput,
     has_default,
@@ -204,7 +205,7 @@ class _Python:
     def __init__(self, meta: TemplateInput) -> None:
         self.meta = meta
         self.old = meta.is_old
-        self.deviations: list[str] = []
+        self.deviations: list[Deviation] = []
         self.json_type = _JSON_TYPE[meta.version]
         last_schema: dict[str, str] = {}
         for t in meta.types:
@@ -225,8 +226,12 @@ class _Python:
         if _NEEDS_ESCAPE.search(text):
             escaped = json_string(text)
             self.deviations.append(
-                f"string {text!r}: written escaped ({escaped}); the reference writes it "
-                "between quotes unescaped, which breaks the literal"
+                Deviation(
+                    f"string {text!r}: written escaped ({escaped}); the reference writes it "
+                    "between quotes unescaped, which breaks the literal",
+                    f'"{text}"',
+                    escaped,
+                )
             )
             return escaped
         return f'"{text}"'
@@ -289,8 +294,12 @@ class _Python:
         names, changed = namer.assign([d.wanted for d in decls])
         for wanted, ours in changed:
             self.deviations.append(
-                f"class {wanted!r}: named {ours} (the reference's name is invalid, "
-                "shadows a name the module uses, or is already taken)"
+                Deviation(
+                    f"class {wanted!r}: named {ours} (the reference's name is invalid, "
+                    "shadows a name the module uses, or is already taken)",
+                    wanted,
+                    ours,
+                )
             )
         for decl, name in zip(decls, names, strict=True):
             if decl.key is not None:
@@ -325,11 +334,20 @@ class _Python:
             return name if valid(name) else name + "_"
 
         namer = Namer(is_valid=valid, repair=repair)
-        names, changed = namer.assign([field_case(c.name) for c in columns])
-        for wanted, ours in changed:
+        wanted = [field_case(c.name) for c in columns]
+        names, changed = namer.assign(
+            wanted, [w == c.name for w, c in zip(wanted, columns, strict=True)]
+        )
+        for before, ours in changed:
             self.deviations.append(
-                f"class {owner}: field {wanted!r} named {ours} (the reference's name is "
-                "invalid there, hides a name its annotations use, or repeats another field's)"
+                Deviation(
+                    f"class {owner}: field {before!r} named {ours} (the reference's name is "
+                    "invalid there, hides a name its annotations use, or repeats another "
+                    "field's)",
+                    before,
+                    ours,
+                    owner,
+                )
             )
         return names
 
@@ -372,9 +390,11 @@ class _Python:
         for a in composite.attributes:
             if self.last_schema.get(a.type.name) != a.type.schema:
                 self.deviations.append(
-                    f"composite type {schema}.{type_name}: attribute {a.name!r} of type "
-                    f"{a.type.schema}.{a.type.name}, which a same-named type listed later "
-                    "hides; the reference crashes (reading 'name' of undefined)"
+                    Deviation(
+                        f"composite type {schema}.{type_name}: attribute {a.name!r} of type "
+                        f"{a.type.schema}.{a.type.name}, which a same-named type listed later "
+                        "hides; the reference crashes (reading 'name' of undefined)"
+                    )
                 )
             columns.append(
                 Column(
