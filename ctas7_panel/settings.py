@@ -138,6 +138,14 @@ VARIABLES: tuple[Variable, ...] = (
         "external generator replacing the built-in one (its stdout is the types file)",
     ),
     Variable(
+        "CTAS7_TYPES",
+        "types",
+        None,
+        "types files the sync node and the audit keep in step, comma-separated lang:path "
+        "(typescript, python, go, swift), the first being the seed's types file; unset = "
+        "typescript:<CTAS_SCHEMA_PATH>",
+    ),
+    Variable(
         "CTAS7_ROUTES", "routes_path", None, "TOML file overriding the bridge's routing table"
     ),
     Variable(
@@ -237,6 +245,30 @@ def _text(name: str, raw: str) -> str:
     return raw
 
 
+def _types_list(name: str, raw: str) -> tuple[tuple[str, str], ...]:
+    """``typescript:./a.ts, python:./b.py`` -> ((language, path), ...), checked."""
+    from ctas7_panel.schema.languages import LANGUAGES
+
+    example = "typescript:./database/supabase_schema.ts,python:./db/types.py"
+    out: list[tuple[str, str]] = []
+    for entry in (e.strip() for e in raw.split(",")):
+        if not entry:
+            continue
+        language, _, path = entry.partition(":")
+        language, path = language.strip().lower(), path.strip()
+        if language not in LANGUAGES or not path:
+            raise ConfigError(
+                f"{name}: bad entry {entry!r}: use lang:path with lang one of "
+                f"{', '.join(LANGUAGES)}, e.g. {example}"
+            )
+        if path in (p for _, p in out):
+            raise ConfigError(f"{name}: {path!r} is listed twice: give each file once")
+        out.append((language, path))
+    if not out:
+        raise ConfigError(f"{name}={raw!r} lists no file: unset it or give e.g. {example}")
+    return tuple(out)
+
+
 _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "schema_audit_enabled": _bool,
     "database_url": _url(("postgresql", "postgres")),
@@ -252,6 +284,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "base_url": _url(("http", "https")),
     "bridge_url": _url(("ws", "wss")),
     "gateway_port": _port,
+    "types": _types_list,
 }
 _PATHS = {"home", "routes_path"}
 _PATH_TEXTS = {"schema_path", "hash_cache_path"}  # kept verbatim: they appear in event payloads
@@ -299,6 +332,7 @@ class Settings:
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
     poll_interval: float = 5.0
     typegen_command: str | None = None
+    types: tuple[tuple[str, str], ...] | None = None
     routes_path: Path | None = None
     bridge_url: str = "ws://127.0.0.1:8002/telemetry_bridge"
     gateway_port: int | None = None

@@ -3,8 +3,8 @@
 One pass (``SchemaSyncNode.sync()``): introspect -> fingerprint -> compare with what is on disk ->
 then exactly one event:
 
-- ``schema_nochange``: the hash cache, the snapshot and the types file all agree with the live
-  schema;
+- ``schema_nochange``: the hash cache, the snapshot and the types file(s) all agree with the
+  live schema;
 - ``schema_updated``: the schema changed, or the previous state is unknown (hash cache or snapshot
   missing, empty or corrupt; generator changed). The types file (``CTAS_SCHEMA_PATH``), the
   snapshot and the hash cache (``CTAS_HASH_CACHE_PATH``, plain hex) are written atomically, in that
@@ -15,6 +15,11 @@ then exactly one event:
   by hand; it is regenerated and restored;
 - ``schema_error``: what failed (``stage``: connect, introspect, typegen, write), why, and when
   the watcher retries (``retry_in_s``). No partial file is ever left.
+
+Types files: one TypeScript file (``CTAS_SCHEMA_PATH``) by default; ``CTAS7_TYPES`` (a list of
+``lang:path``, ``SyncConfig.types``) keeps several languages in step, each written atomically
+and hashed on its own (``types_hashes`` in the events, path -> SHA-256). The first of them is
+the seed's types file: the ``schema_path`` and ``types_hash`` of the events.
 
 The decision is the pure function ``decide()``; ``run_pass()`` is the thin I/O around it and
 runs in a worker thread (psycopg, files, an optional generator subprocess). ``watch()`` lives in
@@ -45,7 +50,7 @@ import psycopg
 
 from ctas7_panel import events as ev
 from ctas7_panel import pgtools
-from ctas7_panel.errors import Ctas7Error, DatabaseError, SchemaError
+from ctas7_panel.errors import Ctas7Error, DatabaseError, SchemaError, UsageError
 from ctas7_panel.events import Event
 from ctas7_panel.schema import artifacts
 from ctas7_panel.settings import redact_url
@@ -85,6 +90,23 @@ class SyncConfig:
     watch_artifacts: bool = True
     catalog_probe: bool = True  # skip introspection when no catalog row changed since the last
     max_changes_bytes: int = 16_384  # structured diff kept in the event up to this size
+    # every generated types file as (language, path), the first being the seed's types file
+    # (its path becomes ``schema_path``); () = TypeScript at ``schema_path`` only
+    types: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.types:
+            return
+        from ctas7_panel.schema.languages import check_language
+
+        paths = [path for _, path in self.types]
+        for language, path in self.types:
+            check_language(language)
+            if not path:
+                raise SchemaError(f"types file for {language!r} has an empty path")
+            if paths.count(path) > 1:
+                raise SchemaError(f"types file {path!r} is listed twice: give each file once")
+        object.__setattr__(self, "schema_path", self.types[0][1])
 
     @classmethod
     def from_settings(cls, settings: Settings, db_url: str, **overrides: Any) -> SyncConfig:
@@ -97,8 +119,25 @@ class SyncConfig:
             "project_id": settings.supabase_project_id,
             "poll_interval": settings.poll_interval,
         }
+        types = getattr(settings, "types", None)
+        if types:
+            if overrides.get("schema_path") is not None:
+                raise UsageError(
+                    "--schema-path and CTAS7_TYPES both name the types file: the first entry "
+                    "of CTAS7_TYPES is the seed's types file, give one of them"
+                )
+            values["types"] = tuple(types)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    @property
+    def outputs(self) -> tuple[tuple[str, str], ...]:
+        """Every types file as (language, path), the seed's first."""
+        return self.types or (("typescript", self.schema_path),)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(language for language, _ in self.outputs))
 
     @property
     def snapshot_file(self) -> Path:
@@ -108,12 +147,16 @@ class SyncConfig:
 
     @property
     def generator_id(self) -> str:
-        """Names the generator and its options; a change forces regeneration."""
+        """Names the generator, its options and the types files; a change forces regeneration."""
         if self.typegen_command:
-            return f"command:{self.typegen_command}"
-        if self.typegen_options is None:
-            return "builtin"
-        return f"builtin:{self.typegen_options!r}"
+            base = f"command:{self.typegen_command}"
+        elif self.typegen_options is None:
+            base = "builtin"
+        else:
+            base = f"builtin:{self.typegen_options!r}"
+        if self.outputs != (("typescript", self.schema_path),):
+            base += " types=" + ",".join(f"{lang}:{path}" for lang, path in self.outputs)
+        return base
 
 
 # --- what introspection gives the pass (injectable) -----------------------------------------
@@ -126,7 +169,9 @@ class Inspection:
     fingerprint: str
     table_count: int
     snapshot: dict[str, Any]
-    render: Callable[[], str]  # the built-in TypeScript, generated only when needed
+    # the built-in generator, run only when needed: ``render()`` is TypeScript,
+    # ``render(language)`` any of ``languages.LANGUAGES``
+    render: Callable[..., str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,21 +185,28 @@ Inspector = Callable[[psycopg.Connection[Any], Any], Inspection]
 Differ = Callable[[dict[str, Any], dict[str, Any]], DiffSummary]
 
 
-def builtin_inspector(conn: psycopg.Connection[Any], options: Any) -> Inspection:
-    """Introspect with the project's catalog queries and generator (``ctas7_panel.schema``)."""
+def builtin_inspector(
+    conn: psycopg.Connection[Any], options: Any, *, languages: tuple[str, ...] = ("typescript",)
+) -> Inspection:
+    """Introspect with the project's catalog queries and generators (``ctas7_panel.schema``);
+    ``languages``: the ones ``render`` will be asked for (Python, Go, Swift need more catalog)."""
     from ctas7_panel.schema.introspect import introspect
+    from ctas7_panel.schema.languages import generate, needs_type_list
     from ctas7_panel.schema.options import TypegenOptions
     from ctas7_panel.schema.snapshot import fingerprint, to_snapshot
-    from ctas7_panel.schema.typegen import generate_typescript
 
     opts = TypegenOptions() if options is None else options
-    catalog = introspect(conn, opts)
+    catalog = introspect(conn, opts, type_list=any(needs_type_list(lang) for lang in languages))
     snapshot = to_snapshot(catalog)
+
+    def render(language: str = "typescript") -> str:
+        return generate(language, catalog, opts)
+
     return Inspection(
         fingerprint=fingerprint(snapshot),
         table_count=sum(1 for rel in catalog.relations if rel.is_table),
         snapshot=snapshot,
-        render=lambda: generate_typescript(catalog, opts),
+        render=render,
     )
 
 
@@ -173,10 +225,11 @@ class SnapshotRecord:
     """The snapshot file: the schema the types were made from, and what they hashed to."""
 
     fingerprint: str
-    types_hash: str
+    types_hash: str  # of the seed's types file
     generator: str
     table_count: int
     snapshot: dict[str, Any]
+    types_hashes: dict[str, str] = field(default_factory=dict)  # every types file: path -> hash
 
     def encode(self) -> bytes:
         return orjson.dumps(
@@ -184,6 +237,7 @@ class SnapshotRecord:
                 "format": SNAPSHOT_FORMAT,
                 "fingerprint": self.fingerprint,
                 "types_hash": self.types_hash,
+                "types_hashes": self.types_hashes,
                 "generator": self.generator,
                 "table_count": self.table_count,
                 "snapshot": self.snapshot,
@@ -198,6 +252,11 @@ class SnapshotRecord:
         obj = loaded.value
         if obj.get("format") != SNAPSHOT_FORMAT:
             return None, f"corrupt: format is not {SNAPSHOT_FORMAT!r}"
+        hashes = obj.get("types_hashes", {})
+        if not isinstance(hashes, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in hashes.items()
+        ):
+            return None, "corrupt: types_hashes is not an object of path -> hash"
         try:
             rec = cls(
                 str(obj["fingerprint"]),
@@ -205,6 +264,7 @@ class SnapshotRecord:
                 str(obj["generator"]),
                 int(obj["table_count"]),
                 obj["snapshot"],
+                hashes,
             )
         except (KeyError, TypeError, ValueError) as exc:
             return None, f"corrupt: {exc}"
@@ -225,6 +285,8 @@ class Observed:
     record: SnapshotRecord | None
     record_problem: str | None
     types_sha: str | None  # None: the types file is missing
+    # the other types files (CTAS7_TYPES beyond the first): (path, sha or None when missing)
+    other_types: tuple[tuple[str, str | None], ...] = ()
 
 
 Action = Literal["unchanged", "restore", "regenerate"]
@@ -250,6 +312,8 @@ def decide(fingerprint: str, generator: str, seen: Observed) -> Decision:
         reasons.append("snapshot does not match the hash cache")
     elif seen.record.generator != generator:
         reasons.append("generator changed")
+    elif any(path not in seen.record.types_hashes for path, _ in seen.other_types):
+        reasons.append("snapshot lacks a types file's hash")
     if reasons:
         return Decision("regenerate", tuple(reasons), seen.cached_hash)
     assert seen.record is not None
@@ -257,6 +321,11 @@ def decide(fingerprint: str, generator: str, seen: Observed) -> Decision:
         return Decision("restore", ("types file deleted",), seen.cached_hash)
     if seen.types_sha != seen.record.types_hash:
         return Decision("restore", ("types file modified",), seen.cached_hash)
+    for path, sha in seen.other_types:
+        if sha is None:
+            return Decision("restore", (f"types file {path} deleted",), seen.cached_hash)
+        if sha != seen.record.types_hashes[path]:
+            return Decision("restore", (f"types file {path} modified",), seen.cached_hash)
     return Decision("unchanged", (), seen.cached_hash)
 
 
@@ -372,7 +441,9 @@ class SchemaSyncNode:
         self.bus = bus
         self.store = store
         self.on_event = on_event
-        self._inspector = inspector or builtin_inspector
+        self._inspector = inspector or functools.partial(
+            builtin_inspector, languages=config.languages
+        )
         self._differ = differ or builtin_differ
         self._environ = dict(os.environ if environ is None else environ)
         self._conn: psycopg.Connection[Any] | None = None
@@ -384,7 +455,7 @@ class SchemaSyncNode:
         self.emitted: list[Event] = []  # every event this node emitted, oldest first (bounded)
         self._inspect_memo: tuple[str, Inspection] | None = None
         self._snap_memo: tuple[tuple[int, int, int], SnapshotRecord, bytes] | None = None
-        self._types_memo: tuple[tuple[int, int, int], str, bytes] | None = None
+        self._types_memo: dict[Path, tuple[tuple[int, int, int], str, bytes]] = {}
 
     # -- lifecycle
 
@@ -456,25 +527,27 @@ class SchemaSyncNode:
         if isinstance(seen_live, Failure):
             return seen_live
 
-        observed, types_bytes, snap_bytes = self._observe()
+        observed, types_files, snap_bytes = self._observe()
         decision = decide(seen_live.fingerprint, cfg.generator_id, observed)
         if decision.action == "unchanged":
-            assert observed.record is not None and types_bytes is not None
-            assert snap_bytes is not None
-            self._remember(types_bytes, seen_live.fingerprint, snap_bytes, seen_live.fingerprint)
+            assert observed.record is not None and snap_bytes is not None
+            present = {path: data for path, data in types_files.items() if data is not None}
+            self._remember(present, seen_live.fingerprint, snap_bytes, seen_live.fingerprint)
             return ev.schema_nochange(
                 current_hash=seen_live.fingerprint,
                 schema_path=cfg.schema_path,
                 table_count=seen_live.table_count,
                 source_node=cfg.source_node,
                 types_hash=observed.record.types_hash,
+                types_hashes=observed.record.types_hashes
+                or {cfg.schema_path: observed.record.types_hash},
                 diff=None,
                 duration_ms=_ms(t0),
                 trigger=trigger,
             )
 
         try:
-            text = self._generate(seen_live)
+            texts = self._generate(seen_live)
         except GeneratorError as exc:
             return Failure(
                 "typegen",
@@ -483,30 +556,35 @@ class SchemaSyncNode:
             )
         except Ctas7Error as exc:
             return Failure("typegen", str(exc))
-        types_data = text.encode("utf-8")
-        types_hash = artifacts.sha256_hex(types_data)
-        types_written = types_hash != observed.types_sha
+        files = {path: text.encode("utf-8") for path, text in texts}
+        hashes = {path: artifacts.sha256_hex(data) for path, data in files.items()}
+        on_disk = {cfg.schema_path: observed.types_sha, **dict(observed.other_types)}
+        written = [path for path in files if hashes[path] != on_disk.get(path)]
+        types_hash = hashes[cfg.schema_path]
         record = SnapshotRecord(
             seen_live.fingerprint,
             types_hash,
             cfg.generator_id,
             seen_live.table_count,
             seen_live.snapshot,
+            hashes,
         )
         record_data = record.encode()
         try:
-            if types_written:
-                artifacts.atomic_write(cfg.schema_path, types_data)
+            for path in written:
+                artifacts.atomic_write(path, files[path])
             artifacts.atomic_write(cfg.snapshot_file, record_data)
             artifacts.write_hash_cache(cfg.hash_cache_path, seen_live.fingerprint)
         except Ctas7Error as exc:
             self.expected.clear()
             return Failure("write", str(exc))
-        self._remember(types_data, seen_live.fingerprint, record_data, seen_live.fingerprint)
+        self._remember(files, seen_live.fingerprint, record_data, seen_live.fingerprint)
 
         if decision.action == "restore":
-            change = "deleted" if observed.types_sha is None else "modified"
-            return self.artifact_event(cfg.schema_path, change, restored=True, trigger=trigger)
+            path = written[0] if written else cfg.schema_path
+            change = "deleted" if on_disk.get(path) is None else "modified"
+            extra: dict[str, Any] = {"paths": written} if len(written) > 1 else {}
+            return self.artifact_event(path, change, restored=True, trigger=trigger, **extra)
 
         diff, changes, diff_note = self._diff(observed, seen_live)
         return ev.schema_updated(
@@ -516,7 +594,9 @@ class SchemaSyncNode:
             table_count=seen_live.table_count,
             source_node=cfg.source_node,
             types_hash=types_hash,
-            types_written=types_written,
+            types_written=cfg.schema_path in written,
+            types_hashes=hashes,
+            types_written_paths=written,
             diff=diff,
             changes=changes,
             reason="; ".join(decision.reasons) + diff_note,
@@ -572,8 +652,8 @@ class SchemaSyncNode:
         row = conn.execute(_catalog_probe_sql()).fetchone()
         return None if row is None else str(row[0])
 
-    def _observe(self) -> tuple[Observed, bytes | None, bytes | None]:
-        """Read the artifacts: (what they say, types bytes, snapshot bytes).
+    def _observe(self) -> tuple[Observed, dict[str, bytes | None], bytes | None]:
+        """Read the artifacts: (what they say, each types file's bytes, snapshot bytes).
 
         Files unchanged since the last look (same inode, size and mtime) are not parsed or
         hashed again: on big schemas the snapshot is megabytes of JSON.
@@ -581,9 +661,11 @@ class SchemaSyncNode:
         cfg = self.config
         cache = artifacts.read_hash_cache(cfg.hash_cache_path)
         record, problem, snap_bytes = self._read_record(cfg.snapshot_file)
-        types_sha, types_bytes = self._read_types(Path(cfg.schema_path))
-        observed = Observed(cache.value, cache.problem, record, problem, types_sha)
-        return observed, types_bytes, snap_bytes
+        read = {path: self._read_types(Path(path)) for _, path in cfg.outputs}
+        types_sha = read[cfg.schema_path][0]
+        others = tuple((path, read[path][0]) for _, path in cfg.outputs[1:])
+        observed = Observed(cache.value, cache.problem, record, problem, types_sha, others)
+        return observed, {path: data for path, (_, data) in read.items()}, snap_bytes
 
     def _read_record(self, path: Path) -> tuple[SnapshotRecord | None, str | None, bytes | None]:
         key = artifacts.stat_key(path)
@@ -603,30 +685,41 @@ class SchemaSyncNode:
 
     def _read_types(self, path: Path) -> tuple[str | None, bytes | None]:
         key = artifacts.stat_key(path)
-        memo = self._types_memo
+        memo = self._types_memo.get(path)
         if key is not None and memo is not None and memo[0] == key:
             return memo[1], memo[2]
-        self._types_memo = None
+        self._types_memo.pop(path, None)
         try:
             data = path.read_bytes()
         except OSError:
             return None, None
         sha = artifacts.sha256_hex(data)
         if key is not None:
-            self._types_memo = (key, sha, data)
+            self._types_memo[path] = (key, sha, data)
         return sha, data
 
-    def _generate(self, seen: Inspection) -> str:
+    def _generate(self, seen: Inspection) -> list[tuple[str, str]]:
+        """(path, text) of every types file: TypeScript from the external command when one is
+        set (run once), the other languages and otherwise TypeScript from the built-in one."""
         cfg = self.config
-        if cfg.typegen_command:
-            return run_typegen_command(
-                cfg.typegen_command,
-                db_url=cfg.db_url,
-                project_id=cfg.project_id,
-                timeout=cfg.command_timeout,
-                env=self._environ,
-            )
-        return seen.render()
+        command_text: str | None = None
+        out = []
+        for language, path in cfg.outputs:
+            if language == "typescript" and cfg.typegen_command:
+                if command_text is None:
+                    command_text = run_typegen_command(
+                        cfg.typegen_command,
+                        db_url=cfg.db_url,
+                        project_id=cfg.project_id,
+                        timeout=cfg.command_timeout,
+                        env=self._environ,
+                    )
+                out.append((path, command_text))
+            elif language == "typescript":
+                out.append((path, seen.render()))
+            else:
+                out.append((path, seen.render(language)))
+        return out
 
     def _diff(
         self, observed: Observed, seen: Inspection
@@ -645,13 +738,13 @@ class SchemaSyncNode:
             changes = None
         return d.summary, changes, ""
 
-    def _remember(self, types: bytes, cache_fp: str, record: bytes, fingerprint: str) -> None:
+    def _remember(
+        self, types: dict[str, bytes], cache_fp: str, record: bytes, fingerprint: str
+    ) -> None:
         cfg = self.config
-        self.expected = {
-            Path(cfg.schema_path).resolve(): types,
-            Path(cfg.hash_cache_path).resolve(): cache_fp.encode("ascii"),
-            cfg.snapshot_file.resolve(): record,
-        }
+        self.expected = {Path(path).resolve(): data for path, data in types.items()}
+        self.expected[Path(cfg.hash_cache_path).resolve()] = cache_fp.encode("ascii")
+        self.expected[cfg.snapshot_file.resolve()] = record
         self.last_fingerprint = fingerprint
 
     def _connection(self) -> psycopg.Connection[Any]:

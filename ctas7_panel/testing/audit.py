@@ -17,10 +17,11 @@ It never raises for those: a failure is a result. ``write_report`` writes
 Fast path: after each pass the audit records, next to the hash cache
 (``<hash cache>.audit.json``), the catalog probe of the database (a count and hash of every
 catalog row version, ``schema/sql/catalog_probe.sql``), the fingerprint and the SHA-256 of the
-types and snapshot files. When the probe, the hash cache and both files still match, nothing in
-the catalog changed since a pass that verified them, so the audit answers VERIFIED without
-introspecting (one connection, one query, two file hashes). Any mismatch, or a missing or
-corrupt record, takes the full path; the record is only an optimisation.
+types files (``CTAS7_TYPES``: every language kept in step) and of the snapshot. When the
+probe, the hash cache and the files still match, nothing in the catalog changed since a pass
+that verified them, so the audit answers VERIFIED without introspecting (one connection, one
+query, the files' hashes). Any mismatch, or a missing or corrupt record, takes the full path;
+the record is only an optimisation.
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ class ProbeRecord:
     table_count: int
     types_sha: str
     snapshot_sha: str
+    other_types: dict[str, str] = dataclasses.field(default_factory=dict)  # path -> SHA-256
 
     def encode(self) -> bytes:
         return orjson.dumps(
@@ -155,6 +157,8 @@ def _fast_verify(config: AuditConfig) -> tuple[ProbeRecord | None, DatabaseError
         or artifacts.read_hash_cache(cfg.hash_cache_path).value != rec.fingerprint
         or artifacts.file_sha256(cfg.schema_path) != rec.types_sha
         or artifacts.file_sha256(cfg.snapshot_file) != rec.snapshot_sha
+        or set(rec.other_types) != {path for _, path in cfg.outputs[1:]}
+        or any(artifacts.file_sha256(path) != sha for path, sha in rec.other_types.items())
     ):
         return None, None
     try:
@@ -176,7 +180,8 @@ def _fast_verify(config: AuditConfig) -> tuple[ProbeRecord | None, DatabaseError
 class _Recorder:
     """Inspector and differ for the sync node that also keep the probe and the diff text."""
 
-    def __init__(self) -> None:
+    def __init__(self, languages: tuple[str, ...] = ("typescript",)) -> None:
+        self.languages = languages
         self.probe: str | None = None
         self.diff_text: str | None = None
 
@@ -184,7 +189,7 @@ class _Recorder:
         from ctas7_panel.schema.sync import builtin_inspector
 
         probe = catalog_probe(conn)  # before introspecting: a racing change is seen next time
-        seen = builtin_inspector(conn, options)
+        seen = builtin_inspector(conn, options, languages=self.languages)
         self.probe = probe
         return seen
 
@@ -207,7 +212,8 @@ def _record_probe(config: AuditConfig, probe: str | None, fingerprint: str, tabl
     cfg = config.sync
     types_sha = artifacts.file_sha256(cfg.schema_path)
     snapshot_sha = artifacts.file_sha256(cfg.snapshot_file)
-    if probe is None or types_sha is None or snapshot_sha is None:
+    others = {path: artifacts.file_sha256(path) for _, path in cfg.outputs[1:]}
+    if probe is None or types_sha is None or snapshot_sha is None or None in others.values():
         return
     rec = ProbeRecord(
         database_identity(cfg.db_url),
@@ -217,6 +223,7 @@ def _record_probe(config: AuditConfig, probe: str | None, fingerprint: str, tabl
         tables,
         types_sha,
         snapshot_sha,
+        {path: sha for path, sha in others.items() if sha is not None},
     )
     try:
         artifacts.atomic_write(config.probe_file, rec.encode())
@@ -247,6 +254,7 @@ def run_audit(config: AuditConfig, *, clock: Any = time.time) -> AuditResult:
             table_count=record.table_count,
             source_node=cfg.source_node,
             types_hash=record.types_sha,
+            types_hashes={cfg.schema_path: record.types_sha, **record.other_types},
             diff=None,
             duration_ms=elapsed(),
             trigger="audit",
@@ -271,7 +279,7 @@ def run_audit(config: AuditConfig, *, clock: Any = time.time) -> AuditResult:
         recorder = _Recorder()
         node = None
     else:
-        recorder = _Recorder()
+        recorder = _Recorder(cfg.languages)
         node = SchemaSyncNode(
             dataclasses.replace(cfg, catalog_probe=False),
             inspector=recorder.inspect,

@@ -281,3 +281,31 @@ def test_go_parses_and_vets(tmp_path: Path) -> None:
         if lang == "go" and golden.exists():
             bad = subprocess.run(["gofmt", "-l", str(golden)], capture_output=True, timeout=60)
             assert bad.returncode != 0, f"{golden.name} ({version}) parses: not invalid after all"
+
+
+# ---------------------------------------------------------------- the oracle, where no golden is
+
+
+@pytest.mark.timeout(900)  # the first use may install both reference versions from npm
+@pytest.mark.parametrize("name", ["edge_cases", "feature_matrix"])
+def test_reference_098_python_crashes_or_does_not_import(
+    name: str, reference_versions: tuple[str, ...], fresh_db_url: str, goldens
+) -> None:  # type: ignore[no-untyped-def]
+    """0.98.0 left no Python golden for these two: run it. On edge_cases it prints Python that
+    does not compile, and ours is that text with only the reported places changed; on
+    feature_matrix it crashes."""
+    from ctas7_panel.schema import reference
+
+    goldens.load(fresh_db_url, name)
+    options = golden_options(name, "0.98.0")
+    with pgtools.connect(fresh_db_url) as conn:
+        ours = render("python", introspect(conn, options, type_list=True), options)
+    assert ours.text == (FIXTURES / "ours" / "0.98.0" / f"{name}.py").read_text()
+    if name == "feature_matrix":
+        with pytest.raises(reference.ReferenceFailure, match="reading 'name'"):
+            reference.run_reference(fresh_db_url, "0.98.0", options, lang="python")
+        return
+    printed = reference.run_reference(fresh_db_url, "0.98.0", options, lang="python")
+    with pytest.raises(SyntaxError):
+        compile(printed, name, "exec")
+    assert differs_only_at(printed, ours.text, ours.deviations) == []
