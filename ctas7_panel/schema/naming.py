@@ -36,6 +36,10 @@ class Namer:
         the database, before the others; then the first of equal names), then the rest are
         repaired.
         """
+        if len(set(wanted)) == len(wanted) and self.taken.isdisjoint(wanted):
+            if all(self.is_valid(name) for name in wanted):  # the usual case: nothing to do
+                self.taken.update(wanted)
+                return list(wanted), []
         names: list[str | None] = [None] * len(wanted)
         flags = list(exact) or [False] * len(wanted)
         for first in (True, False):

@@ -15,6 +15,7 @@ each such change is reported in ``Generated.deviations`` (classes in ``docs/type
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from ctas7_panel.schema.gcpause import gc_paused
 from ctas7_panel.schema.model import Catalog, Relation
@@ -85,6 +86,7 @@ _RAW_TAG_BREAKERS = re.compile(r'[`"\\\x00-\x1f]')
 _EMBEDDABLE = re.compile(r"^\*?([A-Za-z_][A-Za-z0-9_]*)$")
 
 
+@lru_cache(maxsize=65536)
 def type_case(name: str) -> str:
     """postgres-meta's ``formatForGoTypeName``: ``pokemon_center`` -> ``PokemonCenter``."""
     return "".join(w[0].upper() + w[1:] for w in _SPLIT_ONE.split(name) if w)
@@ -106,10 +108,19 @@ class _Go:
         self.enum_names = {t.name for t in meta.enum_types()}
         self.composite_names = {t.name for t in meta.composite_types()}
         self.listed = {(t.schema, t.name) for t in meta.types}
+        self._types: dict[tuple[str, bool, bool], str] = {}
+        self._tags: dict[str, str] = {}
 
     def go_type(self, pg_type: str, nullable: bool, lookups: bool = True) -> str:
         """``pgTypeToGoType``; ``lookups=False`` is its call without the type list (composite
-        type attributes, which pass ``format_type`` text)."""
+        type attributes, which pass ``format_type`` text). Cached."""
+        key = (pg_type, nullable, lookups)
+        cached = self._types.get(key)
+        if cached is None:
+            cached = self._types[key] = self._go_type(pg_type, nullable, lookups)
+        return cached
+
+    def _go_type(self, pg_type: str, nullable: bool, lookups: bool) -> str:
         go_type = _GO_TYPES.get(pg_type)
         if pg_type in JS_PROTOTYPE_NAMES and not (lookups and pg_type in self.enum_names):
             self.deviations.append(
@@ -129,6 +140,13 @@ class _Go:
         return "interface{}"
 
     def tag(self, name: str) -> str:
+        """The ``json`` struct tag of column ``name`` (cached)."""
+        cached = self._tags.get(name)
+        if cached is None:
+            cached = self._tags[name] = self._tag(name)
+        return cached
+
+    def _tag(self, name: str) -> str:
         if not self.old:
             tag = "json:" + json_string(name)
             return json_string(tag) if "`" in tag else f"`{tag}`"

@@ -58,8 +58,13 @@ JS_PROTOTYPE_NAMES: dict[str, str] = {
 _ARRAY_INDEX = re.compile(r"^(?:0|[1-9][0-9]*)$")
 
 
+_JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
+
+
 def json_string(text: str) -> str:
     """``JSON.stringify(text)``: double quotes, backslash escapes, non-ASCII kept."""
+    if _JSON_ESCAPED.search(text) is None:
+        return f'"{text}"'
     return json.dumps(text, ensure_ascii=False)
 
 

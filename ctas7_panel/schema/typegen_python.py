@@ -18,6 +18,7 @@ from __future__ import annotations
 import keyword
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ctas7_panel.schema.gcpause import gc_paused
 from ctas7_panel.schema.model import Catalog, Column, Relation
@@ -168,6 +169,7 @@ def class_case(name: str) -> str:
     return "".join(w[0].upper() + w[1:] for w in _SPLIT_ONE.split(name) if w)
 
 
+@lru_cache(maxsize=65536)
 def field_case(name: str) -> str:
     """postgres-meta's ``formatForPyAttributeName``: ``Item ID`` -> ``item_id``."""
     return "_".join(w.lower() for w in _SPLIT_RUN.split(name))
@@ -217,10 +219,19 @@ class _Python:
         self.enum_owner = enum_owner
         self.enum_order = js_key_order(t.name for t in meta.enum_types())
         self.names: dict[tuple[str, str], str] = {}  # (schema, name) -> its class or alias
+        self._parsed: dict[str, str] = {}
+        self._strings: dict[str, str] = {}
 
     # ---- strings and types
 
     def string(self, text: str) -> str:
+        """``text`` as the reference writes it in a string literal (cached)."""
+        cached = self._strings.get(text)
+        if cached is None:
+            cached = self._strings[text] = self._string(text)
+        return cached
+
+    def _string(self, text: str) -> str:
         if not self.old:
             return json_string(text)
         if _NEEDS_ESCAPE.search(text):
@@ -256,9 +267,14 @@ class _Python:
         return "Any"
 
     def parse(self, pg_type: str) -> str:
-        if pg_type.startswith("_"):
-            return f"List[{self.parse(pg_type[1:])}]"
-        return self.resolve(pg_type)
+        cached = self._parsed.get(pg_type)
+        if cached is None:
+            if pg_type.startswith("_"):
+                cached = f"List[{self.parse(pg_type[1:])}]"
+            else:
+                cached = self.resolve(pg_type)
+            self._parsed[pg_type] = cached
+        return cached
 
     # ---- declarations
 
@@ -309,8 +325,9 @@ class _Python:
     # ---- classes
 
     def field_names(
-        self, owner: str, columns: list[Column], types: list[str], model: bool
+        self, owners: tuple[str, ...], columns: list[Column], types: list[str], model: bool
     ) -> list[str]:
+        """The fields of the classes ``owners`` (same columns), deviations recorded for each."""
         roots = {m for t in types for m in _ROOT_NAME.findall(t)} if model else set()
 
         def valid(name: str) -> bool:
@@ -338,23 +355,24 @@ class _Python:
         names, changed = namer.assign(
             wanted, [w == c.name for w, c in zip(wanted, columns, strict=True)]
         )
-        for before, ours in changed:
-            self.deviations.append(
-                Deviation(
-                    f"class {owner}: field {before!r} named {ours} (the reference's name is "
-                    "invalid there, hides a name its annotations use, or repeats another "
-                    "field's)",
-                    before,
-                    ours,
-                    owner,
+        for owner in owners:
+            for before, ours in changed:
+                self.deviations.append(
+                    Deviation(
+                        f"class {owner}: field {before!r} named {ours} (the reference's name "
+                        "is invalid there, hides a name its annotations use, or repeats "
+                        "another field's)",
+                        before,
+                        ours,
+                        owner,
+                    )
                 )
-            )
         return names
 
     def model(self, name: str, columns: list[Column], nullable: list[bool]) -> str:
         types = [self.parse(c.format) for c in columns]
         types = [f"Optional[{t}]" if n else t for t, n in zip(types, nullable, strict=True)]
-        fields = self.field_names(name, columns, types, model=True)
+        fields = self.field_names((name,), columns, types, model=True)
         lines = [f"class {name}(BaseModel):"]
         lines += [
             f"    {f}: {t} = Field(alias={self.string(c.name)})"
@@ -364,21 +382,26 @@ class _Python:
             lines.append("    pass")
         return "\n".join(lines)
 
-    def typed_dict(self, name: str, columns: list[Column], update: bool) -> str:
-        fields = self.field_names(name, columns, [], model=False)
-        lines = [f"class {name}(TypedDict):"]
+    def typed_dicts(self, insert: str, update: str, columns: list[Column]) -> tuple[str, str]:
+        """A table's ``Insert`` and ``Update`` TypedDicts (same fields, different optionality)."""
+        fields = self.field_names((insert, update), columns, [], model=False)
+        insert_lines = [f"class {insert}(TypedDict):"]
+        update_lines = [f"class {update}(TypedDict):"]
         for f, c in zip(fields, columns, strict=True):
             t = self.parse(c.format)
             if c.is_nullable:
                 t = f"Optional[{t}]"
-            annotation = f"Annotated[{t}, Field(alias={self.string(c.name)})]"
-            optional = update or has_default(c)
-            lines.append(
-                f"    {f}: NotRequired[{annotation}]" if optional else f"    {f}: {annotation}"
+            optional = f"    {f}: NotRequired[Annotated[{t}, Field(alias={self.string(c.name)})]]"
+            update_lines.append(optional)
+            insert_lines.append(
+                optional
+                if has_default(c)
+                else f"    {f}: Annotated[{t}, Field(alias={self.string(c.name)})]"
             )
         if not columns:
-            lines.append("    pass")
-        return "\n".join(lines)
+            insert_lines.append("    pass")
+            update_lines.append("    pass")
+        return "\n".join(insert_lines), "\n".join(update_lines)
 
     def relation_model(self, name: str, rel: Relation) -> str:
         columns = self.meta.columns(rel)
@@ -426,10 +449,8 @@ class _Python:
             )
         tables = []
         for rel in meta.tables:
-            columns = meta.columns(rel)
             tables.append(self.relation_model(next(names), rel))
-            tables.append(self.typed_dict(next(names), columns, update=False))
-            tables.append(self.typed_dict(next(names), columns, update=True))
+            tables.extend(self.typed_dicts(next(names), next(names), meta.columns(rel)))
         views = [self.relation_model(next(names), rel) for rel in meta.views]
         matviews = [self.relation_model(next(names), rel) for rel in meta.materialized_views]
         composites = [self.composite_model(next(names), s, n) for s, n in self.composites()]

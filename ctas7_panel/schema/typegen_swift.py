@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ctas7_panel.schema.gcpause import gc_paused
 from ctas7_panel.schema.model import Catalog, Relation
@@ -65,6 +66,7 @@ _SPLIT_RUN = re.compile(r"[^a-zA-Z0-9]+")
 _CONFORMANCES = "Codable, Hashable, Sendable"
 
 
+@lru_cache(maxsize=65536)
 def type_case(name: str) -> str:
     """postgres-meta's ``formatForSwiftTypeName``: ``_key_id`` -> ``_KeyId``."""
     prefix = ""
@@ -73,6 +75,7 @@ def type_case(name: str) -> str:
     return prefix + "".join(w[0].upper() + w[1:] for w in _SPLIT_RUN.split(name) if w)
 
 
+@lru_cache(maxsize=65536)
 def property_case(name: str) -> str:
     """postgres-meta's ``formatForSwiftPropertyName``: ``pokemon_center`` -> ``pokemonCenter``."""
     words = _SPLIT_ONE.split(name)
@@ -82,8 +85,14 @@ def property_case(name: str) -> str:
     return f"`{text}`" if text in _KEYWORDS else text
 
 
+_SWIFT_ESCAPED = re.compile('[\\\\"\x00-\x1f\x7f\u2028\u2029]')
+
+
+@lru_cache(maxsize=65536)
 def swift_string(text: str) -> str:
     """A Swift string literal as postgres-meta 0.99.0 writes it."""
+    if _SWIFT_ESCAPED.search(text) is None:
+        return f'"{text}"'
     out = []
     for ch in text:
         if ch == "\\":
@@ -121,8 +130,17 @@ class _Swift:
         self.type_names = {t.name for t in meta.types}
         self.type_names.update(r.name for r in (*meta.tables, *meta.views))
         self.string = (lambda s: f'"{s}"') if meta.is_old else swift_string
+        self._types: dict[tuple[str, bool], str] = {}
 
     def swift_type(self, pg_type: str, nullable: bool) -> str:
+        """``pgTypeToSwiftType`` (cached)."""
+        key = (pg_type, nullable)
+        cached = self._types.get(key)
+        if cached is None:
+            cached = self._types[key] = self._swift_type(pg_type, nullable)
+        return cached
+
+    def _swift_type(self, pg_type: str, nullable: bool) -> str:
         mapped = _SWIFT_TYPES.get(pg_type)
         if mapped is None:
             if pg_type.startswith("_"):
