@@ -139,6 +139,7 @@ def cmd_tail(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     import orjson
 
+    from ctas7_panel.atomic import replacing
     from ctas7_panel.store import open_store
 
     store = open_store(settings.store_url)
@@ -147,25 +148,23 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         store.close()
     out: Path = args.output
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    if args.format == "jsonl":
-        with tmp.open("wb") as f:
-            for row in df.itertuples(index=False):
-                f.write(orjson.dumps(_row_dict(row)) + b"\n")
-    elif args.format == "csv":
-        flat = df.assign(
-            timestamp=df["timestamp"].map(lambda t: t.isoformat()),
-            payload=df["payload"].map(lambda p: orjson.dumps(p).decode()),
-        )
-        flat.to_csv(tmp, index=False)
-    else:
-        try:
-            flat = df.assign(payload=df["payload"].map(lambda p: orjson.dumps(p).decode()))
-            flat.to_parquet(tmp, index=False)
-        except ImportError as exc:
-            raise UsageError("parquet export needs pyarrow: pip install pyarrow") from exc
-    tmp.replace(out)
+    with replacing(out) as tmp:
+        if args.format == "jsonl":
+            with tmp.open("wb") as f:
+                for row in df.itertuples(index=False):
+                    f.write(orjson.dumps(_row_dict(row)) + b"\n")
+        elif args.format == "csv":
+            flat = df.assign(
+                timestamp=df["timestamp"].map(lambda t: t.isoformat()),
+                payload=df["payload"].map(lambda p: orjson.dumps(p).decode()),
+            )
+            flat.to_csv(tmp, index=False)
+        else:
+            try:
+                flat = df.assign(payload=df["payload"].map(lambda p: orjson.dumps(p).decode()))
+                flat.to_parquet(tmp, index=False)
+            except ImportError as exc:
+                raise UsageError("parquet export needs pyarrow: pip install pyarrow") from exc
     print(f"wrote {len(df)} events to {out}", file=sys.stderr)
     return 0
 

@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "serve",
         help="run everything in one process: watcher, bridge, gateway, Legion, Neural Mux, "
         "dashboard",
-        description="Start the whole system and the dashboard (http://HOST:PORT/app). With "
+        description="Start the whole system and the dashboard (http://HOST:PORT/app), both "
+        "listening on CTAS7_BIND (127.0.0.1 by default; anything else needs CTAS7_TOKEN). With "
         "CTAS7_DATABASE_URL unset it uses the embedded PostgreSQL and runs the demo activity.",
     )
     serve.add_argument("--port", type=int, default=5006, help="dashboard port (5006)")
@@ -33,7 +34,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     serve.add_argument("--no-demo", dest="demo", action="store_false")
     serve.add_argument("--no-gateway", action="store_true", help="do not serve the websocket ports")
-    serve.add_argument("--allow-websocket-origin", action="append", default=None, metavar="HOST")
+    serve.add_argument(
+        "--allow-websocket-origin",
+        action="append",
+        default=None,
+        metavar="HOST[:PORT]",
+        help="browser origin allowed to open the dashboard (repeatable; default: localhost, "
+        "127.0.0.1 and CTAS7_BIND when it is a single address)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     demo = sub.add_parser(
@@ -106,22 +114,33 @@ def _print_event(event: Any, *, as_json: bool) -> None:
     print(f"{stamp} {event.event_type:26s} {event.source_node:12s} {detail}", flush=True)
 
 
+def _origins(bind: str, port: int) -> list[str]:
+    """Browser origins allowed by default: this machine, and the bind address when it is one."""
+    origins = [f"localhost:{port}", f"127.0.0.1:{port}"]
+    if bind not in {"127.0.0.1", "localhost", "0.0.0.0", "::", "::1"}:
+        origins.append(f"[{bind}]:{port}" if ":" in bind else f"{bind}:{port}")
+    return origins
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import panel as pn
 
     from ctas7_panel.runtime import get_runtime
 
-    runtime = get_runtime(_settings(settings), demo=args.demo, gateway=not args.no_gateway)
-    from ctas7_panel.dashboard.app import create_app
+    effective = _settings(settings)
+    runtime = get_runtime(effective, demo=args.demo, gateway=not args.no_gateway)
+    from ctas7_panel.dashboard.access import guarded_app
 
-    origins = args.allow_websocket_origin or [f"localhost:{args.port}", f"127.0.0.1:{args.port}"]
+    def app() -> Any:
+        return guarded_app(effective, os.environ)
+
     server = pn.serve(
-        {"app": create_app},
+        {"app": app},
         port=args.port,
         address=settings.bind,
         show=False,
         start=False,
-        websocket_origin=origins,
+        websocket_origin=args.allow_websocket_origin or _origins(settings.bind, args.port),
         title="ctas7 telemetry",
     )
     loop = server.io_loop

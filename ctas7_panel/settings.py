@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ctas7_panel.access import Tokens, check_tokens, is_loopback
 from ctas7_panel.errors import ConfigError
 
 DEFAULT_MAX_EVENT_BYTES = 256 * 1024
@@ -107,13 +108,24 @@ VARIABLES: tuple[Variable, ...] = (
         "CTAS7_BIND",
         "bind",
         "127.0.0.1",
-        "address network servers listen on; anything but loopback needs CTAS7_TOKEN",
+        "address network servers (gateway, dashboard) listen on; anything but loopback needs "
+        "CTAS7_TOKEN",
     ),
     Variable(
         "CTAS7_TOKEN",
         "token",
         None,
-        "shared secret for the websocket gateway (header or ?token=)",
+        "read token (16+ characters): the gateway's feeds, /metrics and ordinary events in, "
+        "the dashboard (header, or its sign-in page); once set, required from every client",
+        secret=True,
+    ),
+    Variable(
+        "CTAS7_ADMIN_TOKEN",
+        "admin_token",
+        None,
+        "admin token (16+ characters, not CTAS7_TOKEN): also replay and publishing reserved "
+        "event types (schema_*, bridge_metrics, ...); sent by ctas7 audit/ingest and the "
+        "pytest plugin",
         secret=True,
     ),
     Variable(
@@ -302,15 +314,6 @@ def redact_url(url: str) -> str:
     return url
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 @dataclass(frozen=True)
 class Settings:
     """Every setting of ctas7-panel. Build with ``Settings.from_env(os.environ, **overrides)``."""
@@ -328,6 +331,7 @@ class Settings:
     store_url: str = field(default="sqlite:///./.ctas7/events.db", repr=False)
     bind: str = "127.0.0.1"
     token: str | None = field(default=None, repr=False)
+    admin_token: str | None = field(default=None, repr=False)
     home: Path = Path("./.ctas7")
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
     poll_interval: float = 5.0
@@ -339,11 +343,22 @@ class Settings:
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
-        if not is_loopback(self.bind) and not self.token:
+        tokens = check_tokens(self.token, self.admin_token)
+        if not is_loopback(self.bind) and not tokens.configured:
             raise ConfigError(
                 f"CTAS7_BIND={self.bind!r} listens beyond this machine: set CTAS7_TOKEN too "
                 "(or bind 127.0.0.1)"
             )
+
+    @property
+    def tokens(self) -> Tokens:
+        """The read and admin tokens (``ctas7_panel.access``)."""
+        return Tokens(self.token, self.admin_token)
+
+    @property
+    def client_token(self) -> str | None:
+        """What the project's own clients send: the admin token when set, else the read one."""
+        return self.admin_token or self.token
 
     def __repr__(self) -> str:
         shown = []

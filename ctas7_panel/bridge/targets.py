@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -31,11 +30,11 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from ctas7_panel.access import is_loopback
 from ctas7_panel.bridge.delivery import SeenIds
 from ctas7_panel.bridge.routes import ALL_TARGETS, DASHBOARD, LEGION, NEURAL_MUX
 from ctas7_panel.errors import BusError, ConfigError, DeliveryError
 from ctas7_panel.events import Event
-from ctas7_panel.settings import is_loopback
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
@@ -250,12 +249,3 @@ def build_targets(
         else:
             targets[name] = BusTarget(name, bus, seen=SeenIds(seen_capacity))
     return targets
-
-
-def token_ok(expected: str | None, given: str | None) -> bool:
-    """Constant-time token check (True when no token is configured)."""
-    if not expected:
-        return True
-    if given is None:
-        return False
-    return hmac.compare_digest(expected.encode(), given.encode())

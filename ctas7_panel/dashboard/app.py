@@ -142,10 +142,11 @@ class Dashboard(pn.viewable.Viewer):
 
     period_ms = param.Integer(default=100, bounds=(50, 2000), doc="flush period per session")
 
-    def __init__(self, hub: Hub, **params: Any) -> None:
+    def __init__(self, hub: Hub, *, can_replay: bool = True, **params: Any) -> None:
         super().__init__(**params)
         self.hub = hub
         self.state = DashboardState()
+        self.state.bridge.can_replay = can_replay  # type: ignore[union-attr]
         self.feed = SessionFeed(hub.digest, self.state)
         s = self.state
         self.status_view = StatusBarView(model=s.status)
@@ -212,7 +213,7 @@ class Dashboard(pn.viewable.Viewer):
     async def _on_replay(self, event: Any) -> None:
         bridge = self.state.bridge
         assert bridge is not None
-        if bridge.replaying:
+        if bridge.replaying or not bridge.can_replay:
             return
         bridge.param.update(replaying=True, replay_message="replaying…")
         try:
@@ -264,11 +265,17 @@ def pin_local_resources() -> None:
 
 
 def create_app(
-    settings: Settings | None = None, environ: Mapping[str, str] | None = None
+    settings: Settings | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    admin: bool = True,
 ) -> pn.template.BootstrapTemplate:
-    """The page for one session: the process's hub, this session's dashboard, the template."""
+    """The page for one session: the process's hub, this session's dashboard, the template.
+
+    ``admin``: the session may replay dead letters (``ctas7_panel.dashboard.access`` decides).
+    """
     hub = get_hub(settings, environ)
-    dashboard = Dashboard(hub)
+    dashboard = Dashboard(hub, can_replay=admin)
     template = pn.template.BootstrapTemplate(
         title=TITLE,
         theme="dark",

@@ -94,6 +94,9 @@ class BridgeModel(param.Parameterized):
     replay_message = param.String(default="", doc="outcome of the last replay")
     replaying = param.Boolean(default=False, doc="a replay is running")
     replay_requests = param.Integer(default=0, doc="bumped by the view's replay button")
+    can_replay = param.Boolean(
+        default=True, doc="this session has admin rights: the replay button is shown and works"
+    )
 
 
 class DashboardState(param.Parameterized):

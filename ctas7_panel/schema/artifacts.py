@@ -7,11 +7,9 @@ Three artifacts per watched database:
 - the snapshot (``<hash cache>.snapshot.json`` unless given): the canonical JSON of the schema the
   types were generated from, kept for diffs.
 
-``atomic_write`` writes a temporary file in the same directory, fsyncs it, ``os.replace``-s it over
-the target and fsyncs the directory: a reader sees the old file or the new one, never a mix, and
-a crash at any point leaves the previous file intact (a stray ``.<name>.ctas7-tmp-*`` file at
-worst, removed by the next write). ``crash_hook`` is the test seam: it runs between the temporary
-file being complete and the rename (``set_crash_hook``; a subprocess test makes it ``os._exit``).
+They are written with ``atomic_write`` (``ctas7_panel.atomic``, re-exported here with its test
+seam ``set_crash_hook``/``crash_hook``): temp file + fsync + rename, keeping an existing file's
+mode and owner, writing through a symlink to its target.
 
 ``read_hash_cache`` and ``read_snapshot`` never raise for a missing, empty or corrupt file: they
 return the value or None plus the reason it is unknown, which the sync pass puts in its event.
@@ -19,46 +17,37 @@ return the value or None plus the reason it is unknown, which the sync pass puts
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
-import secrets
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from ctas7_panel.errors import ArtifactError
+from ctas7_panel.atomic import TMP_MARKER, atomic_write, crash_hook, set_crash_hook
 
-TMP_MARKER = ".ctas7-tmp-"
+__all__ = [
+    "SNAPSHOT_SUFFIX",
+    "TMP_MARKER",
+    "Loaded",
+    "atomic_write",
+    "crash_hook",
+    "default_snapshot_path",
+    "file_sha256",
+    "parse_snapshot",
+    "read_bytes",
+    "read_hash_cache",
+    "read_snapshot",
+    "set_crash_hook",
+    "sha256_hex",
+    "stat_key",
+    "write_hash_cache",
+]
+
 SNAPSHOT_SUFFIX = ".snapshot.json"
 _HEX = re.compile(r"^[0-9a-f]{8,128}$")
-
-CrashHook = Callable[[Path, Path], None]  # (temporary file, target)
-_crash_hook: CrashHook | None = None
-
-
-def set_crash_hook(hook: CrashHook | None) -> CrashHook | None:
-    """Install a function run after the temp file is written and before the rename (tests only).
-
-    Returns the previous hook. The hook may raise (an injected failure) or ``os._exit`` (a crash).
-    """
-    global _crash_hook
-    previous, _crash_hook = _crash_hook, hook
-    return previous
-
-
-@contextlib.contextmanager
-def crash_hook(hook: CrashHook) -> Iterator[None]:
-    """``set_crash_hook`` for the duration of a ``with`` block."""
-    previous = set_crash_hook(hook)
-    try:
-        yield
-    finally:
-        set_crash_hook(previous)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -69,69 +58,6 @@ def default_snapshot_path(hash_cache_path: str | Path) -> Path:
     """Where the snapshot lives when not configured: next to the hash cache."""
     p = Path(hash_cache_path)
     return p.with_name(p.name + SNAPSHOT_SUFFIX)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # some platforms/filesystems cannot open a directory: best effort
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _remove_stale_temps(target: Path) -> None:
-    prefix = f".{target.name}{TMP_MARKER}"
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(target.parent):
-            if entry.name.startswith(prefix):
-                with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
-
-
-def atomic_write(path: str | Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` atomically (temp + fsync + rename + fsync of the directory).
-
-    Raises ``ArtifactError`` naming the file and the reason; the previous file is then untouched.
-    """
-    target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ArtifactError(
-            f"cannot create directory {target.parent}: {exc.strerror} "
-            "(check the path and its permissions)"
-        ) from exc
-    _remove_stale_temps(target)
-    tmp = target.with_name(f".{target.name}{TMP_MARKER}{secrets.token_hex(4)}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if _crash_hook is not None:
-            _crash_hook(tmp, target)
-        os.replace(tmp, target)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise ArtifactError(
-            f"cannot write {target}: {exc.strerror or exc} (check free space and permissions)"
-        ) from exc
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(target.parent)
 
 
 def file_sha256(path: str | Path) -> str | None:

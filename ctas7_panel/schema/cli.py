@@ -212,9 +212,9 @@ def _typegen(args: argparse.Namespace, settings: Any) -> int:
             file=sys.stderr,
         )
     if args.output:
-        from ctas7_panel.schema.snapshot import write_atomic
+        from ctas7_panel.atomic import atomic_write
 
-        write_atomic(args.output, text.encode())
+        atomic_write(args.output, text.encode())
     else:
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -226,10 +226,11 @@ def snapshot_handler(args: argparse.Namespace, settings: Any) -> int:
     options = _options(args)
     url = _db_url(args, settings)
     catalog = _read_catalog(url, options)
-    from ctas7_panel.schema.snapshot import canonical_json, fingerprint, to_snapshot, write_atomic
+    from ctas7_panel.atomic import atomic_write
+    from ctas7_panel.schema.snapshot import canonical_json, fingerprint, to_snapshot
 
     snap = to_snapshot(catalog)
-    write_atomic(args.output, canonical_json(snap) + b"\n")
+    atomic_write(args.output, canonical_json(snap) + b"\n")
     print(f"{fingerprint(snap)}  {args.output}")
     return 0
 

@@ -38,9 +38,13 @@ Bounded sends: a connection's send queue is its transport write buffer, capped a
 4008 ("slow consumer") and dropped from the feed at once. Keepalive: ping every
 ``ping_interval`` s, close after ``ping_timeout`` s without pong.
 
-Security: loopback by default; binding elsewhere needs ``CTAS7_TOKEN``. When a token is set,
-every request (websocket or ``/metrics``) must carry it as ``Authorization: Bearer <token>``
-or ``?token=<token>``; it is compared in constant time; otherwise HTTP 401.
+Security (``ctas7_panel.access``, ``docs/security.md``): loopback by default; binding elsewhere
+needs ``CTAS7_TOKEN``. When a token is set (``CTAS7_TOKEN`` and/or ``CTAS7_ADMIN_TOKEN``), every
+request (websocket or ``/metrics``) must carry one as ``Authorization: Bearer <token>`` or
+``?token=<token>``; it is compared in constant time; otherwise HTTP 401. On the ingress a
+reserved event type (``schema_*``, ``bridge_metrics``, ...) sent over a connection opened with
+the read token is refused: ``{"error": "<the rule>", "field": "event_type", "event_id": ...}``,
+counted (``ctas7_gateway_ingress_forbidden_total``) and kept as a rejected frame.
 """
 
 from __future__ import annotations
@@ -60,11 +64,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from ctas7_panel import access
+from ctas7_panel.access import Role, Tokens
 from ctas7_panel.bridge.delivery import SeenIds
-from ctas7_panel.bridge.targets import endpoint_is_local, token_ok
+from ctas7_panel.bridge.targets import endpoint_is_local
 from ctas7_panel.errors import BusError, ConfigError, EventError, StoreError
 from ctas7_panel.events import Event
-from ctas7_panel.settings import DEFAULT_MAX_EVENT_BYTES, is_loopback
+from ctas7_panel.settings import DEFAULT_MAX_EVENT_BYTES
 from ctas7_panel.streams.bus import DEFAULT_TOPIC
 
 if TYPE_CHECKING:
@@ -111,6 +117,7 @@ class GatewayConfig:
 
     bind: str = "127.0.0.1"
     token: str | None = field(default=None, repr=False)
+    admin_token: str | None = field(default=None, repr=False)
     ports: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     single_port: int | None = None
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
@@ -121,7 +128,8 @@ class GatewayConfig:
     compression: bool = False  # permessage-deflate: costs more CPU than it saves on events
 
     def __post_init__(self) -> None:
-        if not is_loopback(self.bind) and not self.token:
+        tokens = access.check_tokens(self.token, self.admin_token)
+        if not access.is_loopback(self.bind) and not tokens.configured:
             raise ConfigError(
                 f"gateway bind {self.bind!r} is reachable from other machines: set CTAS7_TOKEN "
                 "(or bind 127.0.0.1)"
@@ -131,6 +139,10 @@ class GatewayConfig:
             raise ConfigError(
                 f"unknown gateway endpoint {unknown[0]!r}: use {', '.join(DEFAULT_PORTS)}"
             )
+
+    @property
+    def tokens(self) -> Tokens:
+        return Tokens(self.token, self.admin_token)
 
     @property
     def hard_max_bytes(self) -> int:
@@ -158,6 +170,7 @@ class GatewayConfig:
         return cls(
             bind=settings.bind,
             token=settings.token,
+            admin_token=settings.admin_token,
             ports=chosen,
             single_port=single_port,
             max_event_bytes=settings.max_event_bytes,
@@ -169,6 +182,7 @@ class GatewayConfig:
 class GatewayStats:
     accepted: int = 0
     rejected: int = 0
+    forbidden: int = 0  # reserved event types sent with the read token
     publish_failed: int = 0
     rejects_kept: int = 0
     slow_closed: int = 0
@@ -320,7 +334,7 @@ class Gateway:
         path = parts.path.rstrip("/") or "/"
         if path == "/healthz":
             return conn.respond(200, "ok\n")
-        if not self._authorized(request, parts.query):
+        if self._role(request) is Role.NONE:
             self.stats.unauthorized += 1
             return conn.respond(401, "missing or wrong token: send Authorization: Bearer <token>\n")
         if path == "/metrics":
@@ -333,18 +347,16 @@ class Gateway:
             return conn.respond(404, f"no endpoint {path} on this port (served: {served})\n")
         return None
 
-    def _authorized(self, request: Request, query: str) -> bool:
-        token = self.config.token
-        if not token:
-            return True
-        given: str | None = None
-        header = request.headers.get("Authorization")
-        if header and header.lower().startswith("bearer "):
-            given = header[7:].strip()
+    def _role(self, request: Request) -> Role:
+        """The role the request's token grants (``Authorization: Bearer`` or ``?token=``)."""
+        tokens = self.config.tokens
+        if not tokens.configured:
+            return Role.ADMIN
+        given = access.bearer(request.headers.get("Authorization"))
         if given is None:
-            values = parse_qs(query).get("token")
+            values = parse_qs(urlsplit(request.path).query).get("token")
             given = values[0] if values else None
-        return token_ok(token, given)
+        return tokens.role_for(given)
 
     def prometheus(self) -> str:
         """``GET /metrics``: the bridge's snapshot (when given) and the gateway's counters."""
@@ -354,6 +366,7 @@ class Gateway:
         rows: list[tuple[str, str, dict[str, str], float]] = [
             ("ctas7_gateway_ingress_accepted_total", "counter", {}, s.accepted),
             ("ctas7_gateway_ingress_rejected_total", "counter", {}, s.rejected),
+            ("ctas7_gateway_ingress_forbidden_total", "counter", {}, s.forbidden),
             ("ctas7_gateway_ingress_publish_failed_total", "counter", {}, s.publish_failed),
             ("ctas7_gateway_slow_consumers_closed_total", "counter", {}, s.slow_closed),
             ("ctas7_gateway_unauthorized_total", "counter", {}, s.unauthorized),
@@ -391,6 +404,7 @@ class Gateway:
 
         cfg = self.config
         peer = _peer(conn)
+        role = self._role(conn.request) if conn.request is not None else Role.NONE
         try:
             async for frame in conn:
                 try:
@@ -406,6 +420,9 @@ class Gateway:
                     if self.store is not None:
                         await self._rejects.put(self._reject_event(frame, exc, peer))
                     continue
+                if not cfg.tokens.may_publish(role, event.event_type):
+                    await self._forbid(conn, frame, event, peer)
+                    continue
                 try:
                     await self.bus.publish(event, topic=DEFAULT_TOPIC)
                 except BusError as exc:
@@ -417,6 +434,19 @@ class Gateway:
                 await conn.send('{"ack":' + orjson.dumps(event.event_id).decode() + "}")
         except ConnectionClosed:
             pass
+
+    async def _forbid(
+        self, conn: ServerConnection, frame: str | bytes, event: Event, peer: str
+    ) -> None:
+        """A reserved type over a read-token connection: error frame naming the rule, counted,
+        kept as a rejected frame (the connection stays open)."""
+        self.stats.forbidden += 1
+        exc = EventError(access.reserved_refusal(event.event_type), field="event_type")
+        log.warning("gateway: refused %s from %s: read token", event.event_type, peer)
+        reply = {"error": str(exc), "field": exc.field, "event_id": event.event_id}
+        await conn.send(orjson.dumps(reply).decode())
+        if self.store is not None:
+            await self._rejects.put(self._reject_event(frame, exc, peer))
 
     def _reject_event(self, frame: str | bytes, exc: EventError, peer: str) -> Event:
         raw = frame.encode("utf-8", "replace") if isinstance(frame, str) else bytes(frame)

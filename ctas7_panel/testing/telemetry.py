@@ -9,7 +9,9 @@ each batch to every sink:
 - the bus, when ``CTAS7_BUS_URL`` is ``redis://``: published on topic ``events`` (the bridge
   consumes it in group ``bridge``);
 - otherwise the bridge's websocket ingress (``ws://127.0.0.1:8002/telemetry_bridge`` unless
-  configured): one event per frame, each answered ``{"ack": id}`` or ``{"error": ...}``.
+  configured): one event per frame, each answered ``{"ack": id}`` or ``{"error": ...}``; it
+  sends ``CTAS7_ADMIN_TOKEN`` when set (the audit's ``schema_*`` events are reserved), else
+  ``CTAS7_TOKEN``.
 
 A sink that fails keeps its undelivered events (bounded: ``max_pending``, oldest dropped and
 counted) and is retried at most every ``retry_interval`` seconds and once more at ``close``.
@@ -80,7 +82,7 @@ class TelemetryConfig:
             "store_url": settings.store_url,
             "bus_url": settings.bus_url if remote_bus else None,
             "bridge_url": None if remote_bus else (bridge_url or None),
-            "token": settings.token,
+            "token": settings.client_token,  # admin when set: audits publish schema_* events
         }
         values.update(overrides)
         return cls(**values)

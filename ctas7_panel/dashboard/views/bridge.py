@@ -1,4 +1,5 @@
-"""Bridge health: routing success rate, dead letters, and a replay button."""
+"""Bridge health: routing success rate, dead letters, and a replay button (admin sessions only:
+``model.can_replay``)."""
 
 # param types ClassSelector values as Optional and pn.bind as generator-returning: both false
 # positives here (the model is always set); narrowed to this module.
@@ -60,7 +61,8 @@ class BridgeHealthView(pn.viewable.Viewer):
         self.button.param.watch(self._on_click, "clicks")
 
     def _on_click(self, event: param.parameterized.Event) -> None:
-        self.model.replay_requests += 1
+        if self.model.can_replay:
+            self.model.replay_requests += 1
 
     def __panel__(self) -> pn.viewable.Viewable:
         m = self.model
@@ -78,7 +80,7 @@ class BridgeHealthView(pn.viewable.Viewer):
                 stylesheets=[markup.CSS],
             ),
             pn.Row(
-                self.button,
+                *([self.button] if m.can_replay else []),  # not even hidden: no model to click
                 pn.pane.HTML(
                     pn.bind(
                         lambda msg: f"<small data-metric='replay-message'>{msg}</small>",

@@ -26,6 +26,7 @@ from ctas7_panel.streams.bus import MemoryBus
 from ctas7_panel.streams.gateway import DEFAULT_PORTS, Gateway, GatewayConfig
 
 ZERO = dict.fromkeys(DEFAULT_PORTS, 0)
+TOKEN = "gateway-test-token-4f1c9e"  # tests/integration/streams/test_log_hygiene.py greps for it
 VALID = orjson.dumps(
     {"event_type": "qa5_validation", "payload": {"status": "passed"}, "source_node": "qa5"}
 )
@@ -175,7 +176,7 @@ async def test_single_port_mode_serves_every_path_and_404s_others() -> None:
 
 async def test_token_is_required_as_header_or_query() -> None:
     bus = MemoryBus()
-    async with Gateway(None, bus, config=config(single_port=0, token="s3cret")) as gw:
+    async with Gateway(None, bus, config=config(single_port=0, token=TOKEN)) as gw:
         port = gw.ports["dioxus_events"]
         with pytest.raises(InvalidStatus) as info:
             async with connect(gw.url("dioxus_events")):
@@ -184,15 +185,15 @@ async def test_token_is_required_as_header_or_query() -> None:
         with pytest.raises(InvalidStatus):
             async with connect(gw.url("dioxus_events") + "?token=wrong"):
                 pass
-        async with connect(gw.url("dioxus_events") + "?token=s3cret"):
+        async with connect(gw.url("dioxus_events") + "?token=" + TOKEN):
             pass
         async with connect(
-            gw.url("dioxus_events"), additional_headers={"Authorization": "Bearer s3cret"}
+            gw.url("dioxus_events"), additional_headers={"Authorization": "Bearer " + TOKEN}
         ):
             pass
         assert (await asyncio.to_thread(http_get, f"http://127.0.0.1:{port}/metrics"))[0] == 401
         status, _ = await asyncio.to_thread(
-            http_get, f"http://127.0.0.1:{port}/metrics", {"Authorization": "Bearer s3cret"}
+            http_get, f"http://127.0.0.1:{port}/metrics", {"Authorization": "Bearer " + TOKEN}
         )
         assert status == 200
         assert gw.stats.unauthorized == 3
@@ -201,7 +202,7 @@ async def test_token_is_required_as_header_or_query() -> None:
 def test_binding_beyond_loopback_needs_a_token() -> None:
     with pytest.raises(ConfigError, match="CTAS7_TOKEN"):
         GatewayConfig(bind="0.0.0.0")
-    GatewayConfig(bind="0.0.0.0", token="t")
+    GatewayConfig(bind="0.0.0.0", token=TOKEN)
 
 
 def test_ports_follow_local_endpoints_from_settings() -> None:
