@@ -113,16 +113,21 @@ class SignInPage:
         self.cookie = pn.widgets.TextInput(value="", visible=False)  # carries the cookie value
         self.cookie.jscallback(value=_SET_COOKIE_JS)
         self.submit.on_click(self._sign_in)
-        self.token.param.watch(self._sign_in, "enter_pressed")
+        self.token.param.watch(self._sign_in, "value")  # Enter (or leaving the field)
 
     def _sign_in(self, event: Any = None) -> None:
-        given = self.token.value_input or self.token.value or ""
+        given = (self.token.value_input or self.token.value or "").strip()
+        if not given:  # nothing typed, or the field was just cleared
+            return
         self.token.param.update(value="", value_input="")
-        role = self.tokens.role_for(given.strip()) if given.strip() else Role.NONE
+        role = self.tokens.role_for(given)
         if role is Role.NONE:
             self.failures += 1
             log.warning("dashboard: wrong token from %s (attempt %d)", self.client, self.failures)
-            self.message.object = "<span data-signin='wrong'>That is not a valid token.</span>"
+            self.message.object = (
+                f"<span data-signin='wrong' data-attempt='{self.failures}'>That is not a valid "
+                "token.</span>"
+            )
             return
         token = self.tokens.admin if role is Role.ADMIN else self.tokens.read
         self.message.object = "<span data-signin='ok'>Signed in, loading…</span>"

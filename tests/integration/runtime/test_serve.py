@@ -1,4 +1,5 @@
-"""``ctas7 serve``: everything in one process, the dashboard answering, SIGTERM stops it cleanly."""
+"""``ctas7 serve``: everything in one process, the dashboard answering on loopback only (``ss``),
+SIGTERM stops it cleanly."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+from ctas7_panel.access import is_loopback
 from ctas7_panel.migrations import apply_migrations
 from ctas7_panel.netutil import free_port
+from tests.integration.runtime.listening import listening
 
 
 def test_serve_runs_everything_and_stops_on_sigterm(fresh_db_url: str, tmp_path: Path) -> None:
@@ -48,6 +51,9 @@ def test_serve_runs_everything_and_stops_on_sigterm(fresh_db_url: str, tmp_path:
         with urllib.request.urlopen(f"http://127.0.0.1:{gateway}/healthz", timeout=5) as r:
             assert r.status == 200  # the gateway runs in the same process
         assert (tmp_path / "types.ts").exists()  # the watcher's first sync wrote the types
+        sockets = listening(proc.pid)  # CTAS7_BIND unset: dashboard and gateway on loopback only
+        assert {port, gateway} <= {p for _, p in sockets}, sockets
+        assert all(is_loopback(host) for host, _ in sockets), sockets
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(30)
