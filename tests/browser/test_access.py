@@ -85,9 +85,9 @@ def remote() -> Iterator[Remote]:
         return
 
     def in_namespace(scenarios: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        probe = [sys.executable, "-m", "tests.browser.access_probe"]
         proc = subprocess.run(
-            ["ip", "netns", "exec", ns, sys.executable, "-m", "tests.browser.access_probe"]
-            + [orjson.dumps(scenarios).decode()],
+            ["ip", "netns", "exec", ns, *probe, orjson.dumps(scenarios).decode()],
             cwd=ROOT,
             capture_output=True,
             text=True,
