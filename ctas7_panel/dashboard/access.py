@@ -106,9 +106,9 @@ class SignInPage:
         self.client = client
         self.failures = 0
         self.token = pn.widgets.PasswordInput(
-            name="Token", placeholder="CTAS7_TOKEN or CTAS7_ADMIN_TOKEN", width=360
+            label="Token", placeholder="CTAS7_TOKEN or CTAS7_ADMIN_TOKEN", width=360
         )
-        self.submit = pn.widgets.Button(name="Sign in", button_type="primary", width=120)
+        self.submit = pn.widgets.Button(label="Sign in", color="primary", width=120)
         self.message = pn.pane.HTML("", css_classes=["ctas7-signin-message"])
         self.cookie = pn.widgets.TextInput(value="", visible=False)  # carries the cookie value
         self.cookie.jscallback(value=_SET_COOKIE_JS)
