@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what the tests need (Python deps, Debian's Chromium, TypeScript from npm) and run the
+# Install what the tests need (Python deps, Debian's Chromium and iproute2, TypeScript from npm) and run the
 # whole suite: unit, integration (real PostgreSQL/Redis), browser (Chromium) and notebooks.
 # Extra arguments go to pytest.
 set -euo pipefail
@@ -15,6 +15,11 @@ if [ "${#missing[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "test: installing Debian's ${missing[*]}" >&2
   as_root apt-get update -qq && as_root apt-get install -y -qq "${missing[@]}" >/dev/null \
     || echo "test: could not install ${missing[*]} (the tests that need them will say so)" >&2
+fi
+if { ! command -v ip >/dev/null 2>&1 || ! command -v ss >/dev/null 2>&1; } && command -v apt-get >/dev/null 2>&1; then
+  echo "test: installing iproute2 (ip netns for the remote-dashboard test, ss for the bind checks)" >&2
+  as_root apt-get update -qq && as_root apt-get install -y -qq iproute2 >/dev/null \
+    || echo "test: could not install iproute2 (the bind checks will fail)" >&2
 fi
 if command -v npm >/dev/null 2>&1 && [ -f package.json ] && [ ! -x node_modules/.bin/tsc ]; then
   echo "test: installing TypeScript from npm for the generated-types check" >&2
