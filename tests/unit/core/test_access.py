@@ -200,3 +200,12 @@ def test_dashboard_decision_table(
     decision = dashboard_access(tokens, **facts)  # type: ignore[arg-type]
     assert decision.role is role and decision.refusal is refusal
     assert decision.allowed is (refusal is None)
+
+
+def test_the_projects_own_clients_send_the_admin_token_when_they_have_it() -> None:
+    """``ctas7 audit``, ``ctas7 ingest`` and the pytest plugin all build this config."""
+    from ctas7_panel.testing.telemetry import TelemetryConfig
+
+    assert TelemetryConfig.from_settings(Settings(token=READ, admin_token=ADMIN)).token == ADMIN
+    assert TelemetryConfig.from_settings(Settings(token=READ)).token == READ
+    assert TelemetryConfig.from_settings(Settings()).token is None
