@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ctas7_panel.serve_cli",
     "ctas7_panel.bridge.cli",
     "ctas7_panel.testing.cli",
+    "ctas7_panel.mcp.cli",
 )
 
 Handler = Callable[..., int]

@@ -88,8 +88,9 @@ class EventStore:
         sources: Sequence[str] | None = None,
         limit: int | None = None,
         after_seq: int | None = None,
+        before_seq: int | None = None,
     ) -> list[tuple[Any, ...]]:
-        where, params = _where(since, until, types, sources, after_seq, self._ph)
+        where, params = _where(since, until, types, sources, after_seq, self._ph, before_seq)
         cols = f"seq, event_id, event_type, timestamp, source_node, {self._payload}"
         if limit is not None:
             sql = (
@@ -109,8 +110,13 @@ class EventStore:
         sources: Sequence[str] | None = None,
         limit: int | None = None,
         after_seq: int | None = None,
+        before_seq: int | None = None,
     ) -> list[tuple[int, Event]]:
-        """Events as ``(seq, Event)`` in arrival order; ``limit`` keeps the newest N."""
+        """Events as ``(seq, Event)`` in arrival order; ``limit`` keeps the newest N.
+
+        ``after_seq`` / ``before_seq`` keep events whose ``seq`` is above / below (exclusive):
+        paging back through the history is ``fetch(limit=N, before_seq=oldest_seen)``.
+        """
         rows = self._fetch_raw(
             since=since,
             until=until,
@@ -118,6 +124,7 @@ class EventStore:
             sources=sources,
             limit=limit,
             after_seq=after_seq,
+            before_seq=before_seq,
         )
         return [_row_event(r) for r in rows]
 
@@ -228,6 +235,7 @@ def _where(
     sources: Sequence[str] | None,
     after_seq: int | None,
     ph: str,
+    before_seq: int | None = None,
 ) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
@@ -240,6 +248,9 @@ def _where(
     if after_seq is not None:
         clauses.append(f"seq > {ph}")
         params.append(after_seq)
+    if before_seq is not None:
+        clauses.append(f"seq < {ph}")
+        params.append(before_seq)
     for column, values in (("event_type", types), ("source_node", sources)):
         if values:
             clauses.append(f"{column} IN ({', '.join([ph] * len(values))})")

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from ctas7_panel.errors import UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ctas7_panel.settings import Settings
 
 ENDPOINT_NAMES = (
@@ -253,6 +255,15 @@ def cmd_dlq_replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    return await replay_dead_letters(settings, args.ids, forward=dict(args.forward))
+
+
+async def replay_dead_letters(
+    settings: Settings, ids: Sequence[int] | None = None, *, forward: dict[str, str] | None = None
+) -> int:
+    """Re-deliver dead letters from another process than the bridge (``ctas7 dlq replay``, the
+    MCP server's ``replay_dead_letters``); returns how many were delivered. Letters of targets
+    delivered on the bus need a shared bus (``CTAS7_BUS_URL=redis://...``): ``UsageError``."""
     from ctas7_panel.bridge.bridge import TelemetryBridge
     from ctas7_panel.bridge.routes import load_routes
     from ctas7_panel.bridge.targets import BusTarget, build_targets
@@ -261,10 +272,10 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
     store = open_store(settings.store_url)
     try:
-        letters = store.dead_letters(ids=args.ids)
+        letters = store.dead_letters(ids=ids)
         bus = open_bus(settings.bus_url)
         async with bus:
-            targets = build_targets(settings, bus, forward=dict(args.forward))
+            targets = build_targets(settings, bus, forward=forward or {})
             if settings.bus_url.startswith("memory"):
                 local = sorted(
                     {dl.target for dl in letters if isinstance(targets.get(dl.target), BusTarget)}
@@ -285,7 +296,7 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
             )
             await bridge.start(consume=False)
             try:
-                return await bridge.replay_dead_letters(args.ids)
+                return await bridge.replay_dead_letters(None if ids is None else list(ids))
             finally:
                 await bridge.close()
     finally:

@@ -1,0 +1,323 @@
+"""Where the MCP server's answers come from: the live schema and the telemetry (thin I/O).
+
+``SchemaSource.current(schemas)`` is the schema as it is *now*: every call runs the catalog probe
+(``schema/sql/catalog_probe.sql``, one query on a kept connection) and introspects again only when
+a catalog row changed since the cached state, so an answer is never stale and repeated reads cost
+one query. States are cached per schema selection (a few). Each version of the default selection
+that the server sees is archived as a snapshot file (``CTAS7_HOME/mcp/snapshots/<hash>.json``,
+newest ``ARCHIVE_KEEP`` kept), so ``schema_diff`` can compare any two versions seen.
+
+``Telemetry`` reads the event store, the bridge's metrics and the runtime's component status.
+Both are blocking and thread-safe: the tools call them through ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ctas7_panel import pgtools
+from ctas7_panel.errors import ArtifactError, Ctas7Error, DatabaseError, SchemaError
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from ctas7_panel.events import Event
+    from ctas7_panel.schema.options import TypegenOptions
+    from ctas7_panel.schema.state import SchemaState
+    from ctas7_panel.settings import Settings
+    from ctas7_panel.store import DeadLetter, EventStore
+
+log = logging.getLogger(__name__)
+
+ARCHIVE_KEEP = 100
+MAX_CACHED = 4
+Key = tuple[str, ...] | None  # a schema selection (None: every non-system schema)
+
+
+class SchemaSource:
+    """The live schema of one database, probe-checked on every read (see the module doc)."""
+
+    def __init__(
+        self,
+        db_url: str,
+        *,
+        options: TypegenOptions | None = None,
+        archive_dir: Path | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        from ctas7_panel.schema.options import TypegenOptions
+
+        self.db_url = db_url
+        self.options = options or TypegenOptions()
+        self.archive_dir = archive_dir
+        self.clock = clock
+        self.last_change: float | None = None  # when the default fingerprint was seen to move
+        self.fingerprint: str | None = None  # of the default selection, last seen
+        self.previous: str | None = None  # the fingerprint before the last change seen
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._states: OrderedDict[Key, tuple[str, int, SchemaState]] = OrderedDict()
+        self._generation = 0  # bumped by invalidate(), lock-free (called from the event loop)
+
+    @property
+    def default_key(self) -> Key:
+        return self.options.schemas
+
+    def key_for(self, schemas: Sequence[str] | None) -> Key:
+        """The selection for a request: the default one, or the sorted names given."""
+        if schemas is None:
+            return self.default_key
+        names = tuple(sorted({s for s in schemas if s}))
+        if not names:
+            raise SchemaError("schemas is empty: name at least one schema, or leave it out")
+        return names
+
+    def current(self, key: Key | str = "default") -> SchemaState:
+        """The schema state for ``key`` (the default selection unless given), fresh as of now."""
+        wanted: Key = self.default_key if key == "default" else key  # type: ignore[assignment]
+        with self._lock:
+            conn = self._connection()
+            try:
+                generation = self._generation
+                probe = _probe(conn)
+                cached = self._states.get(wanted)
+                if cached is not None and cached[:2] == (probe, generation):
+                    self._states.move_to_end(wanted)
+                    state = cached[2]
+                    if wanted == self.default_key:
+                        self._seen(state)
+                    return state
+                state = self._inspect(conn, wanted)
+            except DatabaseError:
+                self._drop()
+                raise
+            except Exception as exc:
+                self._drop()
+                if _is_connection_error(exc):
+                    raise DatabaseError(
+                        f"lost the database {pgtools.redact(self.db_url)}: {exc}"
+                    ) from exc
+                raise
+            self._states[wanted] = (probe, generation, state)
+            self._states.move_to_end(wanted)
+            while len(self._states) > MAX_CACHED:
+                self._states.popitem(last=False)
+        if wanted == self.default_key:
+            self._seen(state)
+        return state
+
+    def _inspect(self, conn: psycopg.Connection[Any], key: Key) -> SchemaState:
+        import dataclasses
+
+        from ctas7_panel.schema.introspect import introspect
+        from ctas7_panel.schema.state import state_from_catalog
+
+        options = dataclasses.replace(self.options, schemas=key)
+        catalog = introspect(conn, options)
+        return state_from_catalog(catalog, options)
+
+    def _seen(self, state: SchemaState) -> None:
+        if state.fingerprint != self.fingerprint:
+            if self.fingerprint is not None:
+                self.last_change = self.clock()
+                self.previous = self.fingerprint
+            self.fingerprint = state.fingerprint
+            self.archive(state.fingerprint, state.snapshot)
+
+    def invalidate(self) -> None:
+        """Forget the cached states (the next read introspects even if the probe agrees).
+        Does not wait for a read in progress (safe to call from the event loop)."""
+        self._generation += 1
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = pgtools.connect(self.db_url)
+        return self._conn
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+        self._conn = None
+
+    # -- the archive of versions seen
+
+    def archive(self, fingerprint: str, snapshot: dict[str, Any]) -> None:
+        """Keep ``snapshot`` as ``<archive>/<fingerprint>.json`` (atomic; newest kept)."""
+        if self.archive_dir is None:
+            return
+        from ctas7_panel.schema.snapshot import canonical_json, write_atomic
+
+        path = self.archive_dir / f"{fingerprint}.json"
+        try:
+            if not path.exists():
+                self.archive_dir.mkdir(parents=True, exist_ok=True)
+                write_atomic(path, canonical_json(snapshot))
+            old = sorted(self.archive_dir.glob("*.json"), key=lambda p: p.stat().st_mtime)
+            for stale in old[:-ARCHIVE_KEEP]:
+                stale.unlink(missing_ok=True)
+        except (OSError, Ctas7Error) as exc:
+            log.warning("mcp: cannot archive schema version %s: %s", fingerprint[:12], exc)
+
+    def archived(self) -> list[str]:
+        if self.archive_dir is None or not self.archive_dir.is_dir():
+            return []
+        return [p.stem for p in self.archive_dir.glob("*.json")]
+
+    def load_archived(self, fingerprint: str) -> dict[str, Any] | None:
+        from ctas7_panel.schema.snapshot import load_snapshot
+
+        if self.archive_dir is None:
+            return None
+        path = self.archive_dir / f"{fingerprint}.json"
+        if not path.is_file():
+            return None
+        try:
+            return load_snapshot(path)
+        except ArtifactError as exc:
+            log.warning("mcp: archived version %s unreadable: %s", fingerprint[:12], exc)
+            return None
+
+    def adopt_record(self, path: str | Path) -> None:
+        """Archive the sync node's snapshot record (the schema the types were made from)."""
+        from ctas7_panel.schema import artifacts
+
+        loaded = artifacts.read_snapshot(path)
+        if not loaded.ok or not isinstance(loaded.value, dict):
+            return
+        rec = loaded.value
+        fp, snap = rec.get("fingerprint"), rec.get("snapshot")
+        if isinstance(fp, str) and isinstance(snap, dict):
+            self.archive(fp, snap)
+
+
+def _probe(conn: psycopg.Connection[Any]) -> str:
+    from ctas7_panel.testing.audit import catalog_probe
+
+    return catalog_probe(conn)
+
+
+def _is_connection_error(exc: BaseException | None) -> bool:
+    import psycopg
+
+    while exc is not None:
+        if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+            return True
+        exc = exc.__cause__
+    return False
+
+
+# --- telemetry --------------------------------------------------------------------------------
+
+MetricsFn = Callable[[], dict[str, Any] | None]
+ComponentsFn = Callable[[], dict[str, dict[str, Any]]]
+ReplayFn = Callable[[Sequence[int] | None], Awaitable[int]]
+
+
+@dataclass
+class Telemetry:
+    """The event store plus, inside ``ctas7 serve``, the live bridge metrics and component status.
+
+    ``metrics``: the bridge's in-process snapshot (None: read ``bridge_metrics`` events instead).
+    ``components``: the runtime's component status (None when standalone).
+    ``replay``: re-delivers dead letters (None: replay is not possible from here).
+    """
+
+    store: EventStore
+    metrics: MetricsFn | None = None
+    components: ComponentsFn | None = None
+    replay: ReplayFn | None = None
+    mode: str = "standalone"
+
+    def events(
+        self,
+        *,
+        types: Sequence[str] | None = None,
+        sources: Sequence[str] | None = None,
+        since: float | None = None,
+        before_seq: int | None = None,
+        limit: int = 50,
+    ) -> list[tuple[int, Event]]:
+        """Newest first."""
+        rows = self.store.fetch(
+            types=types or None,
+            sources=sources or None,
+            since=since,
+            before_seq=before_seq,
+            limit=limit,
+        )
+        return rows[::-1]
+
+    def newest_seq(self) -> int:
+        rows = self.store.fetch(limit=1)
+        return rows[-1][0] if rows else 0
+
+    def count(self) -> int:
+        return self.store.count()
+
+    def dead_letters(
+        self, *, target: str | None = None, include_replayed: bool = False
+    ) -> list[DeadLetter]:
+        return self.store.dead_letters(target=target, include_replayed=include_replayed)
+
+    def bridge_metrics(self) -> dict[str, Any]:
+        """The bridge's metrics: live in-process, else the newest ``bridge_metrics`` per worker."""
+        if self.metrics is not None:
+            snap = self.metrics()
+            if snap is not None:
+                return {"source": "live", **snap}
+        rows = self.events(types=["bridge_metrics"], limit=50)
+        workers: dict[str, dict[str, Any]] = {}
+        now = time.time()
+        for _, event in rows:
+            worker = str(event.payload.get("worker", event.source_node))
+            if worker not in workers:
+                workers[worker] = {"age_s": round(now - event.timestamp, 1), **event.payload}
+        if not workers:
+            return {
+                "source": "events",
+                "workers": {},
+                "note": "no bridge_metrics event in the store yet: is a bridge running?",
+            }
+        delivered = sum(int(w.get("delivered") or 0) for w in workers.values())
+        dead = sum(int(w.get("dead_lettered") or 0) for w in workers.values())
+        settled = delivered + dead
+        return {
+            "source": "events",
+            "delivered": delivered,
+            "dead_lettered": dead,
+            "success_rate": None if settled == 0 else delivered / settled,
+            "workers": workers,
+        }
+
+
+def open_telemetry(settings: Settings) -> Telemetry:
+    from ctas7_panel.store import open_store
+
+    return Telemetry(store=open_store(settings.store_url))
+
+
+def replay_standalone(settings: Settings) -> ReplayFn:
+    """Replay as ``ctas7 dlq replay`` does (needs the Redis bus for bus-delivered targets)."""
+
+    async def replay(ids: Sequence[int] | None) -> int:
+        from ctas7_panel.bridge.cli import replay_dead_letters
+
+        return await replay_dead_letters(settings, ids)
+
+    return replay
+
+
+__all__ = ["ARCHIVE_KEEP", "SchemaSource", "Telemetry", "open_telemetry", "replay_standalone"]
