@@ -42,6 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="browser origin allowed to open the dashboard (repeatable; default: localhost, "
         "127.0.0.1 and CTAS7_BIND when it is a single address)",
     )
+    serve.add_argument("--no-mcp", action="store_true", help="do not serve the MCP server at /mcp")
     serve.set_defaults(handler=cmd_serve)
 
     demo = sub.add_parser(
@@ -134,6 +135,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     def app() -> Any:
         return guarded_app(effective, os.environ)
 
+    mcp = None
+    if not args.no_mcp:  # the MCP server at /mcp on the same port (ctas7_panel.mcp.embed)
+        from ctas7_panel.mcp.embed import EmbeddedMcp
+
+        mcp = EmbeddedMcp(runtime, bind=settings.bind)
     server = pn.serve(
         {"app": app},
         port=args.port,
@@ -142,8 +148,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         start=False,
         websocket_origin=args.allow_websocket_origin or _origins(settings.bind, args.port),
         title="ctas7 telemetry",
+        extra_patterns=mcp.patterns if mcp else [],
     )
     loop = server.io_loop
+    if mcp is not None:
+        loop.add_callback(mcp.start)
 
     def stop(signum: int, frame: Any) -> None:
         loop.add_callback_from_signal(loop.stop)
@@ -157,6 +166,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         server.start()
         loop.start()
     finally:
+        if mcp is not None:
+            with contextlib.suppress(Exception):
+                loop.run_sync(mcp.stop, timeout=10)
         server.stop()
         with contextlib.suppress(Exception):
             runtime.stop()

@@ -292,6 +292,14 @@ class StoreFollower:
     def poke(self) -> None:
         self._poke.set()
 
+    async def prime(self) -> None:
+        """Read where the store is now (before clients connect: nothing is missed after)."""
+        self.live.store_follower = self
+        try:
+            self.seq = await asyncio.to_thread(self.telemetry.newest_seq)
+        except Ctas7Error as exc:
+            log.warning("mcp: cannot read the event store: %s", exc)
+
     async def run(self, stop: asyncio.Event) -> None:
         self.live.store_follower = self
         retry_after_poke = 0

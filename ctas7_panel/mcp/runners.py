@@ -111,7 +111,9 @@ async def standalone(
     bus = None
     try:
         deps.live.notifier.start()
-        tasks.spawn(StoreFollower(deps.live, telemetry).run(tasks.stop), "store")
+        store_follower = StoreFollower(deps.live, telemetry)
+        await store_follower.prime()
+        tasks.spawn(store_follower.run(tasks.stop), "store")
         if settings.bus_url.startswith("redis"):
             from ctas7_panel.streams import open_bus
 

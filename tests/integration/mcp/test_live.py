@@ -1,0 +1,109 @@
+"""Subscribers hear of a real DDL statement within a second: over the 2026 protocol's
+``subscriptions/listen`` and over ``resources/subscribe`` (earlier protocol versions), from a
+standalone ``ctas7 mcp`` that watches the database itself."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import warnings
+
+import anyio
+import mcp_types as types
+import pytest
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp.shared.exceptions import MCPDeprecationWarning
+
+from ctas7_panel import pgtools
+
+pytestmark = pytest.mark.timeout(120)
+WITHIN_S = 1.0
+
+
+def stdio(env: dict[str, str]) -> StdioServerParameters:
+    return StdioServerParameters(command=sys.executable, args=["-m", "ctas7_panel", "mcp"], env=env)
+
+
+async def test_listen_stream_hears_ddl_within_a_second(mcp_env: dict[str, str], mcp_db: str) -> None:
+    async with Client(stdio(mcp_env)) as client:
+        assert client.protocol_version == "2026-07-28"
+        before = json.loads((await client.call_tool("schema_status", {})).content[0].text)  # type: ignore[union-attr]
+        uris = ["ctas7://schema/status", "ctas7://schema/types/typescript"]
+        async with client.listen(resource_subscriptions=uris) as sub:
+            status = json.loads((await client.call_tool("schema_status", {})).content[0].text)  # type: ignore[union-attr]
+            assert status["listeners_count"] == 1 and status["is_watching"]
+            started = time.monotonic()
+            pgtools.apply_sql(mcp_db, "create table public.mcp_live (id int primary key)")
+            got: set[str] = set()
+            with anyio.fail_after(WITHIN_S):
+                async for event in sub:
+                    got.add(event.uri)  # type: ignore[attr-defined]
+                    if got >= set(uris):
+                        break
+            elapsed = time.monotonic() - started
+        assert elapsed < WITHIN_S
+        after = json.loads((await client.call_tool("schema_status", {})).content[0].text)  # type: ignore[union-attr]
+        assert after["current_hash"] != before["current_hash"]
+        assert after["table_count"] == before["table_count"] + 1
+        text = (await client.read_resource("ctas7://schema/types/typescript")).contents[0].text  # type: ignore[union-attr]
+        assert "mcp_live: {" in text
+
+
+async def test_legacy_subscribe_hears_ddl_within_a_second(
+    mcp_env: dict[str, str], mcp_db: str
+) -> None:
+    got = anyio.Event()
+    seen: list[str] = []
+
+    async def on_message(message: object) -> None:
+        if isinstance(message, types.ResourceUpdatedNotification):
+            seen.append(message.params.uri)
+            got.set()
+
+    async with Client(stdio(mcp_env), mode="legacy", message_handler=on_message) as client:
+        assert client.server_capabilities.resources and client.server_capabilities.resources.subscribe
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            await client.subscribe_resource("ctas7://schema/tables/public/tasks")
+        status = json.loads((await client.call_tool("schema_status", {})).content[0].text)  # type: ignore[union-attr]
+        assert status["listeners_count"] == 1
+        started = time.monotonic()
+        pgtools.apply_sql(mcp_db, "alter table public.tasks add column mcp_flag boolean")
+        with anyio.fail_after(WITHIN_S):
+            await got.wait()
+        assert time.monotonic() - started < WITHIN_S
+        assert seen[0] == "ctas7://schema/tables/public/tasks"
+        table = json.loads(
+            (await client.read_resource("ctas7://schema/tables/public/tasks")).contents[0].text  # type: ignore[union-attr]
+        )
+        assert "mcp_flag" in {c["name"] for c in table["columns"]}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            await client.unsubscribe_resource("ctas7://schema/tables/public/tasks")
+        status = json.loads((await client.call_tool("schema_status", {})).content[0].text)  # type: ignore[union-attr]
+        assert status["listeners_count"] == 0
+
+
+async def test_new_events_in_the_store_notify_telemetry_events(
+    mcp_env: dict[str, str], tmp_path: object
+) -> None:
+    from ctas7_panel.events import Event
+    from ctas7_panel.store import open_store
+
+    async with Client(stdio(mcp_env)) as client:
+        async with client.listen(resource_subscriptions=["ctas7://telemetry/events"]) as sub:
+            store = open_store(mcp_env["CTAS7_STORE_URL"])
+            try:
+                store.append([Event.create("mcp_probe", {"ok": True}, source_node="qa")])
+            finally:
+                store.close()
+            with anyio.fail_after(5):
+                async for event in sub:
+                    assert event.uri == "ctas7://telemetry/events"  # type: ignore[attr-defined]
+                    break
+        events = json.loads(
+            (await client.call_tool("query_events", {"types": ["mcp_probe"]})).content[0].text  # type: ignore[union-attr]
+        )
+        assert [e["event_type"] for e in events["events"]] == ["mcp_probe"]
