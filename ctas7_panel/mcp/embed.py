@@ -162,7 +162,9 @@ class EmbeddedMcp:
         assert svc is not None and svc.bridge is not None
         return int(
             await asyncio.wrap_future(
-                self.runtime.call(svc.bridge.replay_dead_letters(None if ids is None else list(ids)))
+                self.runtime.call(
+                    svc.bridge.replay_dead_letters(None if ids is None else list(ids))
+                )
             )
         )
 

@@ -191,10 +191,19 @@ async def serve_http(server: Any, deps: Deps, bind: str, port: int) -> None:
         print(f"ctas7 mcp: serving http://{host}:{port}{PATH}", file=sys.stderr, flush=True)
 
     ready = asyncio.create_task(announce())
+    # uvicorn stops on SIGTERM/SIGINT, then raises the signal again for the handler it found:
+    # let that be a no-op so the caller's clean-up still runs and the exit code is 0
+    found = {sig: signal.signal(sig, _already_stopping) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         await web.serve()
     finally:
         ready.cancel()
+        for sig, handler in found.items():
+            signal.signal(sig, handler)
+
+
+def _already_stopping(signum: int, frame: object) -> None:
+    log.info("mcp: signal %d: stopping", signum)
 
 
 def _quiet_stdout_logging(settings: Settings) -> None:

@@ -21,7 +21,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Annotated, Any, TypedDict
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp_types import CallToolResult, EmptyResult, TextContent, ToolAnnotations
 from pydantic import Field
@@ -315,7 +315,6 @@ def _register_tools(server: MCPServer[Any], deps: Deps) -> None:
         return _result(await _run(tools.audit, deps))
 
     if deps.allow_writes:
-        from mcp.server.mcpserver import Context
 
         @server.tool(
             annotations=ToolAnnotations(

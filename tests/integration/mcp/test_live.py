@@ -26,7 +26,9 @@ def stdio(env: dict[str, str]) -> StdioServerParameters:
     return StdioServerParameters(command=sys.executable, args=["-m", "ctas7_panel", "mcp"], env=env)
 
 
-async def test_listen_stream_hears_ddl_within_a_second(mcp_env: dict[str, str], mcp_db: str) -> None:
+async def test_listen_stream_hears_ddl_within_a_second(
+    mcp_env: dict[str, str], mcp_db: str
+) -> None:
     async with Client(stdio(mcp_env)) as client:
         assert client.protocol_version == "2026-07-28"
         before = json.loads((await client.call_tool("schema_status", {})).content[0].text)  # type: ignore[union-attr]
@@ -63,7 +65,9 @@ async def test_legacy_subscribe_hears_ddl_within_a_second(
             got.set()
 
     async with Client(stdio(mcp_env), mode="legacy", message_handler=on_message) as client:
-        assert client.server_capabilities.resources and client.server_capabilities.resources.subscribe
+        assert (
+            client.server_capabilities.resources and client.server_capabilities.resources.subscribe
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MCPDeprecationWarning)
             await client.subscribe_resource("ctas7://schema/tables/public/tasks")
