@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,23 +154,32 @@ def shrink(value: Any, max_chars: int = ITEM_BUDGET) -> Any:
     return {"truncated": True, "chars": len(text), "preview": text[:keep]}
 
 
-def text_pages(text: str, budget: int) -> list[tuple[int, int]]:
-    """Cut ``text`` into ``(start, end)`` slices of at most ``budget`` characters, at line ends
-    where possible; the slices concatenate to ``text`` exactly."""
+def text_pages(text: str, budget: int, *, escaped: bool = False) -> list[tuple[int, int]]:
+    """Cut ``text`` into ``(start, end)`` slices of at most ``budget`` characters (counted as
+    JSON string content when ``escaped``: a newline costs two), at line ends where possible;
+    the slices concatenate to ``text`` exactly."""
+
+    def cost(piece: str) -> int:
+        return len(dumps(piece)) - 2 if escaped else len(piece)
+
     out: list[tuple[int, int]] = []
-    start, n = 0, len(text)
-    while start < n:
-        end = min(n, start + budget)
-        if end < n:
-            cut = text.rfind("\n", start, end)
-            if cut > start:
-                end = cut + 1
-        out.append((start, end))
-        start = end
-    return out or [(0, 0)]
+    start = pos = used = 0
+    for line in text.splitlines(keepends=True):
+        c = cost(line)
+        if used + c > budget and pos > start:
+            out.append((start, pos))
+            start, used = pos, 0
+        while c > budget:  # one line longer than a page: cut it
+            step = max(1, budget * len(line) // max(c, 1))
+            out.append((pos, pos + step))
+            line, pos = line[step:], pos + step
+            start, c = pos, cost(line)
+        used += c
+        pos += len(line)
+    if pos > start or not out:
+        out.append((start, pos))
+    return out
 
-
-Shrinker = Callable[[Any], Any]
 
 __all__ = [
     "BUDGET",

@@ -28,6 +28,7 @@ from ctas7_panel.mcp.runners import Tasks, make_deps
 from ctas7_panel.mcp.sources import Telemetry
 
 if TYPE_CHECKING:
+    from ctas7_panel.events import Event
     from ctas7_panel.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -179,9 +180,11 @@ class EmbeddedMcp:
         loop = asyncio.get_running_loop()
         svc = self.runtime.services
         assert svc is not None
-        follower = BusFollower(
-            svc.bus, lambda event: loop.call_soon_threadsafe(live.deliver, event)
-        )
+
+        def hand_over(event: Event) -> None:  # on the runtime's loop
+            loop.call_soon_threadsafe(live.deliver, event)
+
+        follower = BusFollower(svc.bus, hand_over)
 
         async def follow() -> None:
             self._runtime_stop = asyncio.Event()

@@ -176,7 +176,7 @@ def generate_types(
     text, fp = types_text(deps, lang, schemas)
     view = f"generate_types:{lang}:{','.join(schemas or [])}"
     page = check_key(decode_cursor(cursor, view), fp, "schema")
-    slices = text_pages(text, deps.budget - 1500)
+    slices = text_pages(text, deps.budget - 1000, escaped=True)
     if page >= len(slices):
         raise UsageError(f"page {page + 1} is past the last page ({len(slices)}): start again")
     start, end = slices[page]

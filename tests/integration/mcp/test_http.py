@@ -155,7 +155,7 @@ async def test_writes_need_allow_writes_and_the_admin_token(
         "CTAS7_BUS_URL": redis_url,
     }
     no_admin = {k: v for k, v in env.items() if k != "CTAS7_ADMIN_TOKEN"}
-    refused = subprocess.run(
+    refused = subprocess.run(  # noqa: ASYNC221 (a short synchronous check)
         [sys.executable, "-m", "ctas7_panel", "mcp", "--allow-writes"],
         env=no_admin,
         capture_output=True,

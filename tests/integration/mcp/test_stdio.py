@@ -93,7 +93,7 @@ async def test_every_resource_lists_and_reads(mcp_env: dict[str, str], mode: str
             (await client.read_resource(f"ctas7://schema/diff/{h}/current")).contents[0].text  # type: ignore[union-attr]
         )
         assert diff["entries"] == [] and diff["old"] == diff["new"] == h
-        with pytest.raises(MCPError, match="no table or view public.nope"):
+        with pytest.raises(MCPError, match=r"no table or view public\.nope"):
             await client.read_resource("ctas7://schema/tables/public/nope")
         with pytest.raises(MCPError, match="no generator for language 'cobol'"):
             await client.read_resource("ctas7://schema/types/cobol")
