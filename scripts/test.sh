@@ -21,8 +21,9 @@ if { ! command -v ip >/dev/null 2>&1 || ! command -v ss >/dev/null 2>&1; } && co
   as_root apt-get update -qq && as_root apt-get install -y -qq iproute2 >/dev/null \
     || echo "test: could not install iproute2 (the bind checks will fail)" >&2
 fi
-if command -v npm >/dev/null 2>&1 && [ -f package.json ] && [ ! -x node_modules/.bin/tsc ]; then
-  echo "test: installing TypeScript from npm for the generated-types check" >&2
+if command -v npm >/dev/null 2>&1 && [ -f package.json ] \
+  && { [ ! -x node_modules/.bin/tsc ] || [ ! -x node_modules/.bin/mcp-inspector ]; }; then
+  echo "test: installing TypeScript and the MCP Inspector from npm (package-lock.json)" >&2
   npm ci --no-audit --no-fund --silent
 fi
 # Supabase's generator, two versions side by side, as the oracle of the differential typegen test

@@ -1,4 +1,5 @@
-"""``ctas7 schema ...`` stays lean: no Panel, Bokeh or pandas imported (checked in a subprocess)."""
+"""``ctas7 schema ...`` stays lean: no Panel, Bokeh, pandas or MCP SDK imported (checked in a
+subprocess)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ try:
     main(["schema", "typegen", "--db-url", "postgresql://nobody@127.0.0.1:1/none"], {})
 except SystemExit:
     pass
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in {"panel", "bokeh", "pandas", "param"})
+heavy = sorted(
+    m for m in sys.modules
+    if m.split(".")[0] in {"panel", "bokeh", "pandas", "param", "mcp", "mcp_types", "starlette"}
+)
 print(json.dumps(heavy))
 """
 
 
-def test_schema_cli_imports_no_panel_bokeh_pandas() -> None:
+def test_schema_cli_imports_no_panel_bokeh_pandas_mcp() -> None:
     result = subprocess.run(
         [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60
     )
