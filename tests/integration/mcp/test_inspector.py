@@ -1,6 +1,6 @@
-"""A client nobody here wrote: the MCP Inspector's CLI mode (npm ``@modelcontextprotocol/inspector``,
-installed by ``npm ci`` from package-lock.json) lists the tools and resources of ``ctas7 mcp`` and
-calls ``schema_status``, over stdio and over HTTP."""
+"""A client nobody here wrote: the MCP Inspector's CLI mode (npm
+``@modelcontextprotocol/inspector``, installed by ``npm ci`` from package-lock.json) lists the
+tools and resources of ``ctas7 mcp`` and calls ``schema_status``, over stdio and over HTTP."""
 
 from __future__ import annotations
 
@@ -50,6 +50,12 @@ def server_env_args(mcp_env: dict[str, str]) -> list[str]:
         if key.startswith(("CTAS7_", "CTAS_")):
             out += ["-e", f"{key}={value}"]
     return out
+
+
+def inspector_env(mcp_env: dict[str, str]) -> dict[str, str]:
+    """The Inspector keeps a catalog under HOME: keep it in the test's directory."""
+    home = mcp_env["CTAS7_HOME"]
+    return {**os.environ, "HOME": home, "MCP_CATALOG_PATH": f"{home}/inspector-catalog.json"}
 
 
 def test_inspector_cli_against_stdio(inspector: Path, mcp_env: dict[str, str]) -> None:
