@@ -106,3 +106,13 @@ def test_a_dead_letter_with_a_bad_payload_still_lists(store: EventStore) -> None
     store.add_dead_letter(bad, "dashboard", "transform failed")
     store.add_dead_letter(good, "dashboard", "down")
     assert [d.event.event_id for d in store.dead_letters()] == ["evt_bad", good.event_id]
+
+
+def test_fetch_pages_back_with_before_seq(store: EventStore) -> None:
+    for i in range(5):  # one append each: the order of rows inside one batch is the store's
+        store.append([Event.create("mcp_probe", {"n": i}, source_node="t")])
+    newest = store.fetch(limit=2)
+    assert [e.payload["n"] for _, e in newest] == [3, 4]
+    older = store.fetch(limit=2, before_seq=newest[0][0])
+    assert [e.payload["n"] for _, e in older] == [1, 2]
+    assert [e.payload["n"] for _, e in store.fetch(before_seq=older[0][0])] == [0]
