@@ -105,5 +105,5 @@ async def test_mcp_at_slash_mcp_inside_serve(served: tuple[str, int]) -> None:
         method="POST",
     )
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(request, timeout=10)
+        urllib.request.urlopen(request, timeout=10)  # noqa: ASYNC210 (the servers run elsewhere)
     assert refused.value.code == 421
