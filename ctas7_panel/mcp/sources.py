@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ctas7_panel import pgtools
 from ctas7_panel.errors import ArtifactError, Ctas7Error, DatabaseError, SchemaError
+from ctas7_panel.settings import redact_url
 
 if TYPE_CHECKING:
     import psycopg
@@ -81,37 +82,50 @@ class SchemaSource:
         return names
 
     def current(self, key: Key | str = "default") -> SchemaState:
-        """The schema state for ``key`` (the default selection unless given), fresh as of now."""
+        """The schema state for ``key`` (the default selection unless given), fresh as of now.
+
+        A kept connection that the server dropped (restart, idle timeout, terminated backend) is
+        reopened once; a database that cannot be reached is a ``DatabaseError`` naming it.
+        """
         wanted: Key = self.default_key if key == "default" else key  # type: ignore[assignment]
         with self._lock:
-            conn = self._connection()
             try:
-                generation = self._generation
-                probe = _probe(conn)
-                cached = self._states.get(wanted)
-                if cached is not None and cached[:2] == (probe, generation):
-                    self._states.move_to_end(wanted)
-                    state = cached[2]
-                    if wanted == self.default_key:
-                        self._seen(state)
-                    return state
-                state = self._inspect(conn, wanted)
+                state = self._current(wanted)
             except DatabaseError:
-                self._drop()
                 raise
             except Exception as exc:
-                self._drop()
-                if _is_connection_error(exc):
-                    raise DatabaseError(
-                        f"lost the database {pgtools.redact(self.db_url)}: {exc}"
-                    ) from exc
-                raise
-            self._states[wanted] = (probe, generation, state)
-            self._states.move_to_end(wanted)
-            while len(self._states) > MAX_CACHED:
-                self._states.popitem(last=False)
+                if not _is_connection_error(exc):
+                    raise
+                log.info("mcp: the schema connection was lost (%s); reconnecting", exc)
+                try:
+                    state = self._current(wanted)
+                except Exception as again:
+                    if _is_connection_error(again):
+                        raise DatabaseError(
+                            f"lost the database {redact_url(self.db_url)}: {again}"
+                        ) from again
+                    raise
         if wanted == self.default_key:
             self._seen(state)
+        return state
+
+    def _current(self, wanted: Key) -> SchemaState:
+        conn = self._connection()
+        try:
+            generation = self._generation
+            probe = _probe(conn)
+            cached = self._states.get(wanted)
+            if cached is not None and cached[:2] == (probe, generation):
+                self._states.move_to_end(wanted)
+                return cached[2]
+            state = self._inspect(conn, wanted)
+        except BaseException:
+            self._drop()
+            raise
+        self._states[wanted] = (probe, generation, state)
+        self._states.move_to_end(wanted)
+        while len(self._states) > MAX_CACHED:
+            self._states.popitem(last=False)
         return state
 
     def _inspect(self, conn: psycopg.Connection[Any], key: Key) -> SchemaState:

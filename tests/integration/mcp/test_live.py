@@ -111,3 +111,33 @@ async def test_new_events_in_the_store_notify_telemetry_events(
             (await client.call_tool("query_events", {"types": ["mcp_probe"]})).content[0].text  # type: ignore[union-attr]
         )
         assert [e["event_type"] for e in events["events"]] == ["mcp_probe"]
+
+
+async def test_survives_its_connections_being_killed(mcp_env: dict[str, str], mcp_db: str) -> None:
+    """Every backend of the server terminated (as a restart or a failover would): the next
+    answer reconnects, and the watcher reconnects and still hears DDL."""
+    name = pgtools.database_name(mcp_db)
+    async with Client(stdio(mcp_env)) as client:
+        first = json.loads((await client.call_tool("schema_status", {})).content[0].text)  # type: ignore[union-attr]
+        pgtools.apply_sql(
+            mcp_db,
+            "select pg_terminate_backend(pid) from pg_stat_activity "
+            f"where datname = '{name}' and pid <> pg_backend_pid()",
+        )
+        await anyio.sleep(1.5)  # let the watcher see its connection go and come back
+        again = await client.call_tool("schema_status", {})
+        assert not again.is_error, again.content
+        assert json.loads(again.content[0].text)["current_hash"] == first["current_hash"]  # type: ignore[union-attr]
+        async with client.listen(resource_subscriptions=["ctas7://schema/status"]) as sub:
+            with anyio.fail_after(10):  # the watcher's first reconnect comes after 0.5 s
+                while not json.loads(
+                    (await client.call_tool("schema_status", {})).content[0].text  # type: ignore[union-attr]
+                )["is_watching"]:
+                    await anyio.sleep(0.1)
+            started = time.monotonic()
+            pgtools.apply_sql(mcp_db, "create table public.after_outage (id int)")
+            with anyio.fail_after(WITHIN_S):
+                async for event in sub:
+                    assert event.uri == "ctas7://schema/status"  # type: ignore[attr-defined]
+                    break
+            assert time.monotonic() - started < WITHIN_S

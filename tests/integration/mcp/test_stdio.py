@@ -170,3 +170,14 @@ async def test_prompts(mcp_env: dict[str, str]) -> None:
         assert "audit" in prompt.messages[0].content.text  # type: ignore[union-attr]
         prompt = await client.get_prompt("explain_schema_change", {})
         assert "no schema change to explain" in prompt.messages[0].content.text  # type: ignore[union-attr]
+
+
+async def test_unreachable_database_is_a_clear_error_not_a_crash(mcp_env: dict[str, str]) -> None:
+    env = {**mcp_env, "CTAS7_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/gone"}
+    async with Client(stdio(env)) as client:
+        message = await error(client, "schema_status", {})
+        assert "cannot connect to postgresql://nobody@127.0.0.1:1/gone" in message
+        telemetry = await call(client, "telemetry_status")  # the store still answers
+        assert telemetry["schema_feed"] == {"kind": "database", "watching": False}
+        with pytest.raises(MCPError, match="cannot connect"):
+            await client.read_resource("ctas7://schema/status")
