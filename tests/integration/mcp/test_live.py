@@ -113,6 +113,11 @@ async def test_new_events_in_the_store_notify_telemetry_events(
         assert [e["event_type"] for e in events["events"]] == ["mcp_probe"]
 
 
+async def watching(client: Client) -> bool:
+    status = await client.call_tool("schema_status", {})
+    return bool(json.loads(status.content[0].text)["is_watching"])  # type: ignore[union-attr]
+
+
 async def test_survives_its_connections_being_killed(mcp_env: dict[str, str], mcp_db: str) -> None:
     """Every backend of the server terminated (as a restart or a failover would): the next
     answer reconnects, and the watcher reconnects and still hears DDL."""
@@ -130,9 +135,7 @@ async def test_survives_its_connections_being_killed(mcp_env: dict[str, str], mc
         assert json.loads(again.content[0].text)["current_hash"] == first["current_hash"]  # type: ignore[union-attr]
         async with client.listen(resource_subscriptions=["ctas7://schema/status"]) as sub:
             with anyio.fail_after(10):  # the watcher's first reconnect comes after 0.5 s
-                while not json.loads(
-                    (await client.call_tool("schema_status", {})).content[0].text  # type: ignore[union-attr]
-                )["is_watching"]:
+                while not await watching(client):  # noqa: ASYNC110 (polling the server)
                     await anyio.sleep(0.1)
             started = time.monotonic()
             pgtools.apply_sql(mcp_db, "create table public.after_outage (id int)")
