@@ -16,7 +16,7 @@ in ``ctas7_panel.mcp.server.TOOL_SPECS`` (name, description, read-only or write)
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,7 +48,6 @@ class Deps:
     access: Access
     allow_writes: bool = False
     budget: int = BUDGET
-    resource_base: str = "ctas7://"
 
     def source(self) -> SchemaSource:
         if self.schema is None:
@@ -67,7 +66,7 @@ def _selection(schema: str | None, deps: Deps) -> list[str] | None:
     if schema is None:
         return None
     default = deps.source().default_key
-    if default is not None and schema in default:
+    if default is None or schema in default:  # None: every schema is read already
         return None
     return [schema]
 
@@ -552,8 +551,6 @@ async def replay_dead_letters(deps: Deps, *, ids: Sequence[int] | None = None) -
     replayed = await deps.telemetry.replay(ids)
     return {"replayed": replayed, "ids": list(ids) if ids is not None else None}
 
-
-Answer = Callable[..., dict[str, Any]]
 
 __all__ = [
     "Deps",
