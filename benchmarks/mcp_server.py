@@ -9,7 +9,7 @@ reported against the seed's "dashboard update < 100 ms" for ``schema_status`` (a
 when nothing changed) and as is for a first ``list_tables`` page. Needs a PostgreSQL admin URL
 (``CTAS7_TEST_DATABASE_URL``, else ``--admin-url``); each schema gets a throwaway database.
 
-    .venv/bin/python benchmarks/mcp.py [--runs 30] [--ddl-runs 15] [--big-sql FILE]
+    .venv/bin/python benchmarks/mcp_server.py [--runs 30] [--ddl-runs 15] [--big-sql FILE]
 """
 
 from __future__ import annotations
