@@ -57,16 +57,29 @@ _RELATION_KINDS = {"table", "view", "column"}
 def schema_uris(changed: Iterable[Mapping[str, Any]] = ()) -> list[str]:
     """The resources a schema change touches: status, tables, versions, every types file and
     the ``schema/tables/{schema}/{name}`` of each relation named in the diff ``changed``."""
-    uris = [STATUS, TABLES, VERSIONS, *(TYPES + lang for lang in LANGS), TELEMETRY_STATUS]
-    seen: set[str] = set()
+    return [*GENERAL_URIS, *table_uris(changed)]
+
+
+GENERAL_URIS: tuple[str, ...] = (
+    STATUS,
+    TABLES,
+    VERSIONS,
+    *(TYPES + lang for lang in LANGS),
+    TELEMETRY_STATUS,
+)
+TABLE_PREFIX = f"{SCHEME}schema/tables/"
+
+
+def table_uris(changed: Iterable[Mapping[str, Any]]) -> list[str]:
+    """``ctas7://schema/tables/{schema}/{name}`` of each relation a diff entry names."""
+    uris: list[str] = []
     for entry in changed:
         if entry.get("kind") not in _RELATION_KINDS:
             continue
         parts = str(entry.get("name", "")).split(".")
         if len(parts) >= 2:
-            uri = f"{SCHEME}schema/tables/{parts[0]}/{parts[1]}"
-            if uri not in seen:
-                seen.add(uri)
+            uri = f"{TABLE_PREFIX}{parts[0]}/{parts[1]}"
+            if uri not in uris:
                 uris.append(uri)
     return uris
 
@@ -259,11 +272,20 @@ class Live:
         self.store_follower: StoreFollower | None = None
         self._pending: set[asyncio.Task[None]] = set()
 
-    async def schema_changed(self, changed: Sequence[Mapping[str, Any]] = ()) -> None:
+    async def schema_changed(
+        self, changed: Sequence[Mapping[str, Any]] = (), *, general: bool = True
+    ) -> None:
+        """Notify the schema's resources (``general``: status, tables, types...) and the tables
+        named in ``changed``, plus every ``ctas7://schema/...`` a legacy client subscribed to."""
         if self.source is not None:
             self.source.invalidate()
-        extra = [u for u in self.notifier.legacy.uris(f"{SCHEME}schema/")]
-        await self.notifier.notify([*schema_uris(changed), *extra])
+        uris: list[str] = []
+        if general:
+            uris += GENERAL_URIS
+            legacy = self.notifier.legacy.uris(f"{SCHEME}schema/")
+            uris += [u for u in legacy if not u.startswith(TABLE_PREFIX)]  # diffs, pages
+        uris += table_uris(changed)
+        await self.notifier.notify(uris)
 
     def deliver(self, event: Event) -> None:
         """``on_event`` from synchronous code on this loop (a bus follower's callback)."""
@@ -395,6 +417,7 @@ class SchemaWatcher:
         self.debounce = debounce
         self.fingerprint: str | None = None
         self._snapshot: dict[str, Any] | None = None
+        self._probe: str | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         from ctas7_panel.schema.watch import backoff
@@ -427,6 +450,7 @@ class SchemaWatcher:
             await conn.execute(f"LISTEN {CHANNEL}")
             await conn.execute(f"LISTEN {PGRST_CHANNEL}")
             self.live.watching = True
+            self._probe = await _probe(conn)
             await self._check()
             debouncer = Debouncer(self.debounce, 1.0)
             next_poll = time.monotonic() + self.poll_interval
@@ -445,6 +469,12 @@ class SchemaWatcher:
                 else:
                     continue
                 next_poll = now + self.poll_interval
+                probe = await _probe(conn)
+                if probe == self._probe:
+                    continue
+                self._probe = probe
+                # the catalog changed: say so at once, then work out what changed
+                await self.live.schema_changed()
                 await self._check()
         finally:
             self.live.watching = False
@@ -463,7 +493,17 @@ class SchemaWatcher:
         old = self._snapshot or {}
         entries = [e.to_dict() for e in diff_snapshots(old, state.snapshot).entries]
         self.fingerprint, self._snapshot = state.fingerprint, state.snapshot
-        await self.live.schema_changed(entries)
+        # the general resources were notified already; now the tables the diff names
+        await self.live.schema_changed(entries, general=False)
+
+
+async def _probe(conn: Any) -> str:
+    """The catalog probe (``schema/sql/catalog_probe.sql``) on the watcher's own connection."""
+    from ctas7_panel.testing.audit import _probe_sql
+
+    cur = await conn.execute(_probe_sql())
+    row = await cur.fetchone()
+    return "" if row is None else str(row[0])
 
 
 __all__ = [

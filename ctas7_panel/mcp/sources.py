@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     import psycopg
 
     from ctas7_panel.events import Event
+    from ctas7_panel.schema.model import Catalog
     from ctas7_panel.schema.options import TypegenOptions
-    from ctas7_panel.schema.state import SchemaState
     from ctas7_panel.settings import Settings
     from ctas7_panel.store import DeadLetter, EventStore
 
@@ -41,6 +41,38 @@ log = logging.getLogger(__name__)
 ARCHIVE_KEEP = 100
 MAX_CACHED = 4
 Key = tuple[str, ...] | None  # a schema selection (None: every non-system schema)
+
+
+class LiveState:
+    """One version of the schema: catalog, snapshot, fingerprint; the generated types are made
+    on first use (a change notification or a table listing never waits for the generator)."""
+
+    def __init__(self, catalog: Catalog, options: TypegenOptions) -> None:
+        from ctas7_panel.schema.snapshot import fingerprint, to_snapshot
+
+        self.catalog = catalog
+        self.options = options
+        self.snapshot = to_snapshot(catalog)
+        self.fingerprint = fingerprint(self.snapshot)
+        self.table_count = int(self.snapshot["table_count"])
+        self.server_version = catalog.server_version
+        self._types: str | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def types(self) -> str:
+        with self._lock:
+            if self._types is None:
+                from ctas7_panel.schema.typegen import generate_typescript
+
+                self._types = generate_typescript(self.catalog, self.options)
+            return self._types
+
+    @property
+    def types_hash(self) -> str:
+        from ctas7_panel.schema.snapshot import types_hash
+
+        return types_hash(self.types)
 
 
 class SchemaSource:
@@ -65,7 +97,7 @@ class SchemaSource:
         self.previous: str | None = None  # the fingerprint before the last change seen
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[Any] | None = None
-        self._states: OrderedDict[Key, tuple[str, int, SchemaState]] = OrderedDict()
+        self._states: OrderedDict[Key, tuple[str, int, LiveState]] = OrderedDict()
         self._generation = 0  # bumped by invalidate(), lock-free (called from the event loop)
 
     @property
@@ -81,7 +113,7 @@ class SchemaSource:
             raise SchemaError("schemas is empty: name at least one schema, or leave it out")
         return names
 
-    def current(self, key: Key | str = "default") -> SchemaState:
+    def current(self, key: Key | str = "default") -> LiveState:
         """The schema state for ``key`` (the default selection unless given), fresh as of now.
 
         A kept connection that the server dropped (restart, idle timeout, terminated backend) is
@@ -109,7 +141,7 @@ class SchemaSource:
             self._seen(state)
         return state
 
-    def _current(self, wanted: Key) -> SchemaState:
+    def _current(self, wanted: Key) -> LiveState:
         conn = self._connection()
         try:
             generation = self._generation
@@ -128,17 +160,15 @@ class SchemaSource:
             self._states.popitem(last=False)
         return state
 
-    def _inspect(self, conn: psycopg.Connection[Any], key: Key) -> SchemaState:
+    def _inspect(self, conn: psycopg.Connection[Any], key: Key) -> LiveState:
         import dataclasses
 
         from ctas7_panel.schema.introspect import introspect
-        from ctas7_panel.schema.state import state_from_catalog
 
         options = dataclasses.replace(self.options, schemas=key)
-        catalog = introspect(conn, options)
-        return state_from_catalog(catalog, options)
+        return LiveState(introspect(conn, options), options)
 
-    def _seen(self, state: SchemaState) -> None:
+    def _seen(self, state: LiveState) -> None:
         if state.fingerprint != self.fingerprint:
             if self.fingerprint is not None:
                 self.last_change = self.clock()
@@ -334,4 +364,11 @@ def replay_standalone(settings: Settings) -> ReplayFn:
     return replay
 
 
-__all__ = ["ARCHIVE_KEEP", "SchemaSource", "Telemetry", "open_telemetry", "replay_standalone"]
+__all__ = [
+    "ARCHIVE_KEEP",
+    "LiveState",
+    "SchemaSource",
+    "Telemetry",
+    "open_telemetry",
+    "replay_standalone",
+]

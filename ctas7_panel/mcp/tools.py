@@ -28,8 +28,7 @@ from ctas7_panel.mcp.budget import BUDGET, check_key, decode_cursor, dumps, fit,
 if TYPE_CHECKING:
     from ctas7_panel.mcp.access import Access
     from ctas7_panel.mcp.live import Live
-    from ctas7_panel.mcp.sources import SchemaSource, Telemetry
-    from ctas7_panel.schema.state import SchemaState
+    from ctas7_panel.mcp.sources import LiveState, SchemaSource, Telemetry
     from ctas7_panel.settings import Settings
 
 MAX_EVENTS = 200
@@ -56,7 +55,7 @@ class Deps:
             )
         return self.schema
 
-    def state(self, schemas: Sequence[str] | None = None) -> SchemaState:
+    def state(self, schemas: Sequence[str] | None = None) -> LiveState:
         src = self.source()
         return src.current(src.key_for(schemas))
 
