@@ -418,6 +418,8 @@ class SchemaWatcher:
         self.fingerprint: str | None = None
         self._snapshot: dict[str, Any] | None = None
         self._probe: str | None = None
+        self._checking: asyncio.Task[None] | None = None
+        self._again = False
 
     async def run(self, stop: asyncio.Event) -> None:
         from ctas7_panel.schema.watch import backoff
@@ -473,13 +475,37 @@ class SchemaWatcher:
                 if probe == self._probe:
                     continue
                 self._probe = probe
-                # the catalog changed: say so at once, then work out what changed
+                # the catalog changed: say so at once, then work out what changed (in the
+                # background: the next NOTIFY must not wait for this introspection)
                 await self.live.schema_changed()
-                await self._check()
+                self._request_check()
         finally:
+            if self._checking is not None:
+                self._checking.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._checking
+                self._checking = None
             self.live.watching = False
             with contextlib.suppress(Exception):
                 await conn.close()
+
+    def _request_check(self) -> None:
+        """One ``_check`` at a time; a request during one runs another after it."""
+        if self._checking is not None and not self._checking.done():
+            self._again = True
+            return
+
+        async def run() -> None:
+            while True:
+                self._again = False
+                try:
+                    await self._check()
+                except Ctas7Error as exc:
+                    log.warning("mcp: cannot read the changed schema: %s", exc)
+                if not self._again:
+                    return
+
+        self._checking = asyncio.create_task(run(), name="ctas7-mcp-schema-check")
 
     async def _check(self) -> None:
         state = await asyncio.to_thread(self.source.current)
