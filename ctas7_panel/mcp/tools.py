@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from ctas7_panel.settings import Settings
 
 MAX_EVENTS = 200
+MAX_FILTERS = 100  # event types or sources in one query
+MAX_NAME = 200  # characters of a name filter
 DEFAULT_EVENTS = 50
 CURRENT = "current"
 
@@ -112,6 +114,8 @@ def list_tables(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     """Tables and views, compact (name, kind, column count) unless ``columns``; paged."""
+    if match is not None and len(match) > MAX_NAME:
+        raise UsageError(f"match is {len(match)} characters long: give at most {MAX_NAME}")
     state = deps.state(_selection(schema, deps))
     rows = views.table_rows(state.snapshot, schema=schema, match=match, columns=columns)
     start = check_key(decode_cursor(cursor, "list_tables"), state.fingerprint, "schema")
@@ -340,7 +344,10 @@ def query_events(
 ) -> dict[str, Any]:
     """Stored events, newest first; payloads over 4,000 characters come truncated."""
     limit = _limit(limit, MAX_EVENTS, "limit")
-    if since is not None and since < 0:
+    for name, values in (("types", types), ("sources", sources)):
+        if values is not None and len(values) > MAX_FILTERS:
+            raise UsageError(f"{name} has {len(values)} entries: give at most {MAX_FILTERS}")
+    if since is not None and not 0 <= since < 1e11:
         raise UsageError(f"since={since} is not a unix time: give seconds since 1970, e.g. 1.7e9")
     before = _seq_cursor(cursor, "query_events")
     rows = deps.telemetry.events(

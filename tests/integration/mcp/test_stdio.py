@@ -146,7 +146,13 @@ async def test_every_tool_good_and_bad_arguments(mcp_env: dict[str, str], mcp_db
             "route_metrics": {"cursor": "x"},
             "dead_letters": {"cursor": 5},
         }
-        for name, args in bad.items():
+        bad_too = [
+            ("list_tables", {"match": "*" * 5000}),
+            ("query_events", {"types": [f"t{i}" for i in range(1000)]}),
+            ("query_events", {"since": -1}),
+            ("generate_types", {"schemas": []}),
+        ]
+        for name, args in [*bad.items(), *bad_too]:
             message = await error(client, name, args)
             assert message.startswith(f"Error executing tool {name}"), message
         assert "did you mean" in await error(
