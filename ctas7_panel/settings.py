@@ -129,13 +129,6 @@ VARIABLES: tuple[Variable, ...] = (
         secret=True,
     ),
     Variable(
-        "CTAS7_ADMIN_TOKEN",
-        "admin_token",
-        None,
-        "secret granting writes too (the MCP server's replay_dead_letters with --allow-writes)",
-        secret=True,
-    ),
-    Variable(
         "CTAS7_HOME",
         "home",
         "./.ctas7",

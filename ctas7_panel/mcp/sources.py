@@ -202,13 +202,14 @@ class SchemaSource:
         """Keep ``snapshot`` as ``<archive>/<fingerprint>.json`` (atomic; newest kept)."""
         if self.archive_dir is None:
             return
-        from ctas7_panel.schema.snapshot import canonical_json, write_atomic
+        from ctas7_panel.atomic import atomic_write
+        from ctas7_panel.schema.snapshot import canonical_json
 
         path = self.archive_dir / f"{fingerprint}.json"
         try:
             if not path.exists():
                 self.archive_dir.mkdir(parents=True, exist_ok=True)
-                write_atomic(path, canonical_json(snapshot))
+                atomic_write(path, canonical_json(snapshot))
             old = sorted(self.archive_dir.glob("*.json"), key=lambda p: p.stat().st_mtime)
             for stale in old[:-ARCHIVE_KEEP]:
                 stale.unlink(missing_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from ctas7_panel.access import Tokens
 from ctas7_panel.errors import UsageError
 from ctas7_panel.events import Event
 from ctas7_panel.mcp import views
@@ -99,14 +100,16 @@ def test_resolve_prefix() -> None:
 def test_roles() -> None:
     open_ = Access()
     assert open_.role({}) == "read" and open_.role(None) == "read"
-    guarded = Access(token="t" * 20, admin_token="a" * 20)
+    guarded = Access(Tokens("t" * 20, "a" * 20))
     assert guarded.role({}) is None
     assert guarded.role({"authorization": "Bearer " + "t" * 20}) == "read"
     assert guarded.role({"authorization": "bearer " + "a" * 20}) == "admin"
     assert guarded.role({"authorization": "Bearer nope"}) is None
     assert guarded.role(None) == "admin"  # stdio: the user who spawned it holds the token
-    admin_only = Access(admin_token="a" * 20)  # loopback, no read token: reading is open
-    assert admin_only.role({}) == "read"
+    admin_only = Access(Tokens(None, "a" * 20))  # a token is configured: every request needs one
+    assert admin_only.role({}) is None
+    assert admin_only.role({"Authorization": "Bearer " + "a" * 20}) == "admin"
+    assert Access(Tokens("t" * 20, None)).role(None) == "read"
 
 
 def test_schema_uris_name_the_changed_relations() -> None:
