@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ctas7_panel.bridge.cli",
     "ctas7_panel.testing.cli",
     "ctas7_panel.mcp.cli",
+    "ctas7_panel.graph.cli",
 )
 
 Handler = Callable[..., int]

@@ -175,6 +175,14 @@ VARIABLES: tuple[Variable, ...] = (
         "seed's ports 8001-8004 and 18100",
     ),
     Variable("CTAS7_LOG_LEVEL", "log_level", "INFO", "logging level: DEBUG, INFO, WARNING, ERROR"),
+    Variable(
+        "CTAS_DB_URL",
+        "graph_url",
+        None,
+        "SurrealDB mirror of the schema graph (seed): surrealkv://PATH or mem:// (embedded, "
+        "needs ctas7-panel[graph]) or ws://HOST:8000; unset = no mirror",
+        secret=True,
+    ),
 )
 
 _BY_ATTR = {v.attr: v for v in VARIABLES}
@@ -297,6 +305,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "bridge_url": _url(("ws", "wss")),
     "gateway_port": _port,
     "types": _types_list,
+    "graph_url": _url(("surrealkv", "mem", "memory", "ws", "wss")),
 }
 _PATHS = {"home", "routes_path"}
 _PATH_TEXTS = {"schema_path", "hash_cache_path"}  # kept verbatim: they appear in event payloads
@@ -341,6 +350,7 @@ class Settings:
     bridge_url: str = "ws://127.0.0.1:8002/telemetry_bridge"
     gateway_port: int | None = None
     log_level: str = "INFO"
+    graph_url: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         tokens = check_tokens(self.token, self.admin_token)

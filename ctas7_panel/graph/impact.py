@@ -418,6 +418,39 @@ def _relation_of(node: NodeId) -> str | None:
     return None if rn is None else f"{rn[0]}.{rn[1]}"
 
 
+def to_dict(impact: Impact) -> dict[str, Any]:
+    """The whole impact as JSON-able data (``--json``; the MCP tool's answer)."""
+    return {
+        "target": impact.target,
+        "fingerprint": impact.fingerprint,
+        "to_fingerprint": impact.to_fingerprint,
+        "max_hops": impact.max_hops,
+        "capped": impact.capped,
+        "changes": [
+            {
+                "kind": c.node.kind,
+                "name": c.node.display,
+                "change": c.change,
+                "id": c.node.to_list(),
+            }
+            for c in impact.seeds
+        ],
+        "dependents": [
+            {
+                "kind": d.node.kind,
+                "name": d.node.display,
+                "hop": d.hop,
+                "breaking": d.breaking,
+                "via": [v.display for v in d.via],
+                "id": d.node.to_list(),
+            }
+            for d in impact.dependents
+        ],
+        "total": len(impact.dependents),
+        "breaking": len(impact.breaking),
+    }
+
+
 def summary(impact: Impact, *, limit: int = SUMMARY_LIMIT) -> dict[str, Any]:
     """The compact, JSON-able impact a ``schema_updated`` event carries.
 

@@ -1,4 +1,5 @@
-"""``ctas7 schema typegen|snapshot|diff`` (and, via ``sync_cli``, ``sync|watch|install-trigger``).
+"""``ctas7 schema typegen|snapshot|diff`` (and, via ``sync_cli``, ``sync|watch|install-trigger``;
+via ``graph.impact_cli``, ``impact``).
 
 Lean at import time: only ``argparse`` here; the handlers import psycopg and the generator.
 Exit codes: 0 success (``diff``: 0 also when there are differences), 2 for a bad URL, an
@@ -107,6 +108,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from ctas7_panel.schema import sync_cli
 
     sync_cli.register(schema_sub)
+
+    from ctas7_panel.graph.impact_cli import add_parser as add_impact_parser
+
+    add_impact_parser(schema_sub)
 
 
 def _add_db_url(parser: argparse.ArgumentParser) -> None:
