@@ -350,7 +350,7 @@ EXAMPLES: dict[str, str] = {
         "FROM schema_version ORDER BY at DESC LIMIT 1;"
     ),
     "lineage of the last schema_updated event": (
-        "SELECT id, new_hash, ->produced->schema_version.hash AS version, "
+        "SELECT id, at, new_hash, ->produced->schema_version.hash AS version, "
         "->led_to->event.{event_type, reload_ms, affected_tasks} AS reloads, "
         "->produced->schema_version<-ran_on.{task: in.name, count, last_status} AS runs "
         "FROM event WHERE event_type = 'schema_updated' ORDER BY at DESC LIMIT 1;"
