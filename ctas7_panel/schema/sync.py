@@ -456,6 +456,7 @@ class SchemaSyncNode:
         self._inspect_memo: tuple[str, Inspection] | None = None
         self._snap_memo: tuple[tuple[int, int, int], SnapshotRecord, bytes] | None = None
         self._types_memo: dict[Path, tuple[tuple[int, int, int], str, bytes]] = {}
+        self._impact: Any = None  # graph.tracker.ImpactTracker, made on first use
 
     # -- lifecycle
 
@@ -533,6 +534,7 @@ class SchemaSyncNode:
             assert observed.record is not None and snap_bytes is not None
             present = {path: data for path, data in types_files.items() if data is not None}
             self._remember(present, seen_live.fingerprint, snap_bytes, seen_live.fingerprint)
+            self._impact_of(seen_live, None, None)
             return ev.schema_nochange(
                 current_hash=seen_live.fingerprint,
                 schema_path=cfg.schema_path,
@@ -587,6 +589,9 @@ class SchemaSyncNode:
             return self.artifact_event(path, change, restored=True, trigger=trigger, **extra)
 
         diff, changes, diff_note = self._diff(observed, seen_live)
+        impact = self._impact_of(
+            seen_live, decision.old_hash, observed.record.snapshot if observed.record else None
+        )
         return ev.schema_updated(
             new_hash=seen_live.fingerprint,
             old_hash=decision.old_hash,
@@ -602,6 +607,7 @@ class SchemaSyncNode:
             reason="; ".join(decision.reasons) + diff_note,
             duration_ms=_ms(t0),
             trigger=trigger,
+            impact=impact,
         )
 
     def artifact_event(
@@ -612,6 +618,33 @@ class SchemaSyncNode:
             {"path": str(path), "change": change, "restored": restored, **extra},
             source_node=self.config.source_node,
         )
+
+    def _impact_of(
+        self, seen: Inspection, old_hash: str | None, old_snapshot: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """The change's ``impact`` summary (see ``ctas7_panel.graph.tracker``); never raises."""
+        if self._conn is None:
+            return None
+        from ctas7_panel.graph.tracker import ImpactTracker
+
+        if self._impact is None:
+            cfg = self.config
+            self._impact = ImpactTracker(
+                schema_path=cfg.schema_path, hash_cache_path=cfg.hash_cache_path
+            )
+        with self._conn_lock:
+            conn = self._conn
+            if conn is None or conn.closed:
+                return None
+            if old_hash is None and old_snapshot is None:  # unchanged: keep the graph current
+                try:
+                    self._impact.observe(conn, seen.snapshot, seen.fingerprint)
+                except Exception as exc:  # the impact never fails a pass
+                    log.warning("impact: cannot read the dependency catalog: %s", exc)
+                return None
+            return self._impact.impact(
+                conn, seen.snapshot, seen.fingerprint, old_hash=old_hash, old_snapshot=old_snapshot
+            )
 
     def _inspect(self) -> Inspection | Failure:
         """Introspect; a kept connection found dead is replaced once before giving up.
