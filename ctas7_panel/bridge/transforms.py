@@ -49,13 +49,16 @@ def _outcome_notification(status: str) -> str:
 
 def legion_schema_updated(event: Event) -> dict[str, Any]:
     p = event.payload
-    return {
+    out = {
         "action": "reload_database_types",
         "schema_path": p["schema_path"],
         "new_hash": p["new_hash"],
         "affected_systems": ["LegionExecutionEngine", "SlotGraphQueryEngine"],
         "reload_required": True,
     }
+    if p.get("impact") is not None:  # Legion's affected tasks come from it (issue 18)
+        out["impact"] = p["impact"]
+    return out
 
 
 def dashboard_schema_updated(event: Event) -> dict[str, Any]:

@@ -48,7 +48,7 @@ from ctas7_panel.legion.registry import (
     registry_from_snapshot,
     unwrap_snapshot,
 )
-from ctas7_panel.legion.reload import node_capabilities, reload_request
+from ctas7_panel.legion.reload import affected_by, node_capabilities, reload_request
 from ctas7_panel.legion.tasks import (
     CallableSpec,
     Task,
@@ -170,6 +170,9 @@ class LegionExecutionEngine:
         self._parsed: tuple[tuple[str, int, int, int], TableRegistry, str | None] | None = None
         self._last_update: float | None = None
         self._last_report: ReloadReport | None = None
+        # task name -> what its registered queries touch: the task manifest (graph.tasks)
+        self._task_deps: dict[str, set[Dependency]] = {}
+        self._manifest_dirty = False
         self._stop = asyncio.Event()
         self._watch_ready = asyncio.Event()
         self._consumer: asyncio.Task[None] | None = None
@@ -197,6 +200,7 @@ class LegionExecutionEngine:
         )
         self._last_update = time.time() if len(self._registry) else None
         self._started = True
+        await self._write_manifest()
         if self.bus is not None and self._consume_enabled:
             sub = await self.bus.subscribe(
                 LEGION_GROUP, topic=LEGION_TOPIC, consumer=f"{self.node_id}-consumer"
@@ -247,7 +251,10 @@ class LegionExecutionEngine:
         if request is not None and request.reload_required:
             snapshot = Path(request.snapshot_path) if request.snapshot_path else None
             report = await self.reload_database_connections(
-                new_hash=request.new_hash, snapshot_path=snapshot, trigger="event"
+                new_hash=request.new_hash,
+                snapshot_path=snapshot,
+                trigger="event",
+                impact=request.impact,
             )
         if event.event_type in {"schema_updated", "schema_nochange"}:
             await self._notify(event)
@@ -280,12 +287,15 @@ class LegionExecutionEngine:
         snapshot_path: Path | None = None,
         trigger: str = "manual",
         force: bool = False,
+        impact: Mapping[str, Any] | None = None,
     ) -> ReloadReport:
         """Re-create the pool, reload the table registry from the snapshot, refresh capabilities.
 
         Running tasks are kept and moved to the new schema. ``new_hash`` defaults to the hash
-        cache on disk. Raises ``ArtifactError``/``SchemaError`` when the snapshot is unusable;
-        then nothing changes.
+        cache on disk. ``impact`` (the ``schema_updated`` event's summary) narrows
+        ``affected_tasks`` to the running tasks that use what changed or depends on it; a task
+        that lost its schema is always affected. Raises ``ArtifactError``/``SchemaError`` when
+        the snapshot is unusable; then nothing changes.
         """
         self._require_started()
         async with self._reload_lock:
@@ -315,9 +325,11 @@ class LegionExecutionEngine:
             old_mux, self._mux, self._registry = self._mux, mux, registry
             affected, failed = [], []
             for ctx in list(self._running.values()):
-                affected.append(ctx.task_id)
-                if ctx.move_to(registry) is not None:
+                lost = ctx.move_to(registry) is not None
+                if lost:
                     failed.append(ctx.task_id)
+                if lost or affected_by(impact, ctx.deps):
+                    affected.append(ctx.task_id)
             self._capabilities = node_capabilities(self.node_id, registry, self._callables.values())
             self._last_update = time.time()
             reload_ms = (time.perf_counter() - t0) * 1000
@@ -373,6 +385,7 @@ class LegionExecutionEngine:
         self._capabilities = node_capabilities(
             self.node_id, self._registry, self._callables.values()
         )
+        self._note_task(name, self._callables[name].uses)
 
     async def execute(self, task: Task) -> TaskResult:
         """Run one task to its end; never raises for a failing task (see ``TaskResult``).
@@ -384,6 +397,7 @@ class LegionExecutionEngine:
         if task.query is None:
             spec = self._callables.get(task.name)
         uses = (*task.uses, *(spec.uses if spec else ()))
+        self._note_task(task.name, (*uses, *((task.query.dependency(),) if task.query else ())))
         ctx = TaskContext(task, schema_hash=self._registry.schema_hash, runner=self._run_query)
         ctx.deps.update(uses)
         self._running[task.task_id] = ctx
@@ -447,6 +461,44 @@ class LegionExecutionEngine:
         }
 
     # --- internals -----------------------------------------------------------------------------
+
+    @property
+    def task_manifest_path(self) -> Path:
+        """Where the task manifest goes: next to the hash cache (``graph.tasks``)."""
+        from ctas7_panel.graph.tasks import default_manifest_path
+
+        return default_manifest_path(self.hash_cache_path)
+
+    def task_dependencies(self) -> dict[str, tuple[Dependency, ...]]:
+        """Every task name seen (registered or run) and the tables/columns its queries touch."""
+        return {n: tuple(sorted(d, key=lambda x: x.table)) for n, d in self._task_deps.items()}
+
+    def _note_task(self, name: str, deps: Iterable[Dependency]) -> None:
+        known = self._task_deps.get(name)
+        new = set(deps)
+        if known is not None and new <= known:
+            return
+        if known is None and len(self._task_deps) >= 2000:
+            return  # bounded: ad-hoc task names must not grow the manifest forever
+        self._task_deps.setdefault(name, set()).update(new)
+        self._manifest_dirty = True
+        if self._started:
+            with contextlib.suppress(RuntimeError):  # no running loop: written at start()
+                self._spawn(self._write_manifest())
+
+    async def _write_manifest(self) -> None:
+        """Write the task manifest where the sync node keeps its artifacts (if it does)."""
+        if not self._manifest_dirty or not self.snapshot_path.exists():
+            return
+        from ctas7_panel.graph.tasks import task_uses, write_manifest
+
+        self._manifest_dirty = False
+        tasks = task_uses(self._task_deps)
+        try:
+            await asyncio.to_thread(write_manifest, self.task_manifest_path, tasks)
+        except Ctas7Error as exc:
+            self._manifest_dirty = True
+            log.warning("legion: cannot write the task manifest: %s", exc)
 
     def _require_started(self) -> None:
         if not self._started:
@@ -563,6 +615,7 @@ class LegionExecutionEngine:
         error: Exception | None,
     ) -> TaskResult:
         self._running.pop(task.task_id, None)
+        self._note_task(task.name, ctx.deps)  # every query it ran, for the task manifest
         result = TaskResult(
             task_id=task.task_id,
             name=task.name,

@@ -15,7 +15,7 @@ from typing import Any
 from ctas7_panel.errors import EventError
 from ctas7_panel.events import Event
 from ctas7_panel.legion.query import OPERATIONS
-from ctas7_panel.legion.registry import TableRegistry
+from ctas7_panel.legion.registry import Dependency, TableRegistry
 from ctas7_panel.legion.tasks import CallableSpec
 
 RELOAD_ACTION = "reload_database_types"
@@ -28,6 +28,7 @@ class ReloadRequest:
     snapshot_path: str | None
     reload_required: bool
     affected_systems: tuple[str, ...] = ()
+    impact: Mapping[str, Any] | None = None  # the sync node's impact summary, when sent
 
 
 def reload_request(event: Event) -> ReloadRequest | None:
@@ -55,13 +56,37 @@ def reload_request(event: Event) -> ReloadRequest | None:
             "schema_updated: field 'payload.affected_systems': expected an array of strings",
             field="payload.affected_systems",
         )
+    impact = p.get("impact")
+    if impact is not None and not isinstance(impact, Mapping):
+        raise EventError(
+            "schema_updated: field 'payload.impact': expected an object", field="payload.impact"
+        )
     return ReloadRequest(
         new_hash=new_hash,
         schema_path=_opt_str(p, "schema_path"),
         snapshot_path=_opt_str(p, "snapshot_path"),
         reload_required=required,
         affected_systems=tuple(systems),
+        impact=impact,
     )
+
+
+def affected_by(impact: Mapping[str, Any] | None, deps: Iterable[Dependency]) -> bool:
+    """Whether a task using ``deps`` is affected by a change with this ``impact`` summary.
+
+    Affected: it uses a relation that changed or depends on what changed, or names such a
+    column. No summary, or a truncated one, affects every task (the old, safe answer).
+    """
+    if impact is None or impact.get("truncated"):
+        return True
+    relations = set(impact.get("relations") or ())
+    columns = set(impact.get("columns") or ())
+    for dep in deps:
+        if dep.table in relations:
+            return True
+        if any(f"{dep.table}.{c}" in columns for c in dep.columns):
+            return True
+    return False
 
 
 def _opt_str(payload: Mapping[str, Any], name: str) -> str | None:
