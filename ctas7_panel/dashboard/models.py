@@ -57,6 +57,7 @@ class SchemaModel(param.Parameterized):
     checked_at = param.Number(default=None, allow_None=True, doc="unix time of last check")
     status = param.String(default="unknown", doc="updated, unchanged, cached, error, unknown")
     diff_text = param.String(default="", doc="the last diff, as text")
+    impact_text = param.String(default="", doc="what the last change affects (its impact)")
     error = param.String(default="", doc="the last schema_error")
     tables = param.DataFrame(default=None, allow_None=True, doc="table, columns")
 

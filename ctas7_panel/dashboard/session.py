@@ -255,6 +255,7 @@ class SessionFeed:
             "checked_at": s.checked_at,
             "status": s.status,
             "diff_text": s.diff_text,
+            "impact_text": s.impact_text,
             "error": s.error or "",
         }
         if self._differs("tables", s.tables) or self.schema.tables is None:

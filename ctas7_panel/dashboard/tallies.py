@@ -50,6 +50,7 @@ class SchemaInfo:
     status: str = "unknown"  # updated, unchanged, error, unknown
     schema_path: str | None = None
     diff_text: str = ""
+    impact_text: str = ""  # the impact summary of the last schema_updated, as text
     tables: tuple[tuple[str, int], ...] = ()  # (table, column count)
     tables_hash: str | None = None  # the schema ``tables`` describe (None: unknown)
     error: str | None = None
@@ -127,6 +128,18 @@ def diff_text(value: Any) -> str:
     return str(value)
 
 
+def impact_text(value: Any) -> str:
+    """The ``impact`` of a ``schema_updated`` as a few lines ("" when there is none)."""
+    if not isinstance(value, Mapping):
+        return ""
+    from ctas7_panel.graph.impact import summary_text
+
+    try:
+        return summary_text(value)
+    except (TypeError, ValueError, AttributeError):
+        return "impact: (unreadable summary)"
+
+
 def fold_schema(info: SchemaInfo, event: Event, *, raw: bool) -> SchemaInfo:
     """The schema state after one event (unchanged when the event says nothing about it)."""
     p = event.payload
@@ -148,6 +161,7 @@ def fold_schema(info: SchemaInfo, event: Event, *, raw: bool) -> SchemaInfo:
             changes["diff_text"] = diff_text(p.get("diff")) or (
                 f"{_short(p.get('old_hash'))} -> {_short(p.get('new_hash'))}"
             )
+            changes["impact_text"] = impact_text(p.get("impact"))
         if tables is not None:
             changes["tables"] = tables
             changes["tables_hash"] = changes["hash"]

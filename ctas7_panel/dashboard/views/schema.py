@@ -13,6 +13,7 @@ import param
 
 from ctas7_panel.dashboard import markup
 from ctas7_panel.dashboard.models import SchemaModel
+from ctas7_panel.dashboard.views.impact import impact_pane
 
 
 def _metrics(hash_: str, table_count: int | None, updated_at: float | None, status: str) -> str:
@@ -57,6 +58,7 @@ class SchemaView(pn.viewable.Viewer):
             pn.pane.HTML(
                 pn.bind(_diff, m.param.diff_text, m.param.error), sizing_mode="stretch_width"
             ),
+            impact_pane(m),
             pn.widgets.Tabulator(
                 m.param.tables,
                 show_index=False,
