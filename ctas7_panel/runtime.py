@@ -143,14 +143,19 @@ class Services:
         from ctas7_panel.bridge.bridge import TelemetryBridge
         from ctas7_panel.bridge.routes import load_routes
         from ctas7_panel.bridge.targets import build_targets
+        from ctas7_panel.graph.target import register_graph
         from ctas7_panel.mux.service import NeuralMux
 
         s = self.settings
+        targets = build_targets(s, self.bus, forward=self.forward)
+        routes = register_graph(
+            s, targets, load_routes(s.routes_path), database_url=self.database_url
+        )  # CTAS_DB_URL: the schema graph's SurrealDB mirror (issue 18)
         self.bridge = TelemetryBridge(
             self.bus,
             self.store,
-            targets=build_targets(s, self.bus, forward=self.forward),
-            routes=load_routes(s.routes_path),
+            targets=targets,
+            routes=routes,
             retry=self.retry,
             metrics_interval=self.metrics_interval,
         )

@@ -164,6 +164,9 @@ async def _run_bridge(
     try:
         async with bus:
             targets = build_targets(settings, bus, forward=dict(args.forward))
+            from ctas7_panel.graph.target import register_graph  # CTAS_DB_URL (issue 18)
+
+            routes = register_graph(settings, targets, routes, database_url=settings.database_url)
             bridge = TelemetryBridge(
                 bus,
                 store,
@@ -287,11 +290,17 @@ async def replay_dead_letters(
                         "CTAS7_BUS_URL=redis://... (as the running bridge does), or use the "
                         "dashboard's replay button"
                     )
+            from ctas7_panel.graph.target import register_graph  # CTAS_DB_URL (issue 18)
+
+            routes = register_graph(
+                settings, targets, load_routes(settings.routes_path),
+                database_url=settings.database_url,
+            )  # fmt: skip
             bridge = TelemetryBridge(
                 bus,
                 store,
                 targets=targets,
-                routes=load_routes(settings.routes_path),
+                routes=routes,
                 metrics_interval=None,
             )
             await bridge.start(consume=False)

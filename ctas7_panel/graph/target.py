@@ -1,0 +1,141 @@
+"""The bridge's ``graph`` target: the SurrealDB mirror follows every schema version, live.
+
+With ``CTAS_DB_URL`` set, ``register_graph(settings, targets, routes, database_url=...)`` adds
+a ``GraphTarget`` named ``graph`` and routes ``schema_updated``, ``legion_schema_telemetry`` and
+``task_executed`` to it too (the event's raw payload: no transform). It is a self-contained
+class plus this small registration, so the targets-as-data table (issue 16) can list it as one
+entry.
+
+On ``schema_updated`` the target reads the database's graph (introspection, ``pg_depend``, the
+Legion task manifest, ``CTAS_SCHEMA_PATH``) and mirrors it: a ``schema_version`` per new hash,
+linked to the previous one and to what it added, removed or changed, carrying the event's
+``impact`` and diff summary; then the lineage: ``event -produced-> schema_version``, a Legion
+reload ``led_to`` from the ``schema_updated`` of its hash, task runs counted per task and hash
+(``mirror.plan_event``). A failure raises ``DeliveryError``: the bridge retries with backoff and
+dead-letters what never lands; the store is (re)opened lazily, so a mirror that is down or
+owned by another process delays the target without stopping the bridge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, MutableMapping
+from typing import Any
+
+from ctas7_panel.bridge.delivery import SeenIds
+from ctas7_panel.bridge.routes import RoutingTable
+from ctas7_panel.errors import Ctas7Error, DeliveryError
+from ctas7_panel.events import Event
+from ctas7_panel.graph.model import Graph
+
+log = logging.getLogger(__name__)
+
+GRAPH = "graph"
+GRAPH_EVENTS: tuple[str, ...] = ("schema_updated", "legion_schema_telemetry", "task_executed")
+
+GraphReader = Callable[[], Graph]
+
+
+class GraphTarget:
+    """Mirrors schema versions and event lineage into a ``GraphStore`` (module docstring)."""
+
+    name = GRAPH
+
+    def __init__(
+        self,
+        store: Any,
+        *,
+        read_graph: GraphReader | None,
+        seen: SeenIds | None = None,
+    ) -> None:
+        self.store = store
+        self.read_graph = read_graph
+        self.seen = seen if seen is not None else SeenIds()
+        self.duplicates = 0
+        self.versions = 0
+        self._lock = asyncio.Lock()
+
+    async def deliver(self, event: Event) -> None:
+        if self.seen.seen(event.event_id):
+            self.duplicates += 1
+            return
+        async with self._lock:
+            try:
+                if not self.store.is_open:
+                    await self.store.open()
+                if event.event_type == "schema_updated" and self.read_graph is not None:
+                    graph = await asyncio.to_thread(self.read_graph)
+                    plan = await self.store.sync(graph, version=_version_fields(event))
+                    self.versions += int(plan.new_version)
+                await self.store.record_event(
+                    event.event_id,
+                    event.event_type,
+                    event.timestamp,
+                    event.source_node,
+                    event.payload,
+                )
+            except Ctas7Error as exc:
+                raise DeliveryError(f"target {GRAPH}: {exc}") from exc
+        self.seen.add(event.event_id)
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self.store.close()
+
+
+def _version_fields(event: Event) -> dict[str, Any]:
+    p = event.payload
+    return {
+        "event_id": event.event_id,
+        "trigger": p.get("trigger"),
+        "impact": p.get("impact"),
+        "diff": p.get("diff"),
+        "old_hash": p.get("old_hash"),
+    }
+
+
+def live_reader(settings: Any, database_url: str) -> GraphReader:
+    """Reads the graph of ``database_url`` with the settings' task manifest and types file."""
+
+    def read() -> Graph:
+        from ctas7_panel import pgtools
+        from ctas7_panel.graph.live import GraphInputs, read_graph
+
+        inputs = GraphInputs.from_settings(settings)
+        with pgtools.connect(database_url) as conn:
+            graph, _ = read_graph(conn, inputs)
+        return graph
+
+    return read
+
+
+def with_graph_routes(routes: RoutingTable) -> RoutingTable:
+    """``routes`` with ``graph`` added to the targets of ``GRAPH_EVENTS``."""
+    rows = {r.pattern: r.targets for r in routes.routes}
+    extra = {}
+    for event_type in GRAPH_EVENTS:
+        targets = routes.resolve(event_type).targets if event_type not in rows else rows[event_type]
+        if GRAPH not in targets:
+            extra[event_type] = (*targets, GRAPH)
+    return routes.merged(extra) if extra else routes
+
+
+def register_graph(
+    settings: Any,
+    targets: MutableMapping[str, Any],
+    routes: RoutingTable,
+    *,
+    database_url: str | None,
+) -> RoutingTable:
+    """Add the ``graph`` target and its routes when ``CTAS_DB_URL`` is set (else no change)."""
+    url = getattr(settings, "graph_url", None)
+    if not url:
+        return routes
+    from ctas7_panel.graph.store import GraphStore
+
+    reader = live_reader(settings, database_url) if database_url else None
+    if reader is None:
+        log.warning("graph target: no database URL; only event lineage is mirrored")
+    targets[GRAPH] = GraphTarget(GraphStore(str(url)), read_graph=reader)
+    return with_graph_routes(routes)

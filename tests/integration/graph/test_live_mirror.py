@@ -1,0 +1,135 @@
+"""The live loop on real parts: DDL on the watched database -> Schema Sync Node (LISTEN) ->
+schema_updated with its impact -> bridge -> graph target -> the embedded SurrealDB mirror, with
+the new schema_version linked to its diff; then Legion's reload and a task run on the new hash
+appear as lineage."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ctas7_panel import pgtools
+from ctas7_panel.bridge.bridge import TelemetryBridge
+from ctas7_panel.bridge.routes import DEFAULT_TABLE
+from ctas7_panel.bridge.targets import build_targets
+from ctas7_panel.graph.store import GraphStore
+from ctas7_panel.graph.target import GRAPH, GraphTarget, register_graph, with_graph_routes
+from ctas7_panel.legion import LegionExecutionEngine, Query, Task
+from ctas7_panel.schema import trigger
+from ctas7_panel.schema.sync import SchemaSyncNode, SyncConfig
+from ctas7_panel.settings import Settings
+from ctas7_panel.store import open_store
+from ctas7_panel.streams.bus import MemoryBus
+
+
+async def until(pred: Callable[[], object], timeout: float = 15.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not pred():  # noqa: ASYNC110 - polling state owned by other components
+            await asyncio.sleep(0.01)
+
+
+def test_registration_only_with_ctas_db_url(tmp_path: Path) -> None:
+    targets: dict[str, object] = {}
+    assert register_graph(Settings(), targets, DEFAULT_TABLE, database_url=None) is DEFAULT_TABLE
+    assert targets == {}
+    s = Settings(graph_url=f"surrealkv://{tmp_path / 'g'}")
+    routes = register_graph(s, targets, DEFAULT_TABLE, database_url="postgresql://x/y")
+    assert isinstance(targets[GRAPH], GraphTarget)
+    for event_type in ("schema_updated", "legion_schema_telemetry", "task_executed"):
+        assert GRAPH in routes.resolve(event_type).targets
+        assert set(DEFAULT_TABLE.resolve(event_type).targets) < set(
+            routes.resolve(event_type).targets
+        )
+    assert GRAPH not in routes.resolve("schema_nochange").targets
+    assert with_graph_routes(routes) is routes  # idempotent
+
+
+async def test_ddl_reaches_the_mirror_with_its_version_linked_to_the_diff(
+    core_db: str, tmp_path: Path
+) -> None:
+    home = tmp_path / "ctas7"
+    store_url = f"surrealkv://{tmp_path / 'mirror'}"
+    settings = Settings(
+        graph_url=store_url,
+        hash_cache_path=str(home / ".last_schema_hash"),
+        schema_path=str(home / "types.ts"),
+    )
+    config = SyncConfig.from_settings(settings, core_db, poll_interval=30.0)
+    trigger.install(core_db)
+    events = open_store(f"sqlite:///{tmp_path / 'events.db'}")
+    stop = asyncio.Event()
+    async with MemoryBus() as bus:
+        targets = build_targets(settings, bus)
+        routes = register_graph(settings, targets, DEFAULT_TABLE, database_url=core_db)
+        graph_target = targets[GRAPH]
+        assert isinstance(graph_target, GraphTarget)
+        bridge = TelemetryBridge(bus, events, targets=targets, routes=routes, metrics_interval=None)
+        node = SchemaSyncNode(config, bus=bus)
+        legion = LegionExecutionEngine(
+            database_url=core_db, bus=bus, settings=settings, watch=False
+        )
+        async with bridge, node:
+            watcher = asyncio.create_task(node.watch(stop))
+            try:
+                await until(lambda: graph_target.versions >= 1)  # the first sync is mirrored
+                async with legion:
+                    store: GraphStore = graph_target.store
+                    first = await store.current_hash()
+                    latencies = []
+                    for n in range(3):  # the LISTEN path: well under a second (3 tries: load)
+                        before = await store.current_hash()
+                        t0 = time.perf_counter()
+                        await asyncio.to_thread(
+                            pgtools.apply_sql, core_db,
+                            f"alter table public.nodes add column zone_{n} text",
+                        )  # fmt: skip
+                        while await store.current_hash() == before:  # noqa: ASYNC110 - polling the mirror
+                            await asyncio.sleep(0.005)
+                        latencies.append(time.perf_counter() - t0)
+                        if latencies[-1] < 1.0:
+                            break
+                    print(f"DDL -> mirror latencies (s): {latencies}")
+                    assert min(latencies) < 1.0, latencies
+                    new = await store.current_hash()
+                    assert new and new != first
+                    version_id = f'schema_version:["{new}"]'
+                    (version,) = await store.query(
+                        f"SELECT previous, impact, ->changed.{{change, display}} AS what "
+                        f"FROM ONLY {version_id}"
+                    )
+                    assert version["previous"] is not None
+                    assert {"change": "added", "display": f"public.nodes.zone_{n}"} in version[
+                        "what"
+                    ]
+                    assert version["impact"]["basis"] == "catalog"
+                    (produced,) = await store.query(
+                        f"SELECT VALUE in.event_type FROM produced WHERE out = {version_id}"
+                    )
+                    assert produced == ["schema_updated"]
+
+                    # Legion reloads to the new hash and runs a task on it: lineage
+                    await until(lambda: legion.get_schema_status()["current_hash"] == new)
+                    result = await legion.execute(
+                        Task("count_nodes", query=Query("nodes", op="count"))
+                    )
+                    assert result.ok and result.schema_hash == new
+
+                    async def lineage() -> tuple[list[str], int]:
+                        reloads, runs = await store.query(
+                            "SELECT VALUE ->led_to->event.event_type FROM event "
+                            f"WHERE event_type = 'schema_updated' AND new_hash = '{new}';"
+                            f"SELECT VALUE count FROM ran_on WHERE out = {version_id};"
+                        )
+                        flat = [t for r in reloads for t in r]
+                        return flat, sum(runs)
+
+                    async with asyncio.timeout(15):
+                        while await lineage() != (["legion_schema_telemetry"], 1):  # noqa: ASYNC110
+                            await asyncio.sleep(0.05)
+            finally:
+                stop.set()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
