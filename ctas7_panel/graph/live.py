@@ -49,6 +49,21 @@ class GraphInputs:
         return cls(tasks, files, options)
 
 
+def graph_of_snapshot(
+    conn: psycopg.Connection[Any], snapshot: dict[str, Any], fingerprint: str, inputs: GraphInputs
+) -> Graph:
+    """The graph of a snapshot already taken (the sync node's), with the facts read now."""
+    schemas = [str(s["name"]) for s in snapshot.get("schemas", [])]
+    facts = read_facts(conn, schemas)
+    return build_graph(
+        snapshot,
+        facts,
+        tasks=inputs.tasks,
+        types_files=inputs.types_files,
+        fingerprint=fingerprint,
+    )
+
+
 def read_graph(conn: psycopg.Connection[Any], inputs: GraphInputs) -> tuple[Graph, dict[str, Any]]:
     """The graph of the database ``conn`` is connected to, and its snapshot."""
     from ctas7_panel.schema.introspect import introspect

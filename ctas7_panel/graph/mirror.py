@@ -78,6 +78,7 @@ class SyncPlan:
     edges_added: int
     edges_removed: int
     new_version: bool
+    next_state: MirrorState = field(default_factory=MirrorState)  # the mirror once applied
 
 
 def edge_key(e: Edge) -> str:
@@ -126,10 +127,13 @@ def plan_sync(
     *,
     at: float,
     version: Mapping[str, Any] | None = None,
+    generation: int = 0,
 ) -> SyncPlan:
     """One transaction bringing the mirror from ``state`` to ``graph`` (module docstring).
 
     ``version``: extra fields for a new ``schema_version`` record (impact, diff summary...).
+    ``generation`` is written to ``mirror:state``: a writer that finds the generation it wrote
+    last can trust its in-memory copy of the state (reading 16,000 keys back takes seconds).
     """
     keys = {node_key(n): n for n in graph.nodes}
     known_rids = {_key_rid(k) for k in (*state.nodes, *state.observed)}
@@ -157,7 +161,8 @@ def plan_sync(
 
     edges = {edge_key(e): e for e in graph.edges}
     edge_drop = [k for k, b in state.edges.items() if k not in edges or edges[k].breaking != b]
-    edge_add = [e for k, e in edges.items() if k not in state.edges or k in set(edge_drop)]
+    dropped = set(edge_drop)
+    edge_add = [e for k, e in edges.items() if k not in state.edges or k in dropped]
 
     fp = graph.fingerprint
     new_version = fp is not None and fp != state.hash
@@ -179,12 +184,19 @@ def plan_sync(
         out.append(f"INSERT RELATION INTO depends_on {lit(chunk)} RETURN NONE")
     if new_version and fp is not None:
         out += _version_statements(fp, state.hash, at, graph, changes, version or {})
-    out.append(
-        f"UPSERT mirror:state CONTENT {lit({'hash': fp, 'at': at, **_counts(graph)})} RETURN NONE"
-    )
+    mirror_state = {"hash": fp, "at": at, "generation": generation, **_counts(graph)}
+    out.append(f"UPSERT mirror:state CONTENT {lit(mirror_state)} RETURN NONE")
     out.append("COMMIT TRANSACTION")
     removed = sum(1 for c, _ in changes if c == REMOVED)
     added = sum(1 for c, _ in changes if c == ADDED)
+    next_nodes = {k: (sig, False) for k, (sig, _) in state.nodes.items() if k not in keys}
+    next_nodes.update({k: (graph.nodes[n].sig, True) for k, n in keys.items()})
+    next_state = MirrorState(
+        fp if fp is not None else state.hash,
+        next_nodes,
+        {k: e.breaking for k, e in edges.items()},
+        frozenset(state.observed - set(keys)),
+    )
     return SyncPlan(
         ";\n".join(out) + ";",
         added=added,
@@ -193,6 +205,7 @@ def plan_sync(
         edges_added=len(edge_add),
         edges_removed=len(edge_drop),
         new_version=new_version,
+        next_state=next_state,
     )
 
 

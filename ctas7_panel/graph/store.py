@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -29,8 +29,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from ctas7_panel.errors import ConfigError, DatabaseError
 from ctas7_panel.graph import surql
 from ctas7_panel.graph.mirror import STATE_QUERY, MirrorState, SyncPlan, plan_event, plan_sync
-from ctas7_panel.graph.model import Graph
+from ctas7_panel.graph.model import Graph, NodeId
 from ctas7_panel.graph.storelock import StoreLock
+from ctas7_panel.graph.surql import node_key
 
 SCHEMES = ("surrealkv", "mem", "memory", "ws", "wss")
 
@@ -119,6 +120,8 @@ class GraphStore:
         self._db: Any = None
         self._lock = StoreLock(self.url.path) if self.url.path is not None else None
         self._serial = asyncio.Lock()
+        # the state this writer last wrote, and the generation it wrote it under
+        self._cache: tuple[int, MirrorState] | None = None
 
     async def __aenter__(self) -> GraphStore:
         await self.open()
@@ -211,16 +214,37 @@ class GraphStore:
         return [r.get("result") for r in results]
 
     async def state(self) -> MirrorState:
+        """What the mirror holds (read back in full: seconds for 16,000 nodes)."""
         return MirrorState.from_results(await self.query(STATE_QUERY))
+
+    async def _current(self) -> tuple[int, MirrorState]:
+        """The mirror's generation and state: the copy this writer keeps when the mirror is
+        still at the generation it wrote last, else read back in full."""
+        (generation,) = await self.query("RETURN (SELECT VALUE generation FROM ONLY mirror:state);")
+        gen = generation if isinstance(generation, int) else 0
+        if self._cache is not None and self._cache[0] == gen:
+            return self._cache
+        self._cache = None
+        return gen, await self.state()
 
     async def sync(
         self, graph: Graph, *, version: Mapping[str, Any] | None = None, at: float | None = None
     ) -> SyncPlan:
         """Bring the mirror to ``graph`` in one transaction (``mirror.plan_sync``)."""
+        gen, state = await self._current()
         plan = plan_sync(
-            await self.state(), graph, at=time.time() if at is None else at, version=version
+            state,
+            graph,
+            at=time.time() if at is None else at,
+            version=version,
+            generation=gen + 1,
         )
-        await self.query(plan.text)
+        try:
+            await self.query(plan.text)
+        except BaseException:
+            self._cache = None
+            raise
+        self._cache = (gen + 1, plan.next_state)
         return plan
 
     async def record_event(
@@ -236,6 +260,12 @@ class GraphStore:
         if not text:
             return False
         await self.query(text)
+        name = payload.get("name")
+        if event_type == "task_executed" and self._cache is not None and isinstance(name, str):
+            gen, state = self._cache  # the run may have created a placeholder task node
+            key = node_key(NodeId("legion_task", "", name))
+            if key not in state.nodes and key not in state.observed:
+                self._cache = (gen, replace(state, observed=state.observed | {key}))
         return True
 
     async def current_hash(self) -> str | None:

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 GRAPH = "graph"
 GRAPH_EVENTS: tuple[str, ...] = ("schema_updated", "legion_schema_telemetry", "task_executed")
 
-GraphReader = Callable[[], Graph]
+GraphReader = Callable[[str | None], Graph]  # (the new hash the event announces) -> graph
 
 
 class GraphTarget:
@@ -65,7 +65,10 @@ class GraphTarget:
                 if not self.store.is_open:
                     await self.store.open()
                 if event.event_type == "schema_updated" and self.read_graph is not None:
-                    graph = await asyncio.to_thread(self.read_graph)
+                    new_hash = event.payload.get("new_hash")
+                    graph = await asyncio.to_thread(
+                        self.read_graph, new_hash if isinstance(new_hash, str) else None
+                    )
                     plan = await self.store.sync(graph, version=_version_fields(event))
                     self.versions += int(plan.new_version)
                 await self.store.record_event(
@@ -96,14 +99,27 @@ def _version_fields(event: Event) -> dict[str, Any]:
 
 
 def live_reader(settings: Any, database_url: str) -> GraphReader:
-    """Reads the graph of ``database_url`` with the settings' task manifest and types file."""
+    """Reads the graph of ``database_url`` with the settings' task manifest and types file.
 
-    def read() -> Graph:
+    When the sync node's snapshot on disk (next to ``CTAS_HASH_CACHE_PATH``) is the very
+    version the event announces, it is used instead of introspecting again (only the
+    ``pg_depend`` facts are read); otherwise the database is introspected.
+    """
+
+    def read(new_hash: str | None) -> Graph:
         from ctas7_panel import pgtools
-        from ctas7_panel.graph.live import GraphInputs, read_graph
+        from ctas7_panel.graph.live import GraphInputs, graph_of_snapshot, read_graph
+        from ctas7_panel.schema.artifacts import default_snapshot_path, read_snapshot
 
         inputs = GraphInputs.from_settings(settings)
         with pgtools.connect(database_url) as conn:
+            if new_hash:
+                loaded = read_snapshot(default_snapshot_path(settings.hash_cache_path))
+                record = loaded.value if loaded.ok else None
+                if isinstance(record, dict) and record.get("fingerprint") == new_hash:
+                    snapshot = record.get("snapshot")
+                    if isinstance(snapshot, dict):
+                        return graph_of_snapshot(conn, snapshot, new_hash, inputs)
             graph, _ = read_graph(conn, inputs)
         return graph
 

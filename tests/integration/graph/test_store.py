@@ -228,3 +228,19 @@ def test_graph_cli_query_and_errors(tmp_path: Path) -> None:
     assert none.returncode == 2 and "no graph store" in none.stderr
     examples = cli("graph", "examples", env={})
     assert examples.returncode == 0 and "{1..3+collect}" in examples.stdout
+
+
+async def test_a_writer_rereads_the_state_when_another_one_wrote(core_db: str) -> None:
+    before = read(core_db)
+    pgtools.apply_sql(core_db, "alter table public.nodes add column zone text")
+    after = read(core_db)
+    async with GraphStore("mem://") as store:
+        await store.sync(before)
+        # another writer (a server shared by two bridges) moved the mirror on: the cached
+        # state is no longer trusted, the full state is read back, the delta stays right
+        await store.query("UPSERT mirror:state MERGE {generation: 99}; DELETE pg_relation;")
+        plan = await store.sync(after)
+        assert plan.new_version and plan.added > 7  # the relations came back
+        assert (await store.sync(after)).added == 0
+        (gen,) = await store.query("RETURN (SELECT VALUE generation FROM ONLY mirror:state)")
+        assert gen == 101
