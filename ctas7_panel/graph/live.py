@@ -38,14 +38,15 @@ class GraphInputs:
         options: Any = None,
     ) -> GraphInputs:
         """Tasks from ``tasks_file`` (or the engine's manifest next to the hash cache, if any);
-        types files given, or ``CTAS_SCHEMA_PATH`` when it exists."""
+        types files given, or those of ``CTAS7_TYPES`` (else ``CTAS_SCHEMA_PATH``) that exist."""
         if tasks_file is not None:
             tasks = read_manifest(tasks_file, missing_ok=False)
         else:
             tasks = read_manifest(default_manifest_path(settings.hash_cache_path))
-        files = tuple(types_files) or tuple(
-            p for p in (settings.schema_path,) if p and Path(p).is_file()
-        )
+        configured = [path for _, path in getattr(settings, "types", None) or ()] or [
+            settings.schema_path
+        ]
+        files = tuple(types_files) or tuple(p for p in configured if p and Path(p).is_file())
         return cls(tasks, files, options)
 
 

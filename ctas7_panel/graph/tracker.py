@@ -16,7 +16,7 @@ and the event goes out without ``impact``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 class ImpactTracker:
     """See the module docstring. Not thread-safe: the sync node serialises its passes."""
 
-    def __init__(self, *, schema_path: str | Path, hash_cache_path: str | Path) -> None:
-        self.types_files = (str(schema_path),)
+    def __init__(self, *, types_files: Sequence[str], hash_cache_path: str | Path) -> None:
+        self.types_files = tuple(str(p) for p in types_files)
         self.manifest_path = default_manifest_path(hash_cache_path)
         self.graph: Graph | None = None
         self._facts: DependencyFacts | None = None

@@ -630,7 +630,7 @@ class SchemaSyncNode:
         if self._impact is None:
             cfg = self.config
             self._impact = ImpactTracker(
-                schema_path=cfg.schema_path, hash_cache_path=cfg.hash_cache_path
+                types_files=[path for _, path in cfg.outputs], hash_cache_path=cfg.hash_cache_path
             )
         with self._conn_lock:
             conn = self._conn
