@@ -36,3 +36,16 @@ def test_graph_help_and_bad_usage() -> None:
     assert (
         main(["schema", "impact", "t", "--max-hops", "0", "--db-url", "postgresql://x/y"], {}) == 2
     )
+
+
+def test_without_the_extra_the_mirror_says_how_to_get_it() -> None:
+    probe = (
+        "import sys; sys.modules['surrealdb'] = None\n"
+        "from ctas7_panel.cli import main\n"
+        "raise SystemExit(main(['graph', 'query', 'RETURN 1', '--graph-url', 'mem://'], {}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "pip install 'ctas7-panel[graph]'" in result.stderr
