@@ -30,6 +30,7 @@ from ctas7_panel.graph.surql import (
     edge_rid,
     lit,
     node_key,
+    record,
     rid,
 )
 
@@ -86,6 +87,7 @@ def edge_key(e: Edge) -> str:
 
 
 def node_record(node: Node, graph: Graph) -> dict[str, Any]:
+    """A node's record as data (``id`` and ``relation`` are record ids)."""
     nid = node.id
     rec: dict[str, Any] = {
         "id": rid(nid),
@@ -106,15 +108,21 @@ def node_record(node: Node, graph: Graph) -> dict[str, Any]:
     return rec
 
 
-def _edge_record(e: Edge) -> dict[str, Any]:
-    return {
-        "id": edge_rid(e.dependent, e.referenced, e.scope),
-        "in": rid(e.dependent),
-        "out": rid(e.referenced),
-        "key": edge_key(e),
-        "breaking": e.breaking,
-        "scope": e.scope,
-    }
+def _literal(rec: Mapping[str, Any]) -> str:
+    """``rec`` as a SurrealQL object: its record-id fields spliced in, the rest via orjson."""
+    links = {k: v for k, v in rec.items() if isinstance(v, Rid)}
+    return record(links, {k: v for k, v in rec.items() if k not in links})
+
+
+def _edge_literal(e: Edge) -> str:
+    return record(
+        {
+            "id": edge_rid(e.dependent, e.referenced, e.scope),
+            "in": rid(e.dependent),
+            "out": rid(e.referenced),
+        },
+        {"key": edge_key(e), "breaking": e.breaking, "scope": e.scope},
+    )
 
 
 def _key_rid(key: str) -> Rid:
@@ -136,7 +144,10 @@ def plan_sync(
     last can trust its in-memory copy of the state (reading 16,000 keys back takes seconds).
     """
     keys = {node_key(n): n for n in graph.nodes}
-    known_rids = {_key_rid(k) for k in (*state.nodes, *state.observed)}
+    # a new node may take the record id of another key (a table that became a view, a task
+    # only events had seen): those are among the keys this graph no longer has
+    known_rids = {_key_rid(k) for k in state.nodes if k not in keys}
+    known_rids.update(_key_rid(k) for k in state.observed)
     inserts: dict[str, list[dict[str, Any]]] = {}
     replaces: list[dict[str, Any]] = []
     changes: list[tuple[str, NodeId]] = []
@@ -176,12 +187,14 @@ def plan_sync(
         out.append(f"UPDATE $gone SET present = false, removed_in = {lit(fp)} RETURN NONE")
     for table, records in sorted(inserts.items()):
         for chunk in _chunks(records, 5000):
-            out.append(f"INSERT INTO {table} {lit(chunk)} RETURN NONE")
-    for record in replaces:
-        body = {k: v for k, v in record.items() if k != "id"}
-        out.append(f"UPSERT {record['id']} CONTENT {lit(body)} RETURN NONE")
-    for chunk in _chunks([_edge_record(e) for e in edge_add], 5000):
-        out.append(f"INSERT RELATION INTO depends_on {lit(chunk)} RETURN NONE")
+            body = ", ".join(_literal(r) for r in chunk)
+            out.append(f"INSERT INTO {table} [{body}] RETURN NONE")
+    for rec in replaces:
+        content = _literal({k: v for k, v in rec.items() if k != "id"})
+        out.append(f"UPSERT {rec['id'].text} CONTENT {content} RETURN NONE")
+    for chunk in _chunks(edge_add, 5000):
+        body = ", ".join(_edge_literal(e) for e in chunk)
+        out.append(f"INSERT RELATION INTO depends_on [{body}] RETURN NONE")
     if new_version and fp is not None:
         out += _version_statements(fp, state.hash, at, graph, changes, version or {})
     mirror_state = {"hash": fp, "at": at, "generation": generation, **_counts(graph)}

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -64,7 +65,25 @@ class Rid:
     def __str__(self) -> str:
         return f"{self.table}:{lit(list(self.key))}"
 
+    @property
+    def text(self) -> str:
+        """``str(self)``, computed once (record ids are written many times)."""
+        return _rid_text(self)
 
+
+def _rid_text(r: Rid) -> str:
+    try:
+        return _cached_rid_text(r)
+    except TypeError:  # a key holding a list: not hashable, not cached
+        return f"{r.table}:{lit(list(r.key))}"
+
+
+@lru_cache(maxsize=1 << 17)
+def _cached_rid_text(r: Rid) -> str:
+    return f"{r.table}:{lit(list(r.key))}"
+
+
+@lru_cache(maxsize=1 << 17)
 def record_key(nid: NodeId) -> tuple[str, ...]:
     if nid.kind in RELATION_KINDS or nid.kind in ("type", "sequence"):
         return (nid.schema, nid.name)
@@ -73,11 +92,13 @@ def record_key(nid: NodeId) -> tuple[str, ...]:
     return (nid.name,)
 
 
+@lru_cache(maxsize=1 << 17)
 def rid(nid: NodeId) -> Rid:
     """The record id of a node."""
     return Rid(NODE_TABLES[nid.kind], record_key(nid))
 
 
+@lru_cache(maxsize=1 << 17)
 def node_key(nid: NodeId) -> str:
     """A node's ``key`` field: its ``NodeId`` as compact JSON."""
     return orjson.dumps(nid.to_list()).decode()
@@ -85,33 +106,73 @@ def node_key(nid: NodeId) -> str:
 
 def edge_rid(dependent: NodeId, referenced: NodeId, scope: str) -> Rid:
     d, r = rid(dependent), rid(referenced)
-    return Rid("depends_on", ([d.table, *d.key], [r.table, *r.key], scope))
+    return Rid("depends_on", ((d.table, *d.key), (r.table, *r.key), scope))
 
 
 def lit(value: Any) -> str:
     """``value`` as a SurrealQL literal: JSON for plain data, ``Rid`` as a record id.
 
-    ``None`` is ``NONE``. Dict keys are written as JSON strings.
+    A top-level ``None`` is ``NONE``; inside objects and arrays it is ``null``. Dict keys are
+    written as JSON strings. Plain parts go through ``orjson`` in one call (the hot path of a
+    first mirror of 16,000 records); only the fields holding record ids are spliced in.
     """
     if isinstance(value, Rid):
-        return str(value)
+        return value.text
     if value is None:
         return "NONE"
     if isinstance(value, bool | int | float | str):
         return orjson.dumps(value).decode()
     if isinstance(value, Mapping):
-        return (
-            "{"
-            + ", ".join(f"{orjson.dumps(str(k)).decode()}: {lit(v)}" for k, v in value.items())
-            + "}"
-        )
+        plain = {}
+        linked = []
+        for k, v in value.items():
+            if _has_rid(v):
+                linked.append(f"{orjson.dumps(str(k)).decode()}: {_inner(v)}")
+            else:
+                plain[str(k)] = v
+        body = _json(plain)[1:-1] if plain else ""
+        return "{" + ", ".join([*linked, body] if body else linked) + "}"
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(lit(v) for v in value) + "]"
+        if not _has_rid(value):
+            return _json(list(value))
+        return "[" + ", ".join(_inner(v) for v in value) + "]"
     raise TypeError(f"cannot write {type(value).__name__} as a SurrealQL literal")
 
 
+def record(links: Mapping[str, Rid], plain: Mapping[str, Any]) -> str:
+    """An object literal whose ``links`` are record ids and ``plain`` is JSON data: the plain
+    part is serialised by ``orjson`` in one call (the bulk path of the mirror)."""
+    parts = [f"{orjson.dumps(k).decode()}: {r.text}" for k, r in links.items()]
+    body = _json(dict(plain))[1:-1] if plain else ""
+    if body:
+        parts.append(body)
+    return "{" + ", ".join(parts) + "}"
+
+
+def _inner(value: Any) -> str:
+    return "null" if value is None else lit(value)
+
+
+def _json(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError as exc:
+        raise TypeError(f"cannot write {value!r:.60} as a SurrealQL literal: {exc}") from exc
+
+
+def _has_rid(value: Any) -> bool:
+    t = type(value)
+    if t is Rid:
+        return True
+    if t is list or t is tuple:
+        return any(_has_rid(v) for v in value)
+    if t is dict:
+        return any(_has_rid(v) for v in value.values())
+    return isinstance(value, Mapping) and any(_has_rid(v) for v in value.values())
+
+
 def rid_list(rids: Sequence[Rid]) -> str:
-    return "[" + ", ".join(str(r) for r in rids) + "]"
+    return "[" + ", ".join(r.text for r in rids) + "]"
 
 
 # --- the mirror's schema -------------------------------------------------------------------

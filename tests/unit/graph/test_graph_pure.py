@@ -226,11 +226,12 @@ def test_task_manifest_round_trip_and_errors() -> None:
 
 def test_surql_literals_and_record_ids() -> None:
     assert lit(None) == "NONE"
-    assert lit({"a": [1, True, 'x"y']}) == '{"a": [1, true, "x\\"y"]}'
-    assert str(rid(C)) == 'pg_column:["public", "t", "c"]'
+    assert lit({"a": [1, True, 'x"y']}) == '{"a":[1,true,"x\\"y"]}'
+    assert lit({"r": rid(C), "n": None}) == '{"r": pg_column:["public","t","c"], "n":null}'
+    assert str(rid(C)) == 'pg_column:["public","t","c"]'
     assert str(rid(V)) == str(rid(NodeId("table", "public", "v")))  # one table for relations
     assert str(rid(NodeId("legion_task", "", 'a"]; DELETE x; --'))).startswith("legion_task:[")
-    assert str(edge_rid(V, C, "object")).startswith('depends_on:[["pg_relation", "public", "v"]')
+    assert str(edge_rid(V, C, "object")).startswith('depends_on:[["pg_relation","public","v"]')
     with pytest.raises(TypeError):
         lit(object())
 
