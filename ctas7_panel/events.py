@@ -7,6 +7,22 @@ limit (default 256 KiB, ``CTAS7_MAX_EVENT_BYTES``) is refused before it is parse
 event types the payload's required fields are checked too (``PAYLOAD_FIELDS``); other event types
 are accepted with any object payload (the bridge routes them to the dashboard as unrouted).
 
+The limits are checked here, once, at the edge (the gateway's ingress and every in-process
+producer go through ``from_dict``), and are exactly what every sink can take (``docs/events.md``,
+"Limits"):
+
+- nesting: at most ``MAX_DEPTH`` levels for the whole event (the envelope object is level 1, the
+  payload object level 2): the shallowest sink is orjson's writer (``SINK_MAX_DEPTH``, used for the
+  bus, the feeds and both stores), less the ``WRAP_DEPTH`` levels the pipeline may put around an
+  event (a dead letter of an invalid event);
+- numbers: finite; integers within orjson's 64-bit range (from the wire orjson already reads a
+  larger integer as a float);
+- ``timestamp``: unix seconds in ``[MIN_TIMESTAMP, MAX_TIMESTAMP)`` (1970 to 2100: pandas,
+  ``time.localtime`` and every browser can show it);
+- text: valid Unicode (no lone surrogates); ``event_id`` and ``source_node`` without ``\\u0000``
+  (PostgreSQL ``text`` cannot hold it). Payload strings may hold ``\\u0000``: both stores keep the
+  payload as JSON text, losslessly.
+
 ``json_schema()`` is the JSON Schema of the envelope; ``docs/event.schema.json`` is kept equal to
 it by a test. Everything here is pure: no I/O.
 """
@@ -15,6 +31,7 @@ from __future__ import annotations
 
 import math
 import re
+import reprlib
 import secrets
 import time
 from collections.abc import Mapping
@@ -30,7 +47,15 @@ MAX_ID_LENGTH = 128
 MAX_TYPE_LENGTH = 64
 MAX_SOURCE_LENGTH = 128
 EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_.:-]{0,63}$"
+SINK_MAX_DEPTH = 254  # orjson.dumps refuses a 255th level (pinned by a test)
+WRAP_DEPTH = 2  # a dead letter of an invalid event: {"payload": {"event": <the event>}}
+MAX_DEPTH = SINK_MAX_DEPTH - WRAP_DEPTH  # levels of a whole event; the envelope is level 1
+MIN_TIMESTAMP = 0.0
+MAX_TIMESTAMP = 4_102_444_800.0  # 2100-01-01T00:00:00Z (exclusive)
+MIN_INT = -(2**63)  # what orjson writes
+MAX_INT = 2**64 - 1
 _EVENT_TYPE_RE = re.compile(EVENT_TYPE_PATTERN)
+NO_NUL_PATTERN = r"^[^\x00]*$"  # event_id, source_node (PostgreSQL text cannot hold NUL)
 ENVELOPE_FIELDS = ("event_id", "event_type", "timestamp", "source_node", "payload")
 
 # The seed's event types (and the project's own) with the payload fields they must carry.
@@ -171,6 +196,7 @@ class Event:
             fill_defaults=fill_defaults,
             default_source=default_source,
             check_payload=check_payload,
+            wire=True,
         )
 
     @classmethod
@@ -181,16 +207,16 @@ class Event:
         fill_defaults: bool = False,
         default_source: str = "external",
         check_payload: bool = True,
+        wire: bool = False,
     ) -> Event:
-        """Validate an already-decoded envelope."""
+        """Validate an already-decoded envelope.
+
+        ``wire=True`` when ``obj`` was just parsed from JSON by orjson, whose parser already
+        guarantees valid text and 64-bit integers (those checks are then skipped).
+        """
         if not isinstance(obj, dict):
             raise EventError(f"event must be a JSON object, got {_describe(obj)}")
         _check_event_type(obj)
-        if fill_defaults:
-            obj = dict(obj)
-            obj.setdefault("timestamp", time.time())
-            obj.setdefault("event_id", new_event_id(obj["timestamp"]))
-            obj.setdefault("source_node", default_source)
         unknown = sorted(set(obj) - set(ENVELOPE_FIELDS))
         if unknown:
             raise EventError(
@@ -198,31 +224,19 @@ class Event:
                 f"{', '.join(ENVELOPE_FIELDS)} (put extra data inside payload)",
                 field=unknown[0],
             )
-        event_id = _required(obj, "event_id")
-        if not isinstance(event_id, str) or not (0 < len(event_id) <= MAX_ID_LENGTH):
-            raise EventError(
-                f"field 'event_id': expected a non-empty string of at most {MAX_ID_LENGTH} "
-                f"characters, got {_describe(event_id)}",
-                field="event_id",
-            )
-        timestamp = _required(obj, "timestamp")
-        if (
-            isinstance(timestamp, bool)
-            or not isinstance(timestamp, int | float)
-            or not math.isfinite(timestamp)
-            or timestamp < 0
-        ):
-            raise EventError(
-                "field 'timestamp': expected unix seconds as a non-negative number, "
-                f"got {_describe(timestamp)}",
-                field="timestamp",
-            )
-        source = _required(obj, "source_node")
-        if not isinstance(source, str) or not (0 < len(source) <= MAX_SOURCE_LENGTH):
-            raise EventError(
-                f"field 'source_node': expected a non-empty string of at most "
-                f"{MAX_SOURCE_LENGTH} characters, got {_describe(source)}",
-                field="source_node",
+        if fill_defaults and "timestamp" not in obj:
+            timestamp = time.time()
+        else:
+            timestamp = _check_timestamp(_required(obj, "timestamp"))
+        if fill_defaults and "event_id" not in obj:
+            event_id = new_event_id(timestamp)
+        else:
+            event_id = _check_name(_required(obj, "event_id"), "event_id", MAX_ID_LENGTH, wire)
+        if fill_defaults and "source_node" not in obj:
+            source = default_source
+        else:
+            source = _check_name(
+                _required(obj, "source_node"), "source_node", MAX_SOURCE_LENGTH, wire
             )
         payload = _required(obj, "payload")
         if not isinstance(payload, dict):
@@ -230,9 +244,40 @@ class Event:
                 f"field 'payload': expected a JSON object, got {_describe(payload)}",
                 field="payload",
             )
+        check_values(payload, wire=wire)
         if check_payload:
             _check_payload(obj["event_type"], payload)
         return cls(event_id, obj["event_type"], float(timestamp), source, payload)
+
+    @classmethod
+    def decode(cls, data: bytes | str, *, max_bytes: int = 16 << 20) -> Event:
+        """An event written by ctas7-panel itself (a bus entry, a stored dead letter): only the
+        envelope's types are checked, none of the edge's limits, so that whatever got in can
+        always be read back and handled (dead-lettered, listed). ``EventError`` otherwise."""
+        if len(data) > max_bytes:
+            raise EventError(f"stored event is {len(data):,} bytes, over {max_bytes:,}")
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise EventError(f"stored event is not valid JSON: {exc}") from exc
+        if not isinstance(obj, dict):
+            raise EventError("stored event is not a JSON object")
+        try:
+            eid, etype, ts, src, payload = (obj[k] for k in ENVELOPE_FIELDS)
+        except KeyError as exc:
+            raise EventError(
+                f"stored event misses field {exc.args[0]!r}", field=exc.args[0]
+            ) from exc
+        if not (
+            isinstance(eid, str)
+            and isinstance(etype, str)
+            and isinstance(ts, int | float)
+            and not isinstance(ts, bool)
+            and isinstance(src, str)
+            and isinstance(payload, dict)
+        ):
+            raise EventError("stored event has a field of the wrong type")
+        return cls(eid, etype, float(ts), src, payload)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -257,10 +302,135 @@ class Event:
         )
 
 
+_PREVIEW = reprlib.Repr()
+_PREVIEW.maxlevel, _PREVIEW.maxstring, _PREVIEW.maxother = 12, 400, 400
+_PREVIEW.maxdict = _PREVIEW.maxlist = 40
+
+
+def preview(value: Any, limit: int = 4096) -> str:
+    """At most ``limit`` characters showing ``value``, whatever it is (too deep, not JSON):
+    for dead letters of events that cannot be written as they are."""
+    text = _PREVIEW.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _required(obj: Mapping[str, Any], name: str) -> Any:
     if name not in obj:
         raise EventError(f"missing field {name!r}", field=name)
     return obj[name]
+
+
+def _check_timestamp(value: Any) -> float | int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not MIN_TIMESTAMP <= value < MAX_TIMESTAMP
+    ):
+        raise EventError(
+            "field 'timestamp': expected unix seconds as a non-negative number before "
+            f"{MAX_TIMESTAMP:.0f} (2100-01-01), got {_describe(value)}",
+            field="timestamp",
+        )
+    return value
+
+
+def _check_name(value: Any, name: str, limit: int, wire: bool) -> str:
+    """``event_id`` / ``source_node``: 1 to ``limit`` characters, no NUL, valid text."""
+    if not isinstance(value, str) or not (0 < len(value) <= limit):
+        raise EventError(
+            f"field {name!r}: expected a non-empty string of at most {limit} characters, "
+            f"got {_describe(value)}",
+            field=name,
+        )
+    if "\x00" in value:
+        raise EventError(
+            f"field {name!r}: contains the NUL character (\\u0000), which the PostgreSQL "
+            "history cannot hold in an identifier; remove it",
+            field=name,
+        )
+    if not wire:
+        _check_text(value, name)
+    return value
+
+
+def _check_text(value: str, where: str) -> None:
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise EventError(
+                f"field {_shown(where)!r}: is not valid Unicode text ({exc.reason} at "
+                f"position {exc.start}); send UTF-8 text",
+                field=where,
+            ) from exc
+
+
+def _shown(path: str) -> str:
+    return path if len(path) <= 80 else path[:77] + "..."
+
+
+def check_values(payload: Mapping[str, Any], *, wire: bool = False) -> None:
+    """Raise ``EventError`` unless every value of ``payload`` is one every sink can take: JSON
+    types only, at most ``MAX_DEPTH`` levels (counting the envelope), finite numbers, integers
+    in orjson's 64-bit range, valid text, string keys (the last three are guaranteed by orjson's
+    parser, so skipped on ``wire``). One pass, no recursion."""
+    stack: list[tuple[Any, int, str]] = [(payload, 2, "payload")]
+    pop, push = stack.pop, stack.append
+    while stack:
+        container, depth, path = pop()
+        if depth > MAX_DEPTH:
+            raise EventError(
+                f"field 'payload': nested more than {MAX_DEPTH} levels deep (counting the "
+                "envelope); flatten it",
+                field="payload",
+            )
+        if isinstance(container, dict):
+            for key, value in container.items():
+                if not wire:
+                    _check_key(key, path)
+                _check_value(value, depth, f"{path}.{key}", push, wire)
+        else:
+            for i, value in enumerate(container):
+                _check_value(value, depth, f"{path}[{i}]", push, wire)
+
+
+def _check_key(key: Any, path: str) -> None:
+    if not isinstance(key, str):
+        raise EventError(
+            f"field {_shown(path)!r}: key {key!r} is not a string (JSON object keys are strings)",
+            field=path,
+        )
+    _check_text(key, path)
+
+
+def _check_value(value: Any, depth: int, path: str, push: Any, wire: bool) -> None:
+    if isinstance(value, str):
+        if not wire:
+            _check_text(value, path)
+    elif isinstance(value, dict | list):
+        push((value, depth + 1, path))
+    elif isinstance(value, bool) or value is None:
+        pass
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise EventError(
+                f"field {_shown(path)!r}: {value!r} is not a finite number (JSON has no NaN or "
+                "Infinity); send null or a string",
+                field=path,
+            )
+    elif isinstance(value, int):
+        if not wire and not MIN_INT <= value <= MAX_INT:
+            raise EventError(
+                f"field {_shown(path)!r}: the integer {value} is outside [{MIN_INT}, {MAX_INT}]; "
+                "send it as a string",
+                field=path,
+            )
+    else:
+        raise EventError(
+            f"field {_shown(path)!r}: {type(value).__name__} is not a JSON value (use objects, "
+            "arrays, strings, numbers, booleans or null)",
+            field=path,
+        )
 
 
 def _check_event_type(obj: Mapping[str, Any]) -> None:
@@ -456,16 +626,34 @@ def json_schema() -> dict[str, Any]:
         "description": (
             "Every message exchanged by ctas7-panel. Generated from ctas7_panel/events.py "
             "(json_schema()); a test keeps this file equal to the code. Events larger than "
-            f"{DEFAULT_MAX_EVENT_BYTES} bytes (default, CTAS7_MAX_EVENT_BYTES) are refused."
+            f"{DEFAULT_MAX_EVENT_BYTES} bytes (default, CTAS7_MAX_EVENT_BYTES), nested more "
+            f"than {MAX_DEPTH} levels (the envelope is level 1), holding NaN, Infinity or "
+            "integers outside the 64-bit range, or with a NUL character in event_id or "
+            "source_node are refused."
         ),
         "type": "object",
         "additionalProperties": False,
         "required": list(ENVELOPE_FIELDS),
         "properties": {
-            "event_id": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH},
+            "event_id": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_ID_LENGTH,
+                "pattern": NO_NUL_PATTERN,
+            },
             "event_type": {"type": "string", "pattern": EVENT_TYPE_PATTERN},
-            "timestamp": {"type": "number", "minimum": 0, "description": "unix seconds"},
-            "source_node": {"type": "string", "minLength": 1, "maxLength": MAX_SOURCE_LENGTH},
+            "timestamp": {
+                "type": "number",
+                "minimum": MIN_TIMESTAMP,
+                "exclusiveMaximum": MAX_TIMESTAMP,
+                "description": "unix seconds (1970-01-01 to 2100-01-01 UTC)",
+            },
+            "source_node": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_SOURCE_LENGTH,
+                "pattern": NO_NUL_PATTERN,
+            },
             "payload": {"type": "object"},
         },
         "allOf": payload_rules,

@@ -128,16 +128,17 @@ class Services:
         self._closers.append(lambda: asyncio.to_thread(self.store.close))
         self.status.set("store", True, s.store_url.split("://", 1)[0])
 
-        async def overflow(event: Event, target: str, reason: str) -> None:
-            await asyncio.to_thread(self.store.add_dead_letter, event, target, reason)
-
-        self.bus = open_bus(s.bus_url, overflow_sink=overflow)
+        self.bus = open_bus(s.bus_url, overflow_sink=self.keep_dead_letter)
         await self.bus.start()
         self._closers.append(self.bus.close)
         self.status.set("bus", True, s.bus_url.split("://", 1)[0])
 
         await self._start_consumers()
         await self._start_producers()
+
+    async def keep_dead_letter(self, event: Event, target: str, reason: str) -> None:
+        """A dead letter in the store (bus overflow, a consumer's rejected event)."""
+        await asyncio.to_thread(self.store.add_dead_letter, event, target, reason)
 
     async def _start_consumers(self) -> None:
         from ctas7_panel.bridge.bridge import TelemetryBridge
@@ -163,7 +164,7 @@ class Services:
         self._closers.append(self.bridge.close)
         self.status.set("bridge", True)
 
-        self.mux = NeuralMux(settings=s, bus=self.bus)
+        self.mux = NeuralMux(settings=s, bus=self.bus, dead_letter=self.keep_dead_letter)
         await self.mux.start()
         self._closers.append(self.mux.close)
         self.status.set("neural_mux", True)
@@ -173,7 +174,12 @@ class Services:
 
             config = GatewayConfig.from_settings(s, single_port=self.gateway_port)
             self.gateway = Gateway(
-                s, self.bus, store=self.store, metrics=self.bridge.metrics_snapshot, config=config
+                s,
+                self.bus,
+                store=self.store,
+                metrics=self.bridge.metrics_snapshot,
+                config=config,
+                store_health=self.bridge.store_health,
             )
             try:
                 await self.gateway.start()

@@ -1,7 +1,10 @@
 """Append-only event history and the dead-letter store.
 
 ``open_store(url)``: SQLite (WAL) for ``sqlite:///path`` (the default,
-``sqlite:///./.ctas7/events.db``), PostgreSQL for ``postgresql://...``. Both keep two tables:
+``sqlite:///./.ctas7/events.db``), PostgreSQL for ``postgresql://...``. Both keep two tables, with
+payloads and dead-lettered events as JSON text exactly as orjson wrote it (PostgreSQL type
+``json``, not ``jsonb``: ``jsonb`` refuses ``\\u0000`` and rewrites numbers, e.g. ``1e23`` comes
+back as an integer; a ``jsonb`` table of an older version is converted when the store opens):
 
 - ``ctas7_events``: every event once (``event_id`` is unique: re-appending a redelivered event is
   harmless), with ``seq`` giving arrival order;
@@ -9,16 +12,20 @@
   first/last failure, replayed_at). One row per (event_id, target): a new failure of the same
   pair bumps ``attempts`` and ``last_failure``.
 
-The store API is synchronous and thread-safe; ``StoreWriter`` batches appends from asyncio code
-(flush every ``interval`` seconds or ``batch`` events, in a worker thread). ``load_events``
-returns a pandas DataFrame (pandas is imported only there).
+The store API is synchronous and thread-safe (``store_writer.StoreWriter`` drives it from asyncio
+code). ``append`` is all or nothing (one transaction); ``encode`` tells the events the store can
+write from those it cannot (the writer dead-letters the latter); ``check_writable`` is a write
+that touches no row, to tell an outage (it fails too) from one bad event (it passes). A write
+waiting for a lock gives up after ``lock_timeout`` seconds (SQLite's busy timeout, PostgreSQL's
+``lock_timeout``) instead of hanging. ``load_events`` returns a pandas DataFrame (pandas is
+imported only there).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
+import math
 import sqlite3
 import threading
 import time
@@ -29,13 +36,15 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ctas7_panel.errors import ConfigError, StoreError
-from ctas7_panel.events import Event
+from ctas7_panel.errors import ConfigError, EventError, StoreError
+from ctas7_panel.events import Event, preview
 
 if TYPE_CHECKING:
     import pandas as pd
 
 COLUMNS = ("event_id", "event_type", "timestamp", "source_node", "payload")
+DEFAULT_LOCK_TIMEOUT = 5.0
+Row = tuple[str, str, float, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +76,17 @@ class EventStore:
         raise NotImplementedError
 
     def append(self, events: Iterable[Event]) -> int:
-        """Append events (already-stored ids are skipped); return how many were new."""
+        """Append events in one transaction (already-stored ids are skipped); return how many
+        were new. ``StoreError`` (nothing written) if any of them cannot be written."""
+        return self.append_rows(encode(events)[0])
+
+    def append_rows(self, rows: Sequence[Row]) -> int:
+        """``append`` for rows from ``encode``."""
+        raise NotImplementedError
+
+    def check_writable(self, timeout: float = 1.0) -> None:
+        """A write that touches no row, waiting at most ``timeout`` seconds for a lock;
+        ``StoreError`` if the store cannot take writes now."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -154,13 +173,17 @@ class EventStore:
         """Record a failed delivery; the same (event, target) again bumps ``attempts``."""
         ts = time.time() if now is None else now
         ph = self._ph
+        try:
+            event_json = event.to_json().decode()
+        except EventError as exc:  # an event orjson cannot write: keep what can be shown of it
+            event_json = _stand_in(event, exc).to_json().decode()
         rows = self._run(
             "INSERT INTO ctas7_dead_letters (event_id, event, target, reason, attempts, "
             f"first_failure, last_failure) VALUES ({ph}, {self._json_param}, {ph}, {ph}, {ph}, "
             f"{ph}, {ph}) ON CONFLICT (event_id, target) DO UPDATE SET reason = excluded.reason, "
             "attempts = ctas7_dead_letters.attempts + excluded.attempts, "
             "last_failure = excluded.last_failure, replayed_at = NULL RETURNING id",
-            (event.event_id, event.to_json().decode(), target, reason, attempts, ts, ts),
+            (_text(event.event_id), event_json, _text(target), _text(reason), attempts, ts, ts),
             write=True,
         )
         return int(rows[0][0])
@@ -219,8 +242,8 @@ def _frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
             "seq": pd.array(list(seqs), dtype="int64"),
             "event_id": pd.array(list(ids), dtype="string"),
             "event_type": pd.array(list(types), dtype="string"),
-            "timestamp": pd.to_datetime(
-                pd.array(list(stamps), dtype="float64"), unit="s", utc=True
+            "timestamp": pd.to_datetime(  # NaT for a time pandas cannot hold (not via the edge)
+                pd.array(list(stamps), dtype="float64"), unit="s", utc=True, errors="coerce"
             ),
             "source_node": pd.array(list(sources), dtype="string"),
             "payload": pd.Series(payloads, dtype="object"),
@@ -258,13 +281,44 @@ def _where(
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def _rows(events: Iterable[Event]) -> list[tuple[str, str, float, str, str]]:
-    """Events as store rows (payload as JSON text)."""
+def encode(events: Iterable[Event]) -> tuple[list[Row], list[tuple[Event, str]]]:
+    """Events as store rows (payload as JSON text), and the events that cannot be rows with the
+    reason (a payload orjson cannot write: only events that did not come through the edge)."""
+    events = list(events)
     dumps = orjson.dumps
-    return [
-        (e.event_id, e.event_type, e.timestamp, e.source_node, dumps(e.payload).decode())
-        for e in events
-    ]
+    try:
+        return [
+            (e.event_id, e.event_type, e.timestamp, e.source_node, dumps(e.payload).decode())
+            for e in events
+        ], []
+    except (TypeError, ValueError):  # one or more bad ones: sort them out
+        pass
+    rows: list[Row] = []
+    bad: list[tuple[Event, str]] = []
+    for e in events:
+        try:
+            rows.append(
+                (e.event_id, e.event_type, e.timestamp, e.source_node, dumps(e.payload).decode())
+            )
+        except (TypeError, ValueError) as exc:
+            bad.append((e, f"the store cannot write this payload as JSON: {exc}"))
+    return rows, bad
+
+
+def _text(value: str) -> str:
+    """Text for a PostgreSQL ``text`` column (no NUL: shown as ``\\u0000``)."""
+    return value.replace("\x00", "\\u0000") if "\x00" in value else value
+
+
+def _stand_in(event: Event, error: Exception) -> Event:
+    """What a dead letter keeps of an event that cannot be written as JSON."""
+    return Event(
+        _text(event.event_id),
+        event.event_type,
+        event.timestamp if math.isfinite(event.timestamp) else 0.0,
+        _text(event.source_node),
+        {"unwritable_payload": preview(event.payload), "error": str(error)},
+    )
 
 
 def _row_event(row: Sequence[Any]) -> tuple[int, Event]:
@@ -276,8 +330,8 @@ def _row_event(row: Sequence[Any]) -> tuple[int, Event]:
 def _dead_letter(row: Sequence[Any]) -> DeadLetter:
     id_, event_json, target, reason, attempts, first, last, replayed = row
     raw = event_json if isinstance(event_json, str | bytes) else orjson.dumps(event_json)
-    # envelope only: a dead letter may hold an event whose payload is what made it fail
-    event = Event.from_json(raw, max_bytes=1 << 30, check_payload=False)
+    # envelope only: a dead letter may hold an event that is what made it fail
+    event = Event.decode(raw, max_bytes=1 << 30)
     return DeadLetter(
         int(id_),
         event,
@@ -330,12 +384,13 @@ def _sqlite_insert(n_rows: int) -> str:
 class SqliteStore(EventStore):
     """SQLite in WAL mode; one connection guarded by a lock (usable from worker threads)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
+        self.lock_timeout = lock_timeout
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=lock_timeout)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SQLITE_DDL)
@@ -355,11 +410,10 @@ class SqliteStore(EventStore):
                 if write:
                     self._conn.commit()
                 return rows
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
                 raise StoreError(f"event store {self.path}: {exc}") from exc
 
-    def append(self, events: Iterable[Event]) -> int:
-        rows = _rows(events)
+    def append_rows(self, rows: Sequence[Row]) -> int:
         if not rows:
             return 0
         with self._lock:
@@ -374,8 +428,23 @@ class SqliteStore(EventStore):
                             _sqlite_insert(len(chunk)), [v for r in chunk for v in r]
                         )
                 return self._conn.total_changes - before
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
                 raise StoreError(f"event store {self.path}: cannot append: {exc}") from exc
+
+    def check_writable(self, timeout: float = 1.0) -> None:
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {max(1, int(timeout * 1000))}")
+                try:
+                    conn.execute("BEGIN IMMEDIATE")  # takes the write lock, writes nothing
+                    conn.execute("ROLLBACK")
+                finally:
+                    conn.execute(f"PRAGMA busy_timeout = {int(self.lock_timeout * 1000)}")
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.rollback()
+                raise StoreError(f"event store {self.path}: cannot write: {exc}") from exc
 
     def close(self) -> None:
         with self._lock, contextlib.suppress(sqlite3.Error):
@@ -383,20 +452,21 @@ class SqliteStore(EventStore):
 
 
 _PG_DDL = """
+SELECT pg_advisory_xact_lock(7470921);  -- processes opening one database at once take turns
 CREATE TABLE IF NOT EXISTS ctas7_events (
   seq bigserial PRIMARY KEY,
   event_id text NOT NULL UNIQUE,
   event_type text NOT NULL,
   timestamp double precision NOT NULL,
   source_node text NOT NULL,
-  payload jsonb NOT NULL
+  payload json NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ctas7_events_ts ON ctas7_events (timestamp);
 CREATE INDEX IF NOT EXISTS ctas7_events_type ON ctas7_events (event_type);
 CREATE TABLE IF NOT EXISTS ctas7_dead_letters (
   id bigserial PRIMARY KEY,
   event_id text NOT NULL,
-  event jsonb NOT NULL,
+  event json NOT NULL,
   target text NOT NULL,
   reason text NOT NULL,
   attempts integer NOT NULL,
@@ -405,27 +475,61 @@ CREATE TABLE IF NOT EXISTS ctas7_dead_letters (
   replayed_at double precision,
   UNIQUE (event_id, target)
 );
+DO $$ BEGIN  -- stores made before payloads were kept as exact JSON text
+  IF (SELECT atttypid = 'jsonb'::regtype FROM pg_attribute
+      WHERE attrelid = 'ctas7_events'::regclass AND attname = 'payload') THEN
+    ALTER TABLE ctas7_events ALTER COLUMN payload TYPE json USING payload::text::json;
+  END IF;
+  IF (SELECT atttypid = 'jsonb'::regtype FROM pg_attribute
+      WHERE attrelid = 'ctas7_dead_letters'::regclass AND attname = 'event') THEN
+    ALTER TABLE ctas7_dead_letters ALTER COLUMN event TYPE json USING event::text::json;
+  END IF;
+END $$;
 """
 
 
 class PostgresStore(EventStore):
-    """The same tables in PostgreSQL (payload as jsonb). One connection, guarded by a lock."""
+    """The same tables in PostgreSQL (JSON as ``json``: exact text). One connection, guarded by a
+    lock, opened again when it breaks (a server restart)."""
 
     _ph = "%s"
     _payload = "payload::text"
-    _json_param = "%s::jsonb"
+    _json_param = "%s::json"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+        self.url = url
+        self.lock_timeout = lock_timeout
+        self._lock = threading.Lock()
+        self._conn = self._connect(create=True)
+
+    def _connect(self, *, create: bool = False) -> Any:
+        import psycopg
+
         from ctas7_panel import pgtools
         from ctas7_panel.errors import DatabaseError
 
-        self.url = url
         try:
-            self._conn = pgtools.connect(url)
-            self._conn.execute(_PG_DDL.encode())
+            conn = pgtools.connect(self.url)
         except DatabaseError as exc:
             raise StoreError(f"cannot open the event store: {exc}") from exc
-        self._lock = threading.Lock()
+        try:
+            if create:
+                with conn.transaction():
+                    conn.execute(_PG_DDL.encode())
+            ms = max(1, int(self.lock_timeout * 1000))
+            conn.execute(f"SET lock_timeout = {ms}".encode())
+        except psycopg.Error as exc:
+            conn.close()
+            raise StoreError(f"cannot open the event store: {exc}") from exc
+        return conn
+
+    def _live(self) -> Any:
+        """The connection, opened again if the last one broke (call with the lock held)."""
+        if self._conn.closed or self._conn.broken:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = self._connect()
+        return self._conn
 
     def _run(
         self, sql: str, params: Sequence[Any] = (), *, write: bool = False
@@ -434,23 +538,36 @@ class PostgresStore(EventStore):
 
         with self._lock:
             try:
-                cur = self._conn.execute(sql.encode() if not params else sql, params or None)
+                cur = self._live().execute(sql.encode() if not params else sql, params or None)
                 return cur.fetchall() if cur.description else []
             except psycopg.Error as exc:
-                raise StoreError(f"event store: {exc}") from exc
+                raise StoreError(f"event store: {_first_line(exc)}") from exc
 
-    def append(self, events: Iterable[Event]) -> int:
+    def check_writable(self, timeout: float = 1.0) -> None:
         import psycopg
 
-        rows = _rows(events)
+        with self._lock:
+            try:
+                conn = self._live()
+                with conn.transaction():
+                    conn.execute(f"SET LOCAL lock_timeout = {max(1, int(timeout * 1000))}".encode())
+                    # needs INSERT rights and the table's write lock; writes nothing
+                    conn.execute(b"INSERT INTO ctas7_events SELECT * FROM ctas7_events WHERE false")
+            except psycopg.Error as exc:
+                raise StoreError(f"event store: cannot write: {_first_line(exc)}") from exc
+
+    def append_rows(self, rows: Sequence[Row]) -> int:
+        import psycopg
+
         if not rows:
             return 0
         with self._lock:
             try:
-                with self._conn.transaction(), self._conn.cursor() as cur:
+                conn = self._live()
+                with conn.transaction(), conn.cursor() as cur:
                     cur.execute(
                         "CREATE TEMP TABLE IF NOT EXISTS _ctas7_in (event_id text, event_type "
-                        "text, timestamp double precision, source_node text, payload jsonb) "
+                        "text, timestamp double precision, source_node text, payload json) "
                         "ON COMMIT DELETE ROWS"
                     )
                     with cur.copy(
@@ -465,12 +582,17 @@ class PostgresStore(EventStore):
                         "ON CONFLICT (event_id) DO NOTHING"
                     )
                     return cur.rowcount
-            except psycopg.Error as exc:
-                raise StoreError(f"event store: cannot append: {exc}") from exc
+            except (psycopg.Error, ValueError) as exc:
+                raise StoreError(f"event store: cannot append: {_first_line(exc)}") from exc
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def open_store(url: str) -> EventStore:
@@ -487,89 +609,3 @@ def open_store(url: str) -> EventStore:
     raise ConfigError(
         f"CTAS7_STORE_URL={url!r} is not supported: use sqlite:///path or postgresql://..."
     )
-
-
-class StoreWriter:
-    """Batches appends from asyncio code into a worker thread.
-
-    ``append`` never blocks the loop for I/O: events are queued (bounded: ``max_pending``; when
-    full, ``append`` waits — backpressure, never a drop) and flushed every ``interval`` seconds or
-    every ``batch`` events. ``close()`` flushes what is left. A failed flush is retried at the
-    next interval; the error is kept in ``last_error``.
-    """
-
-    def __init__(
-        self,
-        store: EventStore,
-        *,
-        interval: float = 0.05,
-        batch: int = 1000,
-        max_pending: int = 100_000,
-    ) -> None:
-        self.store = store
-        self.interval = interval
-        self.batch = batch
-        self._queue: asyncio.Queue[Event] = asyncio.Queue(max_pending)
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
-        self._draining = False
-        self.written = 0
-        self.last_error: Exception | None = None
-
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="ctas7-store-writer")
-
-    async def append(self, event: Event) -> None:
-        await self._queue.put(event)
-
-    async def append_many(self, events: Iterable[Event]) -> None:
-        """``append`` for a batch (waits only while the queue is full)."""
-        queue = self._queue
-        for event in events:
-            if queue.full():
-                await queue.put(event)
-            else:
-                queue.put_nowait(event)
-
-    async def _drain(self) -> None:
-        items: list[Event] = []
-        while not self._queue.empty() and len(items) < self.batch:
-            items.append(self._queue.get_nowait())
-        if not items:
-            return
-        try:
-            self.written += await asyncio.to_thread(self.store.append, items)
-            self.last_error = None
-        except StoreError as exc:
-            self.last_error = exc
-            for e in items:  # keep them: retried on the next flush
-                self._queue.put_nowait(e)
-            raise
-
-    async def _run(self) -> None:
-        while not self._closing:
-            await asyncio.sleep(self.interval)
-            self._draining = True
-            try:
-                with contextlib.suppress(StoreError):
-                    while not self._queue.empty():
-                        await self._drain()
-            finally:
-                self._draining = False
-
-    async def flush(self) -> None:
-        while not self._queue.empty():
-            await self._drain()
-
-    async def close(self) -> None:
-        if self._task is not None:
-            # a write in flight is waited for, not cancelled: cancelling would not stop its
-            # thread, and its events would be neither counted nor retried on failure
-            self._closing = True
-            if not self._draining:
-                self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await self.flush()

@@ -5,28 +5,35 @@ Usage::
     async with TelemetryBridge(bus, store, targets=build_targets(settings, bus)) as bridge:
         ...
         bridge.metrics_snapshot()             # counters, p50/p95/p99, success rate
+        bridge.store_health                   # the history's writer: up, errors, pending
         await bridge.replay_dead_letters()    # -> how many were re-delivered
 
-What it does with each message of topic ``events`` (group ``bridge``; several bridges on one
-Redis share the work):
+What it does with each batch of messages of topic ``events`` (group ``bridge``; several bridges
+on one Redis share the work):
 
-1. appends the event to the store (``StoreWriter``, batched; history is complete);
-2. resolves its route (``routes.py``; no route -> the dashboard, counted as unrouted);
+1. hands the events to the store writer (``store_writer.StoreWriter``: group commits, outages
+   waited out with backoff, an event the history cannot hold kept as a dead letter). While
+   too much is unwritten it waits: back-pressure, the bus keeps what is not read;
+2. resolves each event's route (``routes.py``; no route -> the dashboard, counted as unrouted);
 3. transforms it per target (``transforms.py``, pure) and delivers it: a batch at a time with
    ``deliver_many`` when the target offers it; a failed delivery is retried in its own task
    with exponential backoff and jitter (``RetryPolicy``) and, when the policy gives up, written
-   to the dead-letter store with the reason and the attempt count;
-4. acks the bus message once *every* delivery of it is settled (delivered or dead-lettered).
-   A crash before that leaves it pending: another worker (or the restarted one) gets it again,
-   and the targets' de-duplication by ``event_id`` makes the redelivery harmless.
+   to the dead-letter store with the reason and the attempt count. A delivery that fails
+   because of the event itself (``EventError``: the target cannot encode it) and a transform
+   that fails are dead-lettered at once: one bad event never holds up the others;
+4. acknowledges a message only when its event is durably in the history *and* every target
+   has it (delivered, or its dead letter is stored): end-to-end acknowledgement. The usual
+   case is one acknowledgement per batch, after the batch's store commit. A crash before that
+   leaves the message pending: another worker (or the restarted one) gets it again, the store
+   skips what it has, the targets' de-duplication by ``event_id`` skips what they had.
 
 Every ``metrics_interval`` seconds it publishes a ``bridge_metrics`` event (routed to the
 dashboard and Neural Mux like any other). Retries in flight are bounded by ``max_retrying``
 (the consumer waits for a slot: backpressure, not loss).
 
-``close()`` (SIGTERM in ``ctas7 bridge``) stops taking messages, lets in-flight deliveries and
-retries finish for up to ``drain_timeout`` seconds, acks what settled, and hands the rest back
-to the bus (pending: redelivered elsewhere). It is safe to call twice.
+``close()`` (SIGTERM in ``ctas7 bridge``) stops taking messages, lets in-flight deliveries,
+retries and store writes finish for up to ``drain_timeout`` seconds each, acks what is done,
+and hands the rest back to the bus (pending: redelivered elsewhere). It is safe to call twice.
 """
 
 from __future__ import annotations
@@ -49,9 +56,10 @@ from ctas7_panel.bridge.metrics import BridgeMetrics, metrics_payload
 from ctas7_panel.bridge.routes import DEFAULT_TABLE, RoutingTable
 from ctas7_panel.bridge.targets import Target
 from ctas7_panel.bridge.transforms import Transform, apply, transform_for
-from ctas7_panel.errors import BusError, ConfigError, EventError, StoreError, UsageError
-from ctas7_panel.events import Event
-from ctas7_panel.store import EventStore, StoreWriter
+from ctas7_panel.errors import BusError, ConfigError, EventError, UsageError
+from ctas7_panel.events import Event, new_event_id
+from ctas7_panel.store import EventStore
+from ctas7_panel.store_writer import StoreHealth, StoreWriter
 from ctas7_panel.streams.bus import DEFAULT_TOPIC, Bus, Message, Subscription
 
 log = logging.getLogger(__name__)
@@ -81,6 +89,18 @@ def default_worker_name() -> str:
 
 
 @dataclass(eq=False, slots=True)
+class _Consumed:
+    """One batch taken off the bus. Its messages are acked once it is stored (``stored``) and
+    its first delivery attempts are over (``tried``); ``lost``: the store write was abandoned
+    at close, so none of them may be acked."""
+
+    pending: list[_Pending]
+    stored: bool = False
+    tried: bool = False
+    lost: bool = False
+
+
+@dataclass(eq=False, slots=True)
 class _Pending:
     """One consumed event and how many of its deliveries are unsettled."""
 
@@ -88,7 +108,8 @@ class _Pending:
     message: Message | None
     received: float
     remaining: int = 0
-    hold: bool = False  # a dead letter could not be stored: never ack (redelivered later)
+    batch: _Consumed | None = None
+    acked: bool = False
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -160,15 +181,18 @@ class TelemetryBridge:
         self.metrics = BridgeMetrics()
         self._writer = store_writer or StoreWriter(store)
         self._own_writer = store_writer is None
+        self._acks: list[Message] = []
+        self._ack_wake = asyncio.Event()
         self._rng = rng or random.Random()
         self._retry_slots = asyncio.Semaphore(max_retrying)
         self._retrying: set[asyncio.Task[Any]] = set()
         self._in_flight = 0
         self._sub: Subscription | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._acking: asyncio.Task[None] | None = None
+        self._acker: asyncio.Task[None] | None = None
         self._plans: dict[str, _Plan] = {}
         self._stopping = asyncio.Event()
+        self._stopping_acks = False
         self._started = False
         self._closed = False
         missing = sorted(routes.targets - set(self.targets))
@@ -196,6 +220,7 @@ class TelemetryBridge:
         await self._writer.start()
         if consume:
             self._sub = await self.bus.subscribe(self.group, topic=self.topic, consumer=self.worker)
+            self._acker = asyncio.create_task(self._ack_loop(), name="ctas7-bridge-ack")
             self._tasks.append(asyncio.create_task(self._consume(), name="ctas7-bridge-consume"))
         if self.metrics_interval:
             self._tasks.append(
@@ -203,7 +228,7 @@ class TelemetryBridge:
             )
 
     async def close(self) -> None:
-        """Stop consuming, drain in-flight deliveries, ack, hand back the rest."""
+        """Stop consuming, drain deliveries and store writes, ack, hand back the rest."""
         if self._closed:
             return
         self._closed = True
@@ -211,10 +236,13 @@ class TelemetryBridge:
         for task in self._tasks:
             if task.get_name() == "ctas7-bridge-metrics":
                 task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._acking is not None:
-            await asyncio.gather(self._acking, return_exceptions=True)
+        # the consumer finishes its batch, unless it waits for the store (an outage) too long
+        _, stuck = (
+            await asyncio.wait(self._tasks, timeout=self.drain_timeout) if self._tasks else ((), ())
+        )
+        for task in stuck:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._retrying:
             _, still = await asyncio.wait(set(self._retrying), timeout=self.drain_timeout)
             for task in still:
@@ -227,13 +255,22 @@ class TelemetryBridge:
                     self.drain_timeout,
                 )
                 await asyncio.gather(*still, return_exceptions=True)
+        if not await self._writer.flush(self.drain_timeout):
+            log.warning(
+                "bridge %s: the store did not take every event within %.1fs; those are handed "
+                "back unacked",
+                self.worker,
+                self.drain_timeout,
+            )
+        if self._own_writer:
+            await self._writer.close(timeout=0)
+        if self._acker is not None:
+            self._stopping_acks = True
+            self._ack_wake.set()
+            await asyncio.gather(self._acker, return_exceptions=True)
         if self._sub is not None:
             with contextlib.suppress(BusError):
                 await self._sub.close()
-        if self._own_writer:
-            await self._writer.close()
-        else:
-            await self._writer.flush()
         for target in self.targets.values():
             aclose = getattr(target, "close", None)
             if aclose is not None:
@@ -244,6 +281,11 @@ class TelemetryBridge:
     def in_flight(self) -> int:
         """Deliveries not yet settled (being delivered or waiting to retry)."""
         return self._in_flight
+
+    @property
+    def store_health(self) -> StoreHealth:
+        """The history's writer as seen by this bridge (``/healthz``, ``/metrics``, dashboard)."""
+        return self._writer.health
 
     def metrics_snapshot(self) -> dict[str, Any]:
         """Counters per route/target and per target, p50/p95/p99 (ms), success rates."""
@@ -291,7 +333,11 @@ class TelemetryBridge:
         last of their retries to settle (delivered or dead-lettered).
         """
         metrics = self.metrics
-        await self._writer.append_many([p.event for p in batch])
+        consumed = _Consumed(batch)
+        for p in batch:
+            p.batch = consumed
+        stored = await self._writer.write([p.event for p in batch])  # waits while too much
+        stored.add_done_callback(lambda fut: self._stored(consumed, fut))
         metrics.consumed += len(batch)
         per_target: dict[str, _Batch] = {}
         planned: dict[_Plan, int] = {}
@@ -321,15 +367,14 @@ class TelemetryBridge:
             for name, _ in plan.steps:
                 metrics.count("routed", plan.route, name, n)
             self._in_flight += n * len(plan.steps)
-        for p, route, name, error in broken:
-            metrics.transform_errors += 1
-            reason = f"transform for {name} failed: {type(error).__name__}: {error}"
-            await self._dead_letter(_Delivery(p, route, name, p.event, 0), reason, settle=False)
-            self._in_flight -= 1
         failed: list[_Delivery] = []
+        for p, route, name, error in broken:  # dead-lettered at once, in the retry tasks
+            metrics.transform_errors += 1
+            error = EventError(f"transform for {name} failed: {type(error).__name__}: {error}")
+            failed.append(_Delivery(p, route, name, p.event, 0, error=error))
         if len(per_target) == 1:
             [(name, tb)] = per_target.items()
-            failed = await self._deliver_batch(name, tb, received)
+            failed += await self._deliver_batch(name, tb, received)
         elif per_target:
             for part in await asyncio.gather(
                 *(self._deliver_batch(n, tb, received) for n, tb in per_target.items())
@@ -337,12 +382,8 @@ class TelemetryBridge:
                 failed += part
         for d in failed:
             d.pending.remaining += 1
-        done = [p.message for p in batch if p.remaining == 0 and not p.hold and p.message]
-        if done:
-            # acked in the background while the next batch is read (one ack in flight at most)
-            if self._acking is not None:
-                await self._acking
-            self._acking = asyncio.create_task(self._ack(*done), name="ctas7-bridge-ack")
+        consumed.tried = True
+        self._ack_ready(consumed)
         for d in failed:
             await self._retry_slots.acquire()
             task = asyncio.create_task(self._retry(d, d.error), name=f"ctas7-retry-{d.target}")
@@ -358,6 +399,8 @@ class TelemetryBridge:
         if many is not None and len(events) > 1:
             try:
                 results = list(await many(events))
+            except EventError:  # one of them cannot be encoded: find it, deliver the rest
+                results = [await self._first_attempt(target, e) for e in events]
             except Exception as exc:
                 results = [exc] * len(events)
         else:
@@ -387,6 +430,14 @@ class TelemetryBridge:
         self._in_flight -= ok
         return failed
 
+    @staticmethod
+    async def _first_attempt(target: Target, event: Event) -> BaseException | None:
+        try:
+            await target.deliver(event)
+        except Exception as exc:
+            return exc
+        return None
+
     def _retry_done(self, task: asyncio.Task[Any]) -> None:
         self._retrying.discard(task)
         self._retry_slots.release()
@@ -395,6 +446,9 @@ class TelemetryBridge:
         """Retry until delivered (True) or dead-lettered (False)."""
         target = self.targets[d.target]
         while True:
+            if isinstance(error, EventError):  # the event itself: retrying cannot help
+                await self._dead_letter(d, f"{d.target} cannot take this event: {error}")
+                return False
             delay = self.retry.delay(d.attempts, self._rng.random())
             elapsed = time.monotonic() - d.first_attempt
             if self.retry.gives_up(d.attempts, elapsed, delay):
@@ -411,52 +465,82 @@ class TelemetryBridge:
                 error = exc
                 continue
             self.metrics.delivered(d.route, d.target, time.perf_counter() - d.pending.received)
-            self._settle(d.pending, ack=True)
+            self._settle(d.pending)
             return True
 
-    async def _dead_letter(self, d: _Delivery, reason: str, *, settle: bool = True) -> None:
-        """Keep the *original* event with the target's name (replay transforms it again).
+    async def _dead_letter(self, d: _Delivery, reason: str) -> None:
+        """Keep the *original* event with the target's name (replay transforms it again); the
+        delivery is settled once the dead letter is stored (an outage: it waits).
 
-        An event whose payload breaks its type's rules (it can only have come from a producer
-        writing to the bus directly) is kept wrapped as ``invalid_event`` under target
+        An event that breaks the edge's rules (it can only have come from a producer writing to
+        the bus directly) is kept wrapped as ``invalid_event`` under target
         ``invalid:<target>``: readable by ``ctas7 dlq list``, never replayed.
         """
         event, target = d.pending.event, d.target
         try:
             Event.from_dict(event.to_dict())
         except EventError as exc:
-            event = Event.create(
+            event = Event(
+                new_event_id(),
                 "invalid_event",
+                time.time(),
+                f"bridge:{self.worker}",
                 {"event": event.to_dict(), "error": str(exc), "field": exc.field},
-                source_node=f"bridge:{self.worker}",
             )
             target = f"invalid:{d.target}"
-        try:
-            await asyncio.to_thread(
-                self.store.add_dead_letter,
-                event,
-                target,
-                reason[:2000],
-                attempts=max(1, d.attempts),
-            )
-        except StoreError as exc:
+        stored = await self._writer.dead_letter(
+            event, target, reason[:2000], attempts=max(1, d.attempts)
+        )
+        await asyncio.wait([stored])
+        if stored.cancelled():  # closing before the store took it: leave the message unacked
             log.error(
-                "bridge %s: cannot store dead letter %s: %s", self.worker, d.event.event_id, exc
+                "bridge %s: dead letter of %s for %s not stored; handed back unacked",
+                self.worker,
+                d.event.event_id,
+                d.target,
             )
-            d.pending.hold = True
-        else:
-            self.metrics.count("dead_lettered", d.route, d.target)
-            log.warning("bridge: dead-lettered %s for %s: %s", d.event.event_id, d.target, reason)
-        if settle:
-            self._settle(d.pending, ack=True)
+            return
+        self.metrics.count("dead_lettered", d.route, d.target)
+        log.warning("bridge: dead-lettered %s for %s: %s", d.event.event_id, d.target, reason)
+        self._settle(d.pending)
 
-    def _settle(self, p: _Pending, *, ack: bool) -> None:
+    def _stored(self, consumed: _Consumed, fut: asyncio.Future[None]) -> None:
+        """The store writer's callback: the batch is durable (or was abandoned at close)."""
+        if fut.cancelled():
+            consumed.lost = True
+            return
+        consumed.stored = True
+        self._ack_ready(consumed)
+
+    def _ack_ready(self, consumed: _Consumed) -> None:
+        """Ack the batch's settled messages once it is stored and first attempts are over."""
+        if not (consumed.stored and consumed.tried) or consumed.lost:
+            return
+        acks = self._acks
+        for p in consumed.pending:
+            if p.remaining == 0 and not p.acked and p.message is not None:
+                p.acked = True
+                acks.append(p.message)
+        if acks:
+            self._ack_wake.set()
+
+    def _settle(self, p: _Pending) -> None:
+        """One delivery of ``p`` is settled (delivered or dead-lettered)."""
         p.remaining -= 1
         self._in_flight -= 1
-        if ack and p.remaining == 0 and not p.hold and p.message is not None:
-            task = asyncio.create_task(self._ack(p.message))
-            self._retrying.add(task)
-            task.add_done_callback(self._retrying.discard)
+        if p.remaining == 0 and p.batch is not None:
+            self._ack_ready(p.batch)
+
+    async def _ack_loop(self) -> None:
+        """Acks in the background while the next batch is read: whatever is ready, in one ack."""
+        while True:
+            await self._ack_wake.wait()
+            self._ack_wake.clear()
+            if self._acks:
+                messages, self._acks = self._acks, []
+                await self._ack(*messages)
+            if self._stopping_acks and not self._acks:
+                return
 
     async def _ack(self, *messages: Message) -> None:
         if self._sub is None:
@@ -532,5 +616,5 @@ class TelemetryBridge:
             self.metrics.count("failed", route, name)
             return await self._retry(d, exc)
         self.metrics.delivered(route, name, time.perf_counter() - p.received)
-        self._settle(p, ack=False)
+        self._settle(p)
         return True

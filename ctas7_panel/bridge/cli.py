@@ -183,7 +183,12 @@ async def _run_bridge(
                     settings, single_port=args.single_port, ports=ports
                 )
                 gateway = Gateway(
-                    settings, bus, store=store, metrics=bridge.metrics_snapshot, config=config
+                    settings,
+                    bus,
+                    store=store,
+                    metrics=bridge.metrics_snapshot,
+                    config=config,
+                    store_health=bridge.store_health,
                 )
             await bridge.start()
             try:

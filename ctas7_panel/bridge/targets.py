@@ -1,8 +1,10 @@
 """Delivery targets: where the bridge hands each transformed event.
 
 A ``Target`` has a ``name`` and ``async deliver(event)`` that returns when the target has taken
-the event and raises ``DeliveryError`` otherwise. It may also offer ``deliver_many(events)``
-(one round trip for a batch; returns one ``None`` or exception per event) and ``close()``.
+the event and raises ``DeliveryError`` otherwise (``EventError`` when the event itself cannot be
+sent, e.g. it cannot be encoded: the bridge dead-letters it at once instead of retrying). It
+may also offer ``deliver_many(events)`` (one round trip for a batch; returns one ``None`` or
+exception per event) and ``close()``.
 
 - ``BusTarget`` publishes to the bus topic ``target.<name>`` (Legion reads it in group
   ``legion``, Neural Mux in ``neural_mux``, each dashboard process in its own group; the
@@ -169,10 +171,11 @@ class WebSocketTarget:
         if self.seen.seen(event.event_id):
             self.duplicates += 1
             return
+        frame = event.to_json().decode()  # EventError: the event itself, never retried
         async with self._lock:
             conn = await self._connect()
             try:
-                await conn.send(event.to_json().decode())
+                await conn.send(frame)
                 if self.ack:
                     async with asyncio.timeout(self.ack_timeout):
                         await self._await_ack(conn, event.event_id)

@@ -23,7 +23,7 @@ import param
 
 from ctas7_panel.dashboard.hub import Hub
 from ctas7_panel.dashboard.models import DashboardState
-from ctas7_panel.dashboard.probes import Probe, postgres_probe, tcp_probe
+from ctas7_panel.dashboard.probes import Probe, postgres_probe, store_probe, tcp_probe
 from ctas7_panel.dashboard.session import SessionFeed
 from ctas7_panel.dashboard.views import (
     BridgeHealthView,
@@ -70,8 +70,16 @@ def _database_url(runtime: Any) -> str | None:
     return getattr(services, "database_url", None) or getattr(runtime, "database_url", None)
 
 
+def _store_health(runtime: Any) -> Any:
+    bridge = getattr(getattr(runtime, "services", None), "bridge", None) or getattr(
+        runtime, "bridge", None
+    )
+    return getattr(bridge, "store_health", None)
+
+
 def default_probes(settings: Settings, runtime: Any) -> dict[str, Probe]:
-    """Database (the runtime's, embedded or configured) and the seed's three endpoints."""
+    """Database (the runtime's, embedded or configured), the event store (as the runtime's
+    bridge writes it) and the seed's three endpoints."""
 
     async def database() -> tuple[bool, str]:
         url = _database_url(runtime) or settings.database_url
@@ -81,6 +89,7 @@ def default_probes(settings: Settings, runtime: Any) -> dict[str, Probe]:
 
     return {
         "database": database,
+        "store": store_probe(lambda: _store_health(runtime)),
         "legion": tcp_probe(settings.legion_endpoint),
         "dashboard": tcp_probe(settings.dioxus_endpoint),
         "neural_mux": tcp_probe(settings.neural_mux_endpoint),

@@ -18,7 +18,9 @@ Tasks (an async service: ``start()`` / ``close()``, or ``async with``):
 
 On start the last ``history`` events of the store are folded first (``live=False``: no latency),
 so a fresh page shows the recent past. A bus error is shown in the status bar and retried with
-backoff; the hub never stops on bad input.
+backoff; the hub never stops on bad input: an event it cannot fold is skipped, counted
+(``rejected``) and kept as a dead letter (target ``consumer:dashboard``). Its groups are
+ephemeral: dropped on close, expired by the bus when the process died.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from ctas7_panel.dashboard.probes import Probe
 from ctas7_panel.dashboard.records import RAW_TOPIC, TARGET_TOPICS
 from ctas7_panel.dashboard.tallies import tables_from
 from ctas7_panel.errors import Ctas7Error
+from ctas7_panel.events import Event
 from ctas7_panel.settings import Settings
 from ctas7_panel.store import EventStore
 from ctas7_panel.streams.bus import Bus, Message, Subscription
@@ -45,6 +48,7 @@ log = logging.getLogger(__name__)
 
 Replay = Callable[[], Awaitable[int]]
 TOPICS = (RAW_TOPIC, *TARGET_TOPICS)
+DEAD_LETTER_TARGET = "consumer:dashboard"
 
 
 def process_group() -> str:
@@ -89,6 +93,8 @@ class Hub:
         self.dlq_s = dlq_s
         self.consumed = 0
         self.errors = 0
+        self.rejected = 0  # events that could not be folded (dead-lettered)
+        self._keeping: set[asyncio.Task[None]] = set()
         self.started_at: float | None = None
         self._subs: dict[str, Subscription] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -131,6 +137,8 @@ class Hub:
             with contextlib.suppress(Ctas7Error):
                 await sub.close()
         self._subs = {}
+        if self._keeping:
+            await asyncio.gather(*self._keeping, return_exceptions=True)
 
     async def _subscribe(self) -> None:
         if self.bus is None:
@@ -140,7 +148,7 @@ class Hub:
                 continue
             try:
                 self._subs[topic] = await self.bus.subscribe(
-                    self.group, topic=topic, consumer=self.group
+                    self.group, topic=topic, consumer=self.group, ephemeral=True
                 )
             except Ctas7Error as exc:
                 self.digest.set_status("bus", False, self.clock(), str(exc))
@@ -212,13 +220,35 @@ class Hub:
 
     def _handle(self, topic: str, messages: list[Message]) -> None:
         now = self.clock()
+        observe = self.digest.observe
         for msg in messages:
-            self.digest.observe(topic, msg.event, now, live=msg.delivery_count == 1)
+            try:
+                observe(topic, msg.event, now, live=msg.delivery_count == 1)
+            except Exception as exc:  # one event the digest cannot take: skip it, keep it
+                self._reject(msg.event, exc)
         self.consumed += len(messages)
         if self.digest.status.components.get("bus", None) is None or not (
             self.digest.status.components["bus"].ok
         ):
             self.digest.set_status("bus", True, now, self._bus_detail())
+
+    def _reject(self, event: Event, exc: BaseException) -> None:
+        self.rejected += 1
+        reason = f"the dashboard cannot show this event: {type(exc).__name__}: {exc}"[:2000]
+        log.error("dashboard hub: skipped %r: %s", event.event_id, reason)
+        if self.store is None:
+            return
+        store = self.store
+
+        async def keep() -> None:
+            try:
+                await asyncio.to_thread(store.add_dead_letter, event, DEAD_LETTER_TARGET, reason)
+            except Ctas7Error as err:
+                log.error("dashboard hub: cannot keep %r as a dead letter: %s", event.event_id, err)
+
+        task = asyncio.get_running_loop().create_task(keep())
+        self._keeping.add(task)
+        task.add_done_callback(self._keeping.discard)
 
     # --- ticking ------------------------------------------------------------------------------
 
@@ -313,6 +343,7 @@ class Hub:
             "group": self.group,
             "consumed": self.consumed,
             "errors": self.errors,
+            "rejected": self.rejected,
             "events_held": len(self.digest.events),
             "seen": self.digest.seen,
         }

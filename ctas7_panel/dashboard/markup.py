@@ -24,7 +24,7 @@ ROUTES = {
     "latency-charts": "mcp://telemetry/latency",
     "bridge-health": "mcp://telemetry/bridge",
 }
-COMPONENT_ORDER = ("bus", "database", "legion", "dashboard", "neural_mux")
+COMPONENT_ORDER = ("bus", "database", "store", "legion", "dashboard", "neural_mux")
 
 
 def _a(value: object) -> str:
@@ -32,8 +32,11 @@ def _a(value: object) -> str:
 
 
 def clock(ts: float | None) -> str:
-    """``HH:MM:SS`` local time, or an em dash."""
-    return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else "—"
+    """``HH:MM:SS`` local time, or an em dash (also for a time the clock cannot show)."""
+    try:
+        return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else "—"
+    except (OverflowError, OSError, ValueError):
+        return "—"
 
 
 def open_panel(component: str, title: str, extra: str = "") -> str:

@@ -2,13 +2,16 @@
 
 - ``tcp_probe(url)``: can a TCP connection be opened to the host and port of a ``ws://`` /
   ``postgresql://`` / ``redis://`` URL (the seed's endpoints are websocket servers);
-- ``postgres_probe(url)``: does the database answer ``SELECT 1`` (in a worker thread).
+- ``postgres_probe(url)``: does the database answer ``SELECT 1`` (in a worker thread);
+- ``store_probe(health)``: can the event history be written, as this process's store writer
+  last found it (``StoreHealth``: down since when, why, how many events wait).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 Probe = Callable[[], Awaitable[tuple[bool, str]]]
@@ -66,5 +69,19 @@ def postgres_probe(url: str, *, timeout: float = 2.0) -> Probe:
                 return await asyncio.to_thread(check)
         except TimeoutError:
             return False, f"{host}:{port} timed out"
+
+    return probe
+
+
+def store_probe(health: Callable[[], Any]) -> Probe:
+    """``health()`` returns the process's ``StoreHealth`` (None: no store writer here yet)."""
+
+    async def probe() -> tuple[bool, str]:
+        h = health()
+        if h is None:
+            return False, "no store writer in this process yet"
+        if h.up:
+            return True, f"writing ({h.pending} waiting, {h.errors_total} errors so far)"
+        return False, f"writes failing: {h.last_error} ({h.pending} events waiting)"
 
     return probe

@@ -54,8 +54,12 @@ assert tuple(rows_columns([])) == STREAM_COLUMNS
 
 
 def clock_ms(ts: float) -> str:
-    """``HH:MM:SS.mmm`` local time."""
-    return time.strftime("%H:%M:%S", time.localtime(ts)) + f".{int(ts * 1000) % 1000:03d}"
+    """``HH:MM:SS.mmm`` local time; ``—`` for a time the clock cannot show (an event that did
+    not come through the edge may carry any number)."""
+    try:
+        return time.strftime("%H:%M:%S", time.localtime(ts)) + f".{int(ts * 1000) % 1000:03d}"
+    except (OverflowError, OSError, ValueError):
+        return "—"
 
 
 def histogram(durations: tuple[float, ...], bins: int = HIST_BINS) -> dict[str, list[float]]:

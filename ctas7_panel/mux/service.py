@@ -9,6 +9,12 @@ Every message (from the bus, or ``publish(topic, data)`` in process) is recorded
 matches its topic. A message whose KPIs cannot be recorded (Redis down) is not acked: it is
 retried with backoff, so nothing is lost.
 
+The consumer never stops because of one event: an event that is not a mux message, or that
+fails while the KPI backend answers (checked with a read, so an outage is never mistaken for a
+bad event), is acked, counted in ``stats["rejected"]`` and handed to ``dead_letter`` (target
+``consumer:neural_mux``, with the reason; e.g. the store's dead-letter table); the next events
+flow.
+
 The ``/mux_events`` feed hook, for the websocket gateway:
 
 - ``mux.add_listener(fn, pattern="#")`` / ``remove_listener(fn)``: ``fn(MuxMessage)`` is called
@@ -28,7 +34,7 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 from ctas7_panel.errors import Ctas7Error, EventError
@@ -49,7 +55,9 @@ log = logging.getLogger(__name__)
 
 MUX_TOPIC = "target.neural_mux"
 MUX_GROUP = "neural_mux"
+DEAD_LETTER_TARGET = "consumer:neural_mux"
 Listener = Callable[[MuxMessage], Any]
+DeadLetterSink = Callable[[Event, str, str], Awaitable[None]]  # (event, target, reason)
 
 
 def retry_delays(base: float = 0.1, cap: float = 5.0) -> Iterator[float]:
@@ -127,10 +135,12 @@ class NeuralMux:
         consume: bool = True,
         node_id: str = "neural_mux",
         clock: Callable[[], float] = time.time,
+        dead_letter: DeadLetterSink | None = None,
     ) -> None:
         s = settings or Settings()
         self.config = config or KpiConfig()
         self.bus = bus
+        self.dead_letter = dead_letter
         self.node_id = node_id
         self._clock = clock
         self._consume_enabled = consume
@@ -287,23 +297,67 @@ class NeuralMux:
     async def _consume(self, sub: Any) -> None:
         try:
             while not self._stop.is_set():
-                for m in await sub.get(64, timeout=0.5):
+                try:
+                    messages = await sub.get(64, timeout=0.5)
+                except Ctas7Error as exc:  # the bus is away for a moment
+                    log.warning("neural mux: reading %s failed: %s", MUX_TOPIC, exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                for m in messages:
                     await self._handle_until_recorded(m.event)
-                    await sub.ack(m)
+                    with contextlib.suppress(Ctas7Error):
+                        await sub.ack(m)
         finally:
             await sub.close()
 
     async def _handle_until_recorded(self, event: Event) -> None:
+        """Record ``event``; wait out a backend outage; reject (dead-letter) a bad event."""
         delays = retry_delays()
         while True:
             try:
                 await self.handle_event(event)
                 return
+            except asyncio.CancelledError:
+                raise
             except EventError as exc:
-                log.error("neural mux: event %s rejected: %s", event.event_id, exc)
+                await self._reject(event, exc)
                 return
             except Ctas7Error as exc:
+                if await self._backend_answers():  # the event, not the backend: once more
+                    try:
+                        await self.handle_event(event)
+                        return
+                    except Exception as again:
+                        await self._reject(event, again)
+                        return
                 self.stats["record_retries"] += 1
                 delay = next(delays)
                 log.warning("neural mux: %s; retrying %s in %.1fs", exc, event.event_id, delay)
                 await asyncio.sleep(delay)
+            except Exception as exc:  # a bug met by one event: contained
+                log.exception("neural mux: event %s failed", event.event_id)
+                await self._reject(event, exc)
+                return
+
+    async def _backend_answers(self) -> bool:
+        try:
+            await self.backend.state(self._clock())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return False
+        return True
+
+    async def _reject(self, event: Event, exc: BaseException) -> None:
+        if not isinstance(exc, EventError):  # handle_event counted those
+            self.stats["rejected"] += 1
+        reason = f"neural mux cannot take this event: {type(exc).__name__}: {exc}"
+        log.error("neural mux: event %s rejected: %s", event.event_id, reason)
+        if self.dead_letter is None:
+            return
+        try:
+            await self.dead_letter(event, DEAD_LETTER_TARGET, reason[:2000])
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # kept in the log above; never stop the consumer for it
+            log.error("neural mux: cannot keep %s as a dead letter: %s", event.event_id, err)

@@ -9,6 +9,9 @@ Semantics (shared by ``MemoryBus`` and ``RedisStreamsBus``):
   Consumers de-duplicate by ``event.event_id``.
 - A group created with ``start="earliest"`` first receives what the topic still retains
   (``MemoryBus`` keeps the last ``retention`` messages per topic; Redis keeps its stream).
+- A group subscribed with ``ephemeral=True`` belongs to one process (a gateway feed, a
+  dashboard process): it is deleted when its subscription closes (``RedisStreamsBus`` also
+  expires it when its process died without closing it).
 
 ``MemoryBus`` overflow policy (never a silent drop): each group holds at most ``capacity``
 messages (ready + pending). A publisher waits up to ``put_timeout`` seconds for room; if there is
@@ -78,6 +81,7 @@ class Bus(Protocol):
         topic: str = DEFAULT_TOPIC,
         consumer: str | None = None,
         start: Start = "new",
+        ephemeral: bool = False,
     ) -> Subscription: ...
 
     def stats(self) -> dict[str, dict[str, int]]: ...
@@ -165,11 +169,14 @@ class _Group:
 class MemorySubscription:
     """A consumer of a ``MemoryBus`` group."""
 
-    def __init__(self, bus: MemoryBus, topic: str, group: _Group, name: str) -> None:
+    def __init__(
+        self, bus: MemoryBus, topic: str, group: _Group, name: str, *, ephemeral: str | None = None
+    ) -> None:
         self._bus = bus
         self._topic = topic
         self._group = group
         self.name = name
+        self._ephemeral = ephemeral  # the group's name, deleted on close
         self._held: set[str] = set()
         self._closed = False
 
@@ -192,6 +199,10 @@ class MemorySubscription:
         if self._closed:
             return
         self._closed = True
+        if self._ephemeral is not None:
+            self._bus._groups[self._topic].pop(self._ephemeral, None)
+            self._held.clear()
+            return
         n = await self._group.requeue(list(self._held))
         self._held.clear()
         self._bus._count(self._topic, "redelivered", n)
@@ -295,6 +306,7 @@ class MemoryBus:
         topic: str = DEFAULT_TOPIC,
         consumer: str | None = None,
         start: Start = "new",
+        ephemeral: bool = False,
     ) -> MemorySubscription:
         groups = self._groups[topic]
         created = group not in groups
@@ -304,4 +316,6 @@ class MemoryBus:
                 for msg in list(self._retained[topic]):
                     groups[group].ready.append(replace(msg, group=group))
         name = consumer or f"{group}-{next(self._consumers)}"
-        return MemorySubscription(self, topic, groups[group], name)
+        return MemorySubscription(
+            self, topic, groups[group], name, ephemeral=group if ephemeral else None
+        )

@@ -8,8 +8,11 @@ Endpoints (seed default ports, each configurable; ``single_port`` serves them al
     /dioxus_events      8004   feed: the dashboard feed (topic target.dashboard)
     /mux_events        18100   feed: what the bridge delivered to Neural Mux (target.neural_mux)
 
-plus ``GET /metrics`` (Prometheus text: the bridge's counters and the gateway's own) and
-``GET /healthz`` on every port.
+plus ``GET /metrics`` (Prometheus text: the bridge's counters, the gateway's own and the
+store's: ``ctas7_store_up``, ``ctas7_store_errors_total``, ...) and ``GET /healthz`` on every port:
+``{"status": "ok"}``, or ``{"status": "degraded", "store": {...}}`` while the store cannot be
+written (HTTP 200 either way: the gateway still takes events, the bus keeps them until the store
+is back; alert on ``status`` or on ``ctas7_store_up``).
 
 Usage::
 
@@ -18,20 +21,25 @@ Usage::
         gw.url("dioxus_events")
 
 Feeds: each feed reads its topic in a consumer group of its own (``gateway.<host>.<pid>.<n>``,
-dropped on close), so every gateway process sees every event whichever bridge worker delivered
-it; a feed de-duplicates by ``event_id`` (``SeenIds``) and sends each event once to every
-client connected at the time: each batch read off the bus is encoded once (one text frame per
-event) and written to every client in a single write (``broadcast_many``). Frames sent by feed
-clients are read and ignored. permessage-deflate is off unless ``compression=True``: events are
-a few hundred bytes, and compressing every one for every client costs more CPU than it saves.
+ephemeral: dropped on close, expired by the bus when the process died), so every gateway process
+sees every event whichever bridge worker delivered it; a feed de-duplicates by ``event_id``
+(``SeenIds``) and sends each event once to every client connected at the time: each batch read
+off the bus is encoded once (one text frame per event) and written to every client in a single
+write (``broadcast_many``). Frames sent by feed clients are read and ignored. permessage-deflate
+is off unless ``compression=True``: events are a few hundred bytes, and compressing every one
+for every client costs more CPU than it saves.
 
 Ingress: a frame is validated with ``Event.from_json(max_bytes=CTAS7_MAX_EVENT_BYTES,
-fill_defaults=True)``. A valid one is published on topic ``events`` and answered
-``{"ack": "<event_id>"}``; a malformed one is answered ``{"error": "<what and how to fix>",
-"field": "<field or null>"}``, counted, and kept in the dead-letter store (target ``ingress``,
-the frame truncated to ``reject_keep_bytes``); the connection stays open. A frame larger than
-``hard_max_bytes`` (4x the event limit) is refused by the websocket layer itself (close code
-1009), so memory stays bounded.
+fill_defaults=True)`` (which enforces the limits every sink can take: ``events.py``). A valid one
+is published on topic ``events`` and answered ``{"ack": "<event_id>"}``; a malformed one is
+answered ``{"error": "<what and how to fix>", "field": "<field or null>"}``, counted, and kept in
+the dead-letter store (target ``ingress``, the frame truncated to ``reject_keep_bytes``; kept
+back while the store is down, retried with backoff); the connection stays open, whatever the
+frame. A frame larger than ``hard_max_bytes`` (4x the event limit) is refused by the websocket
+layer itself (close code 1009), so memory stays bounded by the frame size.
+
+A feed never stops on one event: an event it cannot encode is skipped, counted and kept as a
+dead letter (target ``feed:<endpoint>``).
 
 Bounded sends: a connection's send queue is its transport write buffer, capped at
 ``max_send_buffer`` bytes (default 1 MiB); a client that lets it fill up is closed with code
@@ -66,10 +74,10 @@ import orjson
 
 from ctas7_panel import access
 from ctas7_panel.access import Role, Tokens
-from ctas7_panel.bridge.delivery import SeenIds
+from ctas7_panel.bridge.delivery import RetryPolicy, SeenIds
 from ctas7_panel.bridge.targets import endpoint_is_local
-from ctas7_panel.errors import BusError, ConfigError, EventError, StoreError
-from ctas7_panel.events import Event
+from ctas7_panel.errors import BusError, ConfigError, Ctas7Error, EventError, StoreError
+from ctas7_panel.events import Event, preview
 from ctas7_panel.settings import DEFAULT_MAX_EVENT_BYTES
 from ctas7_panel.streams.bus import DEFAULT_TOPIC
 
@@ -79,6 +87,7 @@ if TYPE_CHECKING:
 
     from ctas7_panel.settings import Settings
     from ctas7_panel.store import EventStore
+    from ctas7_panel.store_writer import StoreHealth
     from ctas7_panel.streams.bus import Bus, Message
 
 log = logging.getLogger(__name__)
@@ -102,6 +111,7 @@ FEED_TOPICS: dict[str, str] = {
     MUX: "target.neural_mux",
 }
 SLOW_CONSUMER_CODE = 4008
+REJECT_RETRY = RetryPolicy(base=0.2, max_delay=5.0)  # keeping rejects while the store is down
 SEND_CHUNK_BYTES = 16 * 1024  # frames written to a feed client per system call, at most
 INGRESS_TARGET = "ingress"
 _ENDPOINT_SETTINGS = {
@@ -187,6 +197,7 @@ class GatewayStats:
     rejects_kept: int = 0
     slow_closed: int = 0
     unauthorized: int = 0
+    feed_skipped: int = 0  # events a feed could not encode (dead-lettered)
     sent: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     relayed: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
@@ -206,6 +217,7 @@ class Gateway:
         metrics: Callable[[], Mapping[str, Any]] | None = None,
         config: GatewayConfig | None = None,
         endpoints: tuple[str, ...] = tuple(DEFAULT_PORTS),
+        store_health: StoreHealth | None = None,
     ) -> None:
         if config is None:
             if settings is None:
@@ -215,13 +227,13 @@ class Gateway:
         self.bus = bus
         self.store = store
         self.metrics = metrics
+        self.store_health = store_health  # the bridge's store writer in this process
         self.endpoints = endpoints
         self.stats = GatewayStats()
         self.ports: dict[str, int] = {}
         self._clients: dict[str, set[ServerConnection]] = {e: set() for e in endpoints}
         self._servers: list[Server] = []
         self._tasks: list[asyncio.Task[None]] = []
-        self._groups: list[tuple[str, str]] = []
         self._closing: set[asyncio.Task[None]] = set()
         self._rejects: asyncio.Queue[Event] = asyncio.Queue(1000)
         self._stopping = asyncio.Event()
@@ -249,8 +261,9 @@ class Gateway:
                 by_port[port if port else next(zero)].append(e)
         for feed in (e for e in self.endpoints if e in FEED_TOPICS):
             group = f"gateway.{socket.gethostname()}.{os.getpid()}.{next(_group_seq)}"
-            sub = await self.bus.subscribe(group, topic=FEED_TOPICS[feed], start="new")
-            self._groups.append((group, FEED_TOPICS[feed]))
+            sub = await self.bus.subscribe(
+                group, topic=FEED_TOPICS[feed], start="new", ephemeral=True
+            )
             self._tasks.append(
                 asyncio.create_task(self._relay(feed, sub), name=f"ctas7-feed-{feed}")
             )
@@ -299,11 +312,6 @@ class Gateway:
         self._tasks.clear()
         if self.store is not None and not self._rejects.empty():
             await self._flush_rejects()
-        drop = getattr(self.bus, "drop_group", None)
-        if drop is not None:
-            for group, topic in self._groups:
-                await drop(group, topic=topic)
-        self._groups.clear()
 
     def url(self, endpoint: str, *, host: str | None = None) -> str:
         return f"ws://{host or self.config.bind}:{self.ports[endpoint]}/{endpoint}"
@@ -333,7 +341,10 @@ class Gateway:
         parts = urlsplit(request.path)
         path = parts.path.rstrip("/") or "/"
         if path == "/healthz":
-            return conn.respond(200, "ok\n")
+            response = conn.respond(200, orjson.dumps(self.health()).decode() + "\n")
+            del response.headers["Content-Type"]
+            response.headers["Content-Type"] = "application/json"
+            return response
         if self._role(request) is Role.NONE:
             self.stats.unauthorized += 1
             return conn.respond(401, "missing or wrong token: send Authorization: Bearer <token>\n")
@@ -358,6 +369,13 @@ class Gateway:
             given = values[0] if values else None
         return tokens.role_for(given)
 
+    def health(self) -> dict[str, Any]:
+        """``GET /healthz``: ``ok``, or ``degraded`` (with why) while the store is down."""
+        h = self.store_health
+        if h is None or h.up:
+            return {"status": "ok"}
+        return {"status": "degraded", "store": h.to_dict()}
+
     def prometheus(self) -> str:
         """``GET /metrics``: the bridge's snapshot (when given) and the gateway's counters."""
         from ctas7_panel.bridge.metrics import prometheus_text
@@ -370,7 +388,16 @@ class Gateway:
             ("ctas7_gateway_ingress_publish_failed_total", "counter", {}, s.publish_failed),
             ("ctas7_gateway_slow_consumers_closed_total", "counter", {}, s.slow_closed),
             ("ctas7_gateway_unauthorized_total", "counter", {}, s.unauthorized),
+            ("ctas7_gateway_feed_skipped_total", "counter", {}, s.feed_skipped),
         ]
+        h = self.store_health
+        if h is not None:
+            rows += [
+                ("ctas7_store_up", "gauge", {}, 1.0 if h.up else 0.0),
+                ("ctas7_store_errors_total", "counter", {}, h.errors_total),
+                ("ctas7_store_dead_lettered_total", "counter", {}, h.dead_lettered),
+                ("ctas7_store_pending", "gauge", {}, h.pending),
+            ]
         for e in self.endpoints:
             rows.append(
                 ("ctas7_gateway_connections", "gauge", {"endpoint": e}, len(self._clients[e]))
@@ -414,7 +441,10 @@ class Gateway:
                         fill_defaults=True,
                         default_source="external",
                     )
-                except EventError as exc:
+                except Exception as exc:  # EventError; anything else is a bug, contained too
+                    if not isinstance(exc, EventError):
+                        log.exception("gateway: validating a frame from %s failed", peer)
+                        exc = EventError(f"the frame could not be read: {type(exc).__name__}")
                     self.stats.rejected += 1
                     await conn.send(orjson.dumps({"error": str(exc), "field": exc.field}).decode())
                     if self.store is not None:
@@ -425,7 +455,9 @@ class Gateway:
                     continue
                 try:
                     await self.bus.publish(event, topic=DEFAULT_TOPIC)
-                except BusError as exc:
+                except Exception as exc:  # the bus (or its overflow store) cannot take it now
+                    if not isinstance(exc, Ctas7Error):
+                        log.exception("gateway: publishing %s failed", event.event_id)
                     self.stats.publish_failed += 1
                     reply = {"error": f"not accepted, send again: {exc}", "field": None}
                     await conn.send(orjson.dumps({**reply, "event_id": event.event_id}).decode())
@@ -478,21 +510,38 @@ class Gateway:
             batch: list[Event] = []
             while not self._rejects.empty() and len(batch) < 500:
                 batch.append(self._rejects.get_nowait())
-            await self._store_rejects(batch)
+            await self._store_rejects(batch, patience=5.0)
 
-    async def _store_rejects(self, batch: list[Event]) -> None:
+    async def _store_rejects(self, batch: list[Event], *, patience: float | None = None) -> None:
+        """Keep rejected frames (and events a feed could not send) as dead letters; while the
+        store is down, try again with backoff (for at most ``patience`` seconds, then give up
+        with one log line; None: until it works)."""
         assert self.store is not None
         store = self.store
+        todo = list(batch)
 
         def write() -> None:
-            for e in batch:
-                store.add_dead_letter(e, INGRESS_TARGET, e.payload["error"][:500])
+            while todo:
+                e = todo[0]
+                target = e.payload.get("target", INGRESS_TARGET)
+                store.add_dead_letter(e, target, e.payload["error"][:500])
+                todo.pop(0)
 
-        try:
-            await asyncio.to_thread(write)
-        except StoreError as exc:
-            log.error("gateway: cannot keep %d rejected frames: %s", len(batch), exc)
-            return
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                await asyncio.to_thread(write)
+                break
+            except StoreError as exc:
+                attempt += 1
+                if attempt == 1:
+                    log.error("gateway: cannot keep %d rejected frames yet: %s", len(todo), exc)
+                delay = REJECT_RETRY.delay(attempt, 0.5)
+                if patience is not None and time.monotonic() - started + delay > patience:
+                    log.error("gateway: %d rejected frames not kept: %s", len(todo), exc)
+                    return
+                await asyncio.sleep(delay)
         self.stats.rejects_kept += len(batch)
 
     # --- feeds --------------------------------------------------------------------------------
@@ -507,22 +556,38 @@ class Gateway:
                     log.error("gateway feed /%s: %s", endpoint, exc)
                     await asyncio.sleep(0.5)
                     continue
-                frames: list[bytes] = []
-                now = time.monotonic()
-                for m in msgs:
-                    e = m.event
-                    if endpoint == SCHEMA and not e.event_type.startswith("schema_"):
-                        continue
-                    if seen.check_and_add(e.event_id, now):
-                        continue
-                    frames.append(e.to_json())
-                if frames:
-                    self.broadcast_many(endpoint, frames)
+                try:
+                    frames = await self._frames(endpoint, msgs, seen)
+                    if frames:
+                        self.broadcast_many(endpoint, frames)
+                except Exception:  # never stop a feed; the events are acked (feeds are live)
+                    log.exception("gateway feed /%s: a batch could not be sent", endpoint)
                 if msgs:
-                    await sub.ack(*msgs)
+                    with contextlib.suppress(BusError):
+                        await sub.ack(*msgs)
         finally:
             with contextlib.suppress(Exception):
                 await sub.close()
+
+    async def _frames(self, endpoint: str, msgs: list[Message], seen: SeenIds) -> list[bytes]:
+        """The frames of a batch, each event once; one that cannot be encoded is skipped and
+        kept as a dead letter (target ``feed:<endpoint>``)."""
+        frames: list[bytes] = []
+        now = time.monotonic()
+        for m in msgs:
+            e = m.event
+            if endpoint == SCHEMA and not e.event_type.startswith("schema_"):
+                continue
+            if seen.check_and_add(e.event_id, now):
+                continue
+            try:
+                frames.append(e.to_json())
+            except EventError as exc:
+                self.stats.feed_skipped += 1
+                log.error("gateway feed /%s: skipped %r: %s", endpoint, e.event_id, exc)
+                if self.store is not None:
+                    await self._rejects.put(_skipped(e, endpoint, exc))
+        return frames
 
     def broadcast(self, endpoint: str, data: bytes) -> int:
         """Send one JSON message to every client of ``endpoint``; returns how many got it."""
@@ -593,6 +658,21 @@ class Gateway:
         self.stats.sent[endpoint] += sent * len(messages)
         self.stats.relayed[endpoint] += len(messages)
         return sent
+
+
+def _skipped(event: Event, endpoint: str, exc: EventError) -> Event:
+    """The dead letter of an event feed ``endpoint`` could not encode (what can be shown)."""
+    return Event(
+        event.event_id,
+        "feed_skipped",
+        time.time(),
+        "gateway",
+        {
+            "event": preview(event.to_dict()),
+            "error": str(exc),
+            "target": f"feed:{endpoint}",
+        },
+    )
 
 
 def _peer(conn: ServerConnection) -> str:

@@ -21,6 +21,19 @@ Same semantics as ``MemoryBus`` (see ``bus.py``), mapped onto Redis:
   * ``Subscription.close()`` marks its unacked entries as long idle, so a sibling claims them
     at its next claim pass (redelivered, like ``MemoryBus``).
 
+Cleaning up after crashes (a ``kill -9`` leaves consumers and groups behind):
+
+- after each full claim pass (at most every ``claim_idle`` seconds) a consumer removes the
+  other consumers of its group that hold no pending entry and have been idle for more than
+  ``consumer_expiry`` seconds (default ``5 * claim_idle``): a dead worker's consumer goes once
+  a sibling has claimed its entries (``_REAP_LUA``, atomic; a live consumer removed by mistake
+  would only be created again by its next read, as it holds nothing);
+- a group subscribed with ``ephemeral=True`` (one process's own group: a gateway feed, a
+  dashboard process) is destroyed when its subscription closes, and is listed in the hash
+  ``<prefix>ephemeral``; every bus checks that list every ``group_expiry / 4`` seconds (at
+  most every minute) and destroys a group whose consumers have all been idle for more than
+  ``group_expiry`` seconds (default 600: its process died) (``_EXPIRE_LUA``, atomic).
+
 ``publish_many(events, topic)`` sends a batch as one command (used by the bridge's targets), and
 ``get`` reads what is waiting as one command and one reply: two small Lua scripts (``_ADD_LUA``,
 ``_READ_LUA``), because redis-py's per-command and per-item costs, not Redis, set the pace
@@ -47,10 +60,8 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from ctas7_panel.errors import BusError, EventError
-from ctas7_panel.events import ENVELOPE_FIELDS, Event
+from ctas7_panel.events import Event
 from ctas7_panel.settings import redact_url
 from ctas7_panel.streams.bus import DEFAULT_TOPIC, Message, OverflowSink, Start
 
@@ -63,6 +74,8 @@ log = logging.getLogger(__name__)
 DEFAULT_PREFIX = "ctas7:stream:"
 DEFAULT_MAXLEN = 100_000
 DEFAULT_CLAIM_IDLE = 30.0
+DEFAULT_GROUP_EXPIRY = 600.0
+CONSUMER_EXPIRY_FACTOR = 5.0  # consumer_expiry = 5 * claim_idle unless given
 _FIELD = b"e"
 _LONG_IDLE_MS = 10**9
 _ADD_CHUNK = 1000  # entries per XADD script call
@@ -102,6 +115,49 @@ return table.concat(out)
 """
 
 
+# XINFO CONSUMERS answers, per consumer, flat pairs: name, pending, idle (ms), ...
+_REAP_LUA = """
+local n = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['name'] ~= ARGV[2] and tonumber(f['pending']) == 0
+     and tonumber(f['idle']) > tonumber(ARGV[3]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    n = n + 1
+  end
+end
+return n
+"""
+# KEYS: stream, registry hash; ARGV: group, registry field, expiry ms, now ms. 1 = forgotten.
+_EXPIRE_LUA = """
+local function forget()
+  redis.call('HDEL', KEYS[2], ARGV[2])
+  return 1
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then return forget() end
+local found = false
+for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  for i = 1, #g, 2 do
+    if g[i] == 'name' and g[i + 1] == ARGV[1] then found = true end
+  end
+end
+if not found then return forget() end
+local consumers = redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
+if #consumers == 0 then
+  local created = tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0')
+  if tonumber(ARGV[4]) - created <= tonumber(ARGV[3]) then return 0 end
+end
+for _, c in ipairs(consumers) do
+  for i = 1, #c, 2 do
+    if c[i] == 'idle' and tonumber(c[i + 1]) <= tonumber(ARGV[3]) then return 0 end
+  end
+end
+redis.call('XGROUP', 'DESTROY', KEYS[1], ARGV[1])
+return forget()
+"""
+
+
 def unframe(blob: bytes) -> list[tuple[str, bytes | None]]:
     """The entries of a ``_READ_LUA`` reply: ``(entry id, event JSON or None)``."""
     out: list[tuple[str, bytes | None]] = []
@@ -119,35 +175,6 @@ def unframe(blob: bytes) -> list[tuple[str, bytes | None]]:
     return out
 
 
-def decode_event(data: bytes, max_bytes: int) -> Event:
-    """An event read off a stream: the envelope is checked, the payload is not.
-
-    Target topics carry the *transformed* payload under the original ``event_type``, so the
-    per-type payload rules of ``Event.from_json`` do not apply on the bus.
-    """
-    if len(data) > max_bytes:
-        raise EventError(f"stream entry is {len(data):,} bytes, over {max_bytes:,}")
-    try:
-        obj = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise EventError(f"stream entry is not valid JSON: {exc}") from exc
-    if not isinstance(obj, dict):
-        raise EventError("stream entry is not a JSON object")
-    try:
-        eid, etype, ts, src, payload = (obj[k] for k in ENVELOPE_FIELDS)
-    except KeyError as exc:
-        raise EventError(f"stream entry misses field {exc.args[0]!r}", field=exc.args[0]) from exc
-    if not (
-        isinstance(eid, str)
-        and isinstance(etype, str)
-        and isinstance(ts, int | float)
-        and isinstance(src, str)
-        and isinstance(payload, dict)
-    ):
-        raise EventError("stream entry has a field of the wrong type")
-    return Event(eid, etype, float(ts), src, payload)
-
-
 def _entry(raw_id: Any, fields: Any) -> tuple[str, bytes | None]:
     """``(entry id, event JSON or None)`` of an entry as redis-py returns it."""
     entry_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
@@ -158,7 +185,14 @@ class RedisSubscription:
     """A consumer of one group of one stream (see the module docstring)."""
 
     def __init__(
-        self, bus: RedisStreamsBus, topic: str, group: str, name: str, claim_idle: float
+        self,
+        bus: RedisStreamsBus,
+        topic: str,
+        group: str,
+        name: str,
+        claim_idle: float,
+        *,
+        ephemeral: bool = False,
     ) -> None:
         self._bus = bus
         self.topic = topic
@@ -166,10 +200,13 @@ class RedisSubscription:
         self.group = group
         self.name = name
         self.claim_idle = claim_idle
+        self.ephemeral = ephemeral
+        self.consumer_expiry = bus.consumer_expiry or CONSUMER_EXPIRY_FACTOR * claim_idle
         self._held: set[str] = set()
         self._check_own = True  # re-read our own pending entries before new ones
         self._claim_cursor = "0-0"
         self._last_claim = 0.0
+        self._last_reap = time.monotonic()
         self._closed = False
         self._keeper = asyncio.create_task(self._keep_alive(), name=f"ctas7-redis-keep-{name}")
 
@@ -186,9 +223,13 @@ class RedisSubscription:
                     return out
                 self._check_own = False
             now = time.monotonic()
-            if now - self._last_claim >= self.claim_idle / 2:
+            if self._claim_cursor != "0-0" or now - self._last_claim >= self.claim_idle / 2:
+                # a pass goes on at the next get until it has been round the whole group
                 self._last_claim = now
                 out = await self._autoclaim(r, max_count)
+                if self._claim_cursor == "0-0" and now - self._last_reap >= self.claim_idle:
+                    self._last_reap = now
+                    await self._reap()
                 if out:
                     return out
             out = await self._read_now(">", max_count)
@@ -253,6 +294,20 @@ class RedisSubscription:
         self._bus._count(self.topic, "claimed", len(msgs))
         return msgs
 
+    async def _reap(self) -> None:
+        """Remove the group's consumers that hold nothing and have long been idle (dead)."""
+        removed: Any = await self._bus._reap_script(
+            keys=[self.key], args=[self.group, self.name, int(self.consumer_expiry * 1000)]
+        )
+        if removed:
+            self._bus._count(self.topic, "consumers_removed", int(removed))
+            log.info(
+                "redis bus: removed %d idle consumer(s) of group %r on %s",
+                int(removed),
+                self.group,
+                self.key,
+            )
+
     async def _messages(
         self, entries: Sequence[tuple[str, bytes | None]], count: int
     ) -> list[Message]:
@@ -264,7 +319,7 @@ class RedisSubscription:
                 self._bus._count(self.topic, "trimmed")
                 continue
             try:
-                event = decode_event(data, self._bus.max_event_bytes)
+                event = Event.decode(data, max_bytes=self._bus.max_event_bytes)
             except EventError as exc:
                 bad.append(entry_id)
                 await self._bus._reject(self.topic, self.group, entry_id, data, exc)
@@ -309,6 +364,11 @@ class RedisSubscription:
             await self._keeper
         held: list[Any] = list(self._held)
         self._held = set()
+        self._bus._subs.discard(self)
+        if self.ephemeral and not self._bus.closed:
+            with contextlib.suppress(Exception):
+                await self._bus.drop_group(self.group, topic=self.topic)
+            return
         if held and not self._bus.closed:
             with contextlib.suppress(Exception):
                 await self._bus.redis.xclaim(
@@ -321,7 +381,6 @@ class RedisSubscription:
                     justid=True,
                 )
                 self._bus._count(self.topic, "redelivered", len(held))
-        self._bus._subs.discard(self)
 
     def __aiter__(self) -> AsyncIterator[Message]:
         return self._iterate()
@@ -344,11 +403,19 @@ class RedisStreamsBus:
         claim_idle: float = DEFAULT_CLAIM_IDLE,
         max_event_bytes: int = 16 << 20,
         overflow_sink: OverflowSink | None = None,
+        consumer_expiry: float | None = None,
+        group_expiry: float = DEFAULT_GROUP_EXPIRY,
     ) -> None:
         self.url = url
         self.prefix = prefix
         self.maxlen = maxlen
         self.claim_idle = claim_idle
+        self.consumer_expiry = consumer_expiry  # None: CONSUMER_EXPIRY_FACTOR * claim_idle
+        self.group_expiry = group_expiry
+        self._janitor: asyncio.Task[None] | None = None
+        self._stop_sweep = asyncio.Event()
+        self._reap_obj: AsyncScript | None = None
+        self._expire_obj: AsyncScript | None = None
         self.max_event_bytes = max_event_bytes
         self.overflow_sink = overflow_sink
         self._redis: aioredis.Redis | None = None
@@ -361,6 +428,11 @@ class RedisStreamsBus:
 
     def key(self, topic: str) -> str:
         return f"{self.prefix}{topic}"
+
+    @property
+    def registry(self) -> str:
+        """The hash listing ephemeral groups: ``"<stream key>\\n<group>"`` -> created (ms)."""
+        return f"{self.prefix}ephemeral"
 
     def describe(self, what: str, exc: BaseException) -> str:
         return f"redis bus {redact_url(self.url)}: {what}: {exc} (is Redis running? CTAS7_BUS_URL)"
@@ -388,8 +460,19 @@ class RedisStreamsBus:
         self._redis = client
         self._add_script = client.register_script(_ADD_LUA)
         self._read_script_obj = client.register_script(_READ_LUA)
+        self._reap_obj = client.register_script(_REAP_LUA)
+        self._expire_obj = client.register_script(_EXPIRE_LUA)
+        if self.group_expiry > 0:
+            self._stop_sweep = asyncio.Event()
+            self._janitor = asyncio.create_task(self._sweep_loop(), name="ctas7-redis-janitor")
 
     async def close(self) -> None:
+        if self._janitor is not None:
+            self._stop_sweep.set()
+            self._janitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._janitor
+            self._janitor = None
         for sub in list(self._subs):
             await sub.close()
         self.closed = True
@@ -416,9 +499,10 @@ class RedisStreamsBus:
     async def publish(self, event: Event, *, topic: str = DEFAULT_TOPIC) -> str:
         if self.closed:
             raise BusError("the bus is closed: publish before close()")
+        data = event.to_json()  # EventError: this event cannot be encoded (not a bus failure)
         try:
             entry = await self.redis.xadd(
-                self.key(topic), {_FIELD: event.to_json()}, maxlen=self.maxlen, approximate=True
+                self.key(topic), {_FIELD: data}, maxlen=self.maxlen, approximate=True
             )
         except BusError:
             raise
@@ -430,7 +514,8 @@ class RedisStreamsBus:
     async def publish_many(
         self, events: Sequence[Event], *, topic: str = DEFAULT_TOPIC
     ) -> list[str]:
-        """Publish a batch in one round trip; all or nothing from the caller's view."""
+        """Publish a batch in one round trip; all or nothing from the caller's view (``EventError``
+        and nothing sent when one of the events cannot be encoded)."""
         if self.closed:
             raise BusError("the bus is closed: publish before close()")
         if not events:
@@ -440,9 +525,10 @@ class RedisStreamsBus:
         if script is None:
             raise BusError("the redis bus is not started: use `async with bus` or await start()")
         ids: list[str] = []
+        frames = [e.to_json() for e in events]  # EventError: one cannot be encoded, none sent
         try:
-            for k in range(0, len(events), _ADD_CHUNK):
-                chunk = [e.to_json() for e in events[k : k + _ADD_CHUNK]]
+            for k in range(0, len(frames), _ADD_CHUNK):
+                chunk = frames[k : k + _ADD_CHUNK]
                 reply: Any = await script(keys=[key], args=[self.maxlen, *chunk])
                 ids += bytes(reply).decode().split(" ")
         except BusError:
@@ -451,6 +537,50 @@ class RedisStreamsBus:
             raise BusError(self.describe(f"cannot publish to {topic!r}", exc)) from exc
         self._count(topic, "published", len(ids))
         return ids
+
+    async def _reap_script(self, *, keys: list[Any], args: list[Any]) -> Any:
+        if self._reap_obj is None:
+            raise BusError("the redis bus is not started: use `async with bus` or await start()")
+        return await self._reap_obj(keys=keys, args=args)
+
+    async def expire_groups(self) -> list[tuple[str, str]]:
+        """Destroy the ephemeral groups whose consumers have all been idle for more than
+        ``group_expiry`` seconds (their process died); return ``(stream key, group)`` of the
+        ones forgotten (destroyed, or already gone)."""
+        script = self._expire_obj
+        if script is None:
+            raise BusError("the redis bus is not started: use `async with bus` or await start()")
+        entries: Any = await self.redis.hgetall(self.registry)
+        gone: list[tuple[str, str]] = []
+        now_ms = int(time.time() * 1000)
+        for raw in entries:
+            entry = raw.decode() if isinstance(raw, bytes) else str(raw)
+            key, _, group = entry.partition("\n")
+            done: Any = await script(
+                keys=[key, self.registry],
+                args=[group, entry, int(self.group_expiry * 1000), now_ms],
+            )
+            if done:
+                gone.append((key, group))
+        if gone:
+            log.info(
+                "redis bus: forgot %d ephemeral group(s) of dead processes: %s", len(gone), gone
+            )
+        return gone
+
+    async def _sweep_loop(self) -> None:
+        interval = min(60.0, self.group_expiry / 4)
+        stop = self._stop_sweep
+        while not stop.is_set():  # checked: redis-py may absorb a cancel
+            try:
+                await self.expire_groups()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis away for a moment: try at the next round
+                log.debug("redis bus: group sweep failed: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await stop.wait()
 
     async def _read_script(self, *, keys: list[Any], args: list[Any]) -> Any:
         if self._read_script_obj is None:
@@ -464,12 +594,17 @@ class RedisStreamsBus:
         topic: str = DEFAULT_TOPIC,
         consumer: str | None = None,
         start: Start = "new",
+        ephemeral: bool = False,
         claim_idle: float | None = None,
     ) -> RedisSubscription:
+        """A consumer of ``group``; ``ephemeral``: the group is this process's own (destroyed
+        when the subscription closes, expired by any bus when the process died)."""
         from redis.exceptions import ResponseError
 
         key = self.key(topic)
         try:
+            if ephemeral:  # listed before it exists: a crash in between leaves no orphan
+                await self.redis.hsetnx(self.registry, f"{key}\n{group}", int(time.time() * 1000))
             await self.redis.xgroup_create(
                 key, group, id="$" if start == "new" else "0", mkstream=True
             )
@@ -483,7 +618,9 @@ class RedisStreamsBus:
         if consumer is None:
             self._consumer_seq += 1
             consumer = f"{group}-{socket.gethostname()}-{os.getpid()}-{self._consumer_seq}"
-        sub = RedisSubscription(self, topic, group, consumer, claim_idle or self.claim_idle)
+        sub = RedisSubscription(
+            self, topic, group, consumer, claim_idle or self.claim_idle, ephemeral=ephemeral
+        )
         self._subs.add(sub)
         return sub
 
@@ -501,9 +638,11 @@ class RedisStreamsBus:
             raise BusError(self.describe(f"cannot create group {group!r}", exc)) from exc
 
     async def drop_group(self, group: str, *, topic: str = DEFAULT_TOPIC) -> None:
-        """Delete a consumer group (for per-process groups such as a gateway's relay)."""
+        """Delete a consumer group (and its ephemeral listing)."""
+        key = self.key(topic)
         with contextlib.suppress(Exception):
-            await self.redis.xgroup_destroy(self.key(topic), group)
+            await self.redis.xgroup_destroy(key, group)
+            await self.redis.hdel(self.registry, f"{key}\n{group}")
 
     async def _reject(
         self, topic: str, group: str, entry_id: str, data: bytes, exc: EventError

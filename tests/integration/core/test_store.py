@@ -10,7 +10,8 @@ import pytest
 
 from ctas7_panel.errors import ConfigError, StoreError
 from ctas7_panel.events import Event
-from ctas7_panel.store import EventStore, StoreWriter, open_store
+from ctas7_panel.store import EventStore, open_store
+from ctas7_panel.store_writer import StoreWriter
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -83,11 +84,12 @@ def test_dead_letters_upsert_and_replay(store: EventStore) -> None:
 
 
 async def test_store_writer_batches_and_flushes_on_close(store: EventStore) -> None:
-    writer = StoreWriter(store, interval=0.01, batch=7)
+    writer = StoreWriter(store, batch=7)
     await writer.start()
-    for e in make(50):
-        await writer.append(e)
+    events = make(50)
+    futures = [await writer.write(events[i : i + 5]) for i in range(0, 50, 5)]
     await writer.close()
+    assert all(f.done() and not f.cancelled() for f in futures)
     assert store.count() == 50 and writer.written == 50
 
 

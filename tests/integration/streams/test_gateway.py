@@ -170,7 +170,7 @@ async def test_single_port_mode_serves_every_path_and_404s_others() -> None:
         assert info.value.response.status_code == 404
         assert await asyncio.to_thread(http_get, f"http://127.0.0.1:{port}/healthz") == (
             200,
-            "ok\n",
+            '{"status":"ok"}\n',
         )
 
 
