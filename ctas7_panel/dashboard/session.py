@@ -15,10 +15,16 @@ proportional to what changed since the previous flush:
 
 It holds cursors, revision numbers and what it last sent, nothing else: a destroyed session
 leaves nothing behind in the hub.
+
+A session never stops because of one event: each section is updated on its own, and a section
+that fails (an event that did not come through the edge may carry any value, e.g. an integer
+where the schema panel shows a hash) is skipped for that flush, counted in ``errors`` and
+logged once per distinct error; the other sections, and the next flush, go on.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Hashable
@@ -32,6 +38,8 @@ from ctas7_panel.dashboard.digest import KPI_NAMES, Digest
 from ctas7_panel.dashboard.markup import event_row
 from ctas7_panel.dashboard.models import STREAM_COLUMNS, DashboardState
 from ctas7_panel.dashboard.records import TARGETS, Record
+
+log = logging.getLogger(__name__)
 
 HIST_BINS = 20
 SLOW_S = 1.0
@@ -114,6 +122,8 @@ class SessionFeed:
         self._shown: list[tuple[str, int]] = []  # what the live list shows now
         self._slow_at = -math.inf
         self.flushes = 0
+        self.errors = 0  # section updates skipped (see the module docstring)
+        self._logged: set[str] = set()
         ev = self.events
         ev.param.watch(self._on_select, "selected_id")
         ev.param.watch(self._on_filter, ["types", "sources"])
@@ -141,12 +151,24 @@ class SessionFeed:
         """Everything but the table (a Panel session sends this as one message)."""
         self.flushes += 1
         now = self.clock()
-        self._flush_events()
+        self._guard(self._flush_events)
         if self._changed("status") | self._changed("schema"):
-            self._flush_status_schema()
+            self._guard(self._flush_status_schema)
         if now - self._slow_at >= self.slow_s:
             self._slow_at = now
             self.flush_slow()
+
+    def _guard(self, section: Callable[[], None]) -> None:
+        """Run one section's update; a failure is contained (see the module docstring)."""
+        try:
+            section()
+        except Exception as exc:
+            self.errors += 1
+            text = f"{type(exc).__name__}: {exc}"[:300]
+            if text not in self._logged:
+                if len(self._logged) < 100:
+                    self._logged.add(text)
+                log.warning("dashboard session: %s skipped: %s", section.__name__, text)
 
     def flush_table(self) -> None:
         """The table's new rows, as one ``stream``, at most once per ``table_s``.
@@ -160,18 +182,18 @@ class SessionFeed:
         if self._table_rows and now - self._table_at >= self.table_s:
             self._table_at = now
             rows, self._table_rows = self._table_rows, []
-            self.events.batch = rows_columns(rows)
+            self._guard(lambda: setattr(self.events, "batch", rows_columns(rows)))
 
     def flush_slow(self) -> None:
         """The sections refreshed at most once per ``slow_s``."""
-        self._flush_counters_and_list()
+        self._guard(self._flush_counters_and_list)
         if self._changed("tests"):
-            self._flush_tests()
+            self._guard(self._flush_tests)
         if self._changed("bridge"):
-            self._flush_bridge()
-        self._flush_charts()
+            self._guard(self._flush_bridge)
+        self._guard(self._flush_charts)
         if self._changed("mux"):
-            self._flush_mux_topics()
+            self._guard(self._flush_mux_topics)
 
     # --- event stream -------------------------------------------------------------------------
 
@@ -229,12 +251,15 @@ class SessionFeed:
         self.events.latest = latest
 
     def _on_select(self, event: Any) -> None:
-        record = self.digest.record(event.new) if event.new else None
+        self._guard(lambda: self._select(event.new))
+
+    def _select(self, event_id: str) -> None:
+        record = self.digest.record(event_id) if event_id else None
         if record is not None:
             self.events.detail = record.detail()
-        elif event.new:
+        elif event_id:
             self.events.detail = {
-                "event_id": event.new,
+                "event_id": event_id,
                 "note": "no longer held in memory: read it with `ctas7 events` or load_events()",
             }
         else:

@@ -1,12 +1,16 @@
-"""Helpers for the bridge's integration tests: a real SQLite store, test targets, a receiver."""
+"""Helpers for the bridge's integration tests: real stores (and their outages), test targets, a
+receiver."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
+import psycopg
 import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
 
@@ -87,3 +91,43 @@ async def wait_until(predicate: object, timeout: float = 10.0) -> None:
     async with asyncio.timeout(timeout):
         while not predicate():  # noqa: ASYNC110 - polls state owned by other tasks
             await asyncio.sleep(0.01)
+
+
+class StoreOutage:
+    """The store stops taking writes while this holds a lock from another connection: SQLite
+    ``BEGIN EXCLUSIVE``, PostgreSQL ``LOCK TABLE ctas7_events IN ACCESS EXCLUSIVE MODE``.
+    ``start()`` / ``stop()``, or ``with``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conn: Any = None
+
+    def start(self) -> StoreOutage:
+        if self.url.startswith("sqlite:///"):
+            conn = sqlite3.connect(self.url[len("sqlite:///") :], isolation_level=None, timeout=10)
+            conn.execute("BEGIN EXCLUSIVE")
+        else:
+            conn = psycopg.connect(self.url, autocommit=False)
+            conn.execute("LOCK TABLE ctas7_events IN ACCESS EXCLUSIVE MODE")
+        self._conn = conn
+        return self
+
+    def stop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.rollback()
+            conn.close()
+
+    def __enter__(self) -> StoreOutage:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty store: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'events.db'}"
+    return str(request.getfixturevalue("fresh_db_url"))
