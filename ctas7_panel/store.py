@@ -451,8 +451,14 @@ class SqliteStore(EventStore):
             self._conn.close()
 
 
-_PG_DDL = """
+# Run only when something is missing (CREATE INDEX IF NOT EXISTS would wait for a table lock
+# held by someone else: opening the store must not hang while the table is locked).
+_PG_MISSING = """
 SELECT pg_advisory_xact_lock(7470921);  -- processes opening one database at once take turns
+SELECT to_regclass('ctas7_events') IS NULL OR to_regclass('ctas7_dead_letters') IS NULL
+  OR to_regclass('ctas7_events_ts') IS NULL OR to_regclass('ctas7_events_type') IS NULL;
+"""
+_PG_DDL = """
 CREATE TABLE IF NOT EXISTS ctas7_events (
   seq bigserial PRIMARY KEY,
   event_id text NOT NULL UNIQUE,
@@ -475,6 +481,8 @@ CREATE TABLE IF NOT EXISTS ctas7_dead_letters (
   replayed_at double precision,
   UNIQUE (event_id, target)
 );
+"""
+_PG_MIGRATE = """
 DO $$ BEGIN  -- stores made before payloads were kept as exact JSON text
   IF (SELECT atttypid = 'jsonb'::regtype FROM pg_attribute
       WHERE attrelid = 'ctas7_events'::regclass AND attname = 'payload') THEN
@@ -515,7 +523,12 @@ class PostgresStore(EventStore):
         try:
             if create:
                 with conn.transaction():
-                    conn.execute(_PG_DDL.encode())
+                    cur = conn.execute(_PG_MISSING.encode())
+                    cur.nextset()
+                    row = cur.fetchone()
+                    if row is None or row[0]:
+                        conn.execute(_PG_DDL.encode())
+                    conn.execute(_PG_MIGRATE.encode())
             ms = max(1, int(self.lock_timeout * 1000))
             conn.execute(f"SET lock_timeout = {ms}".encode())
         except psycopg.Error as exc:

@@ -30,9 +30,10 @@ Cleaning up after crashes (a ``kill -9`` leaves consumers and groups behind):
   would only be created again by its next read, as it holds nothing);
 - a group subscribed with ``ephemeral=True`` (one process's own group: a gateway feed, a
   dashboard process) is destroyed when its subscription closes, and is listed in the hash
-  ``<prefix>ephemeral``; every bus checks that list every ``group_expiry / 4`` seconds (at
-  most every minute) and destroys a group whose consumers have all been idle for more than
-  ``group_expiry`` seconds (default 600: its process died) (``_EXPIRE_LUA``, atomic).
+  ``<prefix>ephemeral`` with a heartbeat: every ``group_expiry / 4`` seconds (at most every
+  minute) each bus refreshes the heartbeat of its own open ephemeral groups and destroys the
+  listed groups whose heartbeat is older than ``group_expiry`` seconds (default 600: their
+  process died) (``_EXPIRE_LUA``, atomic).
 
 ``publish_many(events, topic)`` sends a batch as one command (used by the bridge's targets), and
 ``get`` reads what is waiting as one command and one reply: two small Lua scripts (``_ADD_LUA``,
@@ -129,32 +130,15 @@ for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
 end
 return n
 """
-# KEYS: stream, registry hash; ARGV: group, registry field, expiry ms, now ms. 1 = forgotten.
+# KEYS: stream, registry hash; ARGV: group, registry field, expiry ms, now ms. 1 = destroyed.
+# Liveness is the entry's heartbeat (a consumer's idle time is no sign of death: before Redis
+# 7.2 it only counts from the last entry delivered, so a live reader of a quiet topic looks idle).
 _EXPIRE_LUA = """
-local function forget()
-  redis.call('HDEL', KEYS[2], ARGV[2])
-  return 1
-end
-if redis.call('EXISTS', KEYS[1]) == 0 then return forget() end
-local found = false
-for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
-  for i = 1, #g, 2 do
-    if g[i] == 'name' and g[i + 1] == ARGV[1] then found = true end
-  end
-end
-if not found then return forget() end
-local consumers = redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
-if #consumers == 0 then
-  local created = tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0')
-  if tonumber(ARGV[4]) - created <= tonumber(ARGV[3]) then return 0 end
-end
-for _, c in ipairs(consumers) do
-  for i = 1, #c, 2 do
-    if c[i] == 'idle' and tonumber(c[i + 1]) <= tonumber(ARGV[3]) then return 0 end
-  end
-end
-redis.call('XGROUP', 'DESTROY', KEYS[1], ARGV[1])
-return forget()
+local beat = tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0')
+if tonumber(ARGV[4]) - beat <= tonumber(ARGV[3]) then return 0 end
+pcall(redis.call, 'XGROUP', 'DESTROY', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[2])
+return 1
 """
 
 
@@ -544,15 +528,18 @@ class RedisStreamsBus:
         return await self._reap_obj(keys=keys, args=args)
 
     async def expire_groups(self) -> list[tuple[str, str]]:
-        """Destroy the ephemeral groups whose consumers have all been idle for more than
-        ``group_expiry`` seconds (their process died); return ``(stream key, group)`` of the
-        ones forgotten (destroyed, or already gone)."""
+        """Refresh the heartbeat of this bus's open ephemeral groups, then destroy the listed
+        groups whose heartbeat is older than ``group_expiry`` seconds (their process died);
+        return ``(stream key, group)`` of the ones destroyed."""
         script = self._expire_obj
         if script is None:
             raise BusError("the redis bus is not started: use `async with bus` or await start()")
+        now_ms = int(time.time() * 1000)
+        mine = {f"{sub.key}\n{sub.group}": now_ms for sub in self._subs if sub.ephemeral}
+        if mine:
+            await self.redis.hset(self.registry, mapping=mine)  # type: ignore[arg-type]
         entries: Any = await self.redis.hgetall(self.registry)
         gone: list[tuple[str, str]] = []
-        now_ms = int(time.time() * 1000)
         for raw in entries:
             entry = raw.decode() if isinstance(raw, bytes) else str(raw)
             key, _, group = entry.partition("\n")
@@ -604,7 +591,7 @@ class RedisStreamsBus:
         key = self.key(topic)
         try:
             if ephemeral:  # listed before it exists: a crash in between leaves no orphan
-                await self.redis.hsetnx(self.registry, f"{key}\n{group}", int(time.time() * 1000))
+                await self.redis.hset(self.registry, f"{key}\n{group}", int(time.time() * 1000))
             await self.redis.xgroup_create(
                 key, group, id="$" if start == "new" else "0", mkstream=True
             )

@@ -206,3 +206,61 @@ async def test_drop_group(bus: RedisStreamsBus) -> None:
     client: aioredis.Redis = bus.redis
     groups = await client.xinfo_groups(bus.key("events"))
     assert [g["name"] for g in groups] == []
+
+
+async def test_an_ephemeral_group_is_destroyed_on_close_and_forgotten(
+    bus: RedisStreamsBus,
+) -> None:
+    sub = await bus.subscribe("gateway.h.1.1", topic="target.dashboard", ephemeral=True)
+    key = bus.key("target.dashboard")
+    assert await bus.redis.hkeys(bus.registry) == [f"{key}\ngateway.h.1.1".encode()]
+    await sub.close()
+    assert await bus.redis.xinfo_groups(key) == []
+    assert await bus.redis.hkeys(bus.registry) == []
+
+
+async def test_groups_of_a_killed_gateway_expire_and_a_live_one_stays(
+    redis_url: str, tmp_path: object
+) -> None:
+    """A real ``ctas7 bridge`` with its gateway, killed with -9: its feed groups (ephemeral) stay
+    in Redis until another process's bus finds their heartbeat older than ``group_expiry``; a
+    live group on a quiet topic keeps its heartbeat and stays."""
+    import os
+    import signal
+    import sys
+
+    env = {
+        **os.environ,
+        "CTAS7_BUS_URL": redis_url,
+        "CTAS7_STORE_URL": f"sqlite:///{tmp_path}/events.db",
+        "CTAS7_LOG_LEVEL": "WARNING",
+    }
+    args = ["bridge", "--single-port", "0", "--metrics-interval", "0"]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ctas7_panel", *args, env=env, stdout=asyncio.subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    async with asyncio.timeout(30):
+        await proc.stdout.readline()
+    async with RedisStreamsBus(redis_url, group_expiry=1.5) as janitor:
+        live = await janitor.subscribe("gateway.live", topic="target.dashboard", ephemeral=True)
+        registered = {k.decode() for k in await janitor.redis.hkeys(janitor.registry)}
+        assert len(registered) == 5  # the killed gateway's 4 feeds and ours
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+        async with asyncio.timeout(10):
+            while len(await janitor.redis.hkeys(janitor.registry)) > 1:
+                await asyncio.sleep(0.3)  # quiet: a live group needs no traffic to stay
+                await janitor.expire_groups()  # our heartbeat, their expiry
+        remaining = {k.decode() for k in await janitor.redis.hkeys(janitor.registry)}
+        groups = {
+            g["name"].decode()
+            for topic in ("events", "target.dashboard", "target.legion", "target.neural_mux")
+            for g in await janitor.redis.xinfo_groups(janitor.key(topic))
+        }
+        await live.close()
+        gone = await janitor.redis.hkeys(janitor.registry)
+    assert remaining == {f"{janitor.key('target.dashboard')}\ngateway.live"}
+    # the killed gateway's four feed groups are gone (its bridge's shared group stays)
+    assert {g for g in groups if g.startswith("gateway.")} == {"gateway.live"}
+    assert gone == []  # and ours went at close

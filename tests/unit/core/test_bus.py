@@ -126,3 +126,18 @@ async def test_publish_many_keeps_order_and_overflow_policy() -> None:
     assert [m.event.payload["i"] for m in await b.get(10, timeout=0.1)] == [0, 1, 2, 3, 4]
     assert sunk == [batch[5].event_id, batch[6].event_id] * 2  # per group, nothing silent
     assert bus.stats()["events"]["overflowed"] == 4
+
+
+async def test_an_ephemeral_group_goes_with_its_subscription() -> None:
+    """A closed per-process group would otherwise fill up to capacity and make every publisher
+    wait ``put_timeout`` for it."""
+    bus = MemoryBus(capacity=2, put_timeout=0.05)
+    mine = await bus.subscribe("gateway.host.1.1", ephemeral=True)
+    await bus.publish(ev(1))
+    assert [m.event.payload["i"] for m in await mine.get(5, timeout=0.1)] == [1]
+    await mine.close()
+    for i in range(5):  # no group holds them: no waiting, no overflow
+        await bus.publish(ev(i))
+    assert "overflowed" not in bus.stats()["events"]
+    again = await bus.subscribe("gateway.host.1.1", ephemeral=True)
+    assert await again.get(5, timeout=0.05) == []  # a new group, starting now
