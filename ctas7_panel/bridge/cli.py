@@ -75,7 +75,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=float,
         default=30.0,
         metavar="S",
-        help="Redis: take over entries a dead worker left pending this long",
+        help="Redis: take over entries a dead worker left pending this long; a consumer "
+        "holding nothing is removed after 5x this idle",
     )
     r = b.add_argument_group("retries (exponential backoff with jitter, then dead letter)")
     r.add_argument("--retry-max-attempts", type=int, default=20)
