@@ -8,6 +8,7 @@
     ├── EventError             an event envelope is malformed, oversize or mistyped
     ├── DatabaseError          a database cannot be reached or refuses an operation
     ├── StoreError             the event store cannot be opened, read or written
+    │   └── StoreUnavailable   it cannot take writes now (locked, disk full, connection lost)
     ├── BusError               the bus cannot publish or deliver
     ├── SchemaError            introspection, generation or a schema-dependent task failed
     │   └── ArtifactError      a types file, hash cache or snapshot cannot be read or written
@@ -46,6 +47,11 @@ class DatabaseError(Ctas7Error):
 
 class StoreError(Ctas7Error):
     """The event store cannot be opened, read or written."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot take writes now, whatever is written (a lock held elsewhere, a full
+    disk, a lost connection): try again later; no event is to blame."""
 
 
 class BusError(Ctas7Error):

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ctas7_panel.errors import ConfigError, EventError, StoreError
+from ctas7_panel.errors import ConfigError, EventError, StoreError, StoreUnavailable
 from ctas7_panel.events import Event, preview
 
 if TYPE_CHECKING:
@@ -410,6 +410,8 @@ class SqliteStore(EventStore):
                 if write:
                     self._conn.commit()
                 return rows
+            except sqlite3.OperationalError as exc:  # locked, disk full, I/O
+                raise StoreUnavailable(f"event store {self.path}: {exc}") from exc
             except (sqlite3.Error, ValueError, OverflowError) as exc:
                 raise StoreError(f"event store {self.path}: {exc}") from exc
 
@@ -428,6 +430,8 @@ class SqliteStore(EventStore):
                             _sqlite_insert(len(chunk)), [v for r in chunk for v in r]
                         )
                 return self._conn.total_changes - before
+            except sqlite3.OperationalError as exc:  # locked, disk full, I/O
+                raise StoreUnavailable(f"event store {self.path}: cannot append: {exc}") from exc
             except (sqlite3.Error, ValueError, OverflowError) as exc:
                 raise StoreError(f"event store {self.path}: cannot append: {exc}") from exc
 
@@ -444,7 +448,7 @@ class SqliteStore(EventStore):
             except sqlite3.Error as exc:
                 with contextlib.suppress(sqlite3.Error):
                     conn.rollback()
-                raise StoreError(f"event store {self.path}: cannot write: {exc}") from exc
+                raise StoreUnavailable(f"event store {self.path}: cannot write: {exc}") from exc
 
     def close(self) -> None:
         with self._lock, contextlib.suppress(sqlite3.Error):
@@ -554,7 +558,7 @@ class PostgresStore(EventStore):
                 cur = self._live().execute(sql.encode() if not params else sql, params or None)
                 return cur.fetchall() if cur.description else []
             except psycopg.Error as exc:
-                raise StoreError(f"event store: {_first_line(exc)}") from exc
+                raise _pg_error("event store", exc) from exc
 
     def check_writable(self, timeout: float = 1.0) -> None:
         import psycopg
@@ -567,7 +571,7 @@ class PostgresStore(EventStore):
                     # needs INSERT rights and the table's write lock; writes nothing
                     conn.execute(b"INSERT INTO ctas7_events SELECT * FROM ctas7_events WHERE false")
             except psycopg.Error as exc:
-                raise StoreError(f"event store: cannot write: {_first_line(exc)}") from exc
+                raise StoreUnavailable(f"event store: cannot write: {_first_line(exc)}") from exc
 
     def append_rows(self, rows: Sequence[Row]) -> int:
         import psycopg
@@ -596,11 +600,24 @@ class PostgresStore(EventStore):
                     )
                     return cur.rowcount
             except (psycopg.Error, ValueError) as exc:
-                raise StoreError(f"event store: cannot append: {_first_line(exc)}") from exc
+                raise _pg_error("event store: cannot append", exc) from exc
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def _pg_error(what: str, exc: BaseException) -> StoreError:
+    """``StoreUnavailable`` for what no event is to blame for (connection, lock timeout, disk
+    full, shutdown: psycopg's ``OperationalError`` and ``InterfaceError``), else ``StoreError``."""
+    import psycopg
+
+    kind = (
+        StoreUnavailable
+        if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+        else StoreError
+    )
+    return kind(f"{what}: {_first_line(exc)}")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ctas7_panel.bridge.delivery import RetryPolicy
-from ctas7_panel.errors import StoreError
+from ctas7_panel.errors import StoreError, StoreUnavailable
 from ctas7_panel.events import Event
 from ctas7_panel.store import EventStore, Row, encode
 
@@ -87,29 +87,35 @@ def isolate(
     rows: Sequence[R],
     write: Callable[[Sequence[R]], int],
     check: Callable[[], None],
-) -> tuple[int, list[tuple[R, str]]]:
-    """Write ``rows``; return how many were new and the rows the store refuses, with why.
+    refuse: Callable[[R, str], None],
+) -> int:
+    """Write ``rows``; hand each row the store refuses to ``refuse(row, why)``; return how many
+    rows were new.
 
-    ``write`` is all or nothing and raises ``StoreError``; ``check`` raises ``StoreError`` when
-    the store cannot take writes at all. After a failed write, ``check`` decides: it fails too
+    ``write`` is all or nothing and raises ``StoreError``; ``StoreUnavailable`` (a lock, a full
+    disk, a lost connection) is an outage at once. ``check`` raises ``StoreError`` when the store
+    cannot take writes at all. After another failed write, ``check`` decides: it fails too
     (an outage: its ``StoreError`` propagates, the caller retries later; rows written by then
     are written, re-writing them is harmless) or it passes (some rows are refused: split in
     halves until they are found; a single row is tried once more before it counts as refused).
+    ``refuse`` may raise ``StoreError`` too (it could not keep the row either: a full disk
+    refuses everything while the no-row check passes), which ends the search as an outage.
     """
     try:
-        return write(rows), []
+        return write(rows)
+    except StoreUnavailable:  # no row is to blame: an outage
+        raise
     except StoreError:
         pass
     check()
     if len(rows) == 1:
         try:
-            return write(rows), []
+            return write(rows)
         except StoreError as exc:
-            return 0, [(rows[0], str(exc))]
+            refuse(rows[0], str(exc))
+            return 0
     mid = len(rows) // 2
-    n1, bad1 = isolate(rows[:mid], write, check)
-    n2, bad2 = isolate(rows[mid:], write, check)
-    return n1 + n2, bad1 + bad2
+    return isolate(rows[:mid], write, check, refuse) + isolate(rows[mid:], write, check, refuse)
 
 
 @dataclass(eq=False, slots=True)
@@ -298,20 +304,28 @@ class StoreWriter:
             def check() -> None:
                 store.check_writable(self.check_timeout)
 
-            new, refused = isolate(list(zip(rows, events, strict=True)), write, check)
-            bad = unwritable + [(event, reason) for (_, event), reason in refused]
-            for event, reason in bad:
-                self._keep(event, STORE_TARGET, f"the history cannot hold this event: {reason}", 1)
-            self.health.written += new
-            self.health.dead_lettered += len(bad)
+            def refuse(row: tuple[Row, Event], reason: str) -> None:
+                self._refuse(row[1], reason)
+
+            for event, reason in unwritable:
+                self._refuse(event, reason)
+            self.health.written += isolate(
+                list(zip(rows, events, strict=True)), write, check, refuse
+            )
         for item in items:
             if item.letter is not None:
                 self._keep(*item.letter)
+
+    def _refuse(self, event: Event, reason: str) -> None:
+        self._keep(event, STORE_TARGET, f"the history cannot hold this event: {reason}", 1)
+        self.health.dead_lettered += 1
 
     def _keep(self, event: Event, target: str, reason: str, attempts: int) -> None:
         """A dead letter; if the store refuses even that while writable, a stand-in."""
         try:
             self.store.add_dead_letter(event, target, reason[:2000], attempts=attempts)
+        except StoreUnavailable:
+            raise  # down: retried later
         except StoreError as exc:
             self.store.check_writable(self.check_timeout)  # down: retried later
             stand_in = Event(

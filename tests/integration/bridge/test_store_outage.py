@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -65,6 +66,34 @@ async def test_an_outage_holds_writes_with_back_pressure_two_log_lines_and_no_lo
         last = await asyncio.wait_for(blocked, 10)
         await asyncio.wait_for(asyncio.gather(*held, last), 10)
         assert writer.health.up and store.count() == 700 and writer.written == 700
+    finally:
+        await writer.close()
+        store.close()
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("writes are failing" in line for line in lines) == 1, lines
+    assert sum("succeed again" in line for line in lines) == 1, lines
+
+
+async def test_a_full_disk_is_an_outage_not_a_reason_to_dead_letter(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: with the disk full, 2,000 events were acked with 0 log lines and no metric.
+    SQLite's real SQLITE_FULL path, through ``max_page_count`` on the store's connection."""
+    caplog.set_level(logging.WARNING, logger="ctas7_panel.store_writer")
+    store = SqliteStore(tmp_path / "events.db", lock_timeout=0.3)
+    writer = StoreWriter(store, retry=FAST, check_timeout=0.2)
+    await writer.start()
+    conn = store._conn
+    try:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full now
+        done = await writer.write(qa5(2000))
+        await wait_until(lambda: not writer.health.up, timeout=10)
+        await asyncio.sleep(0.5)
+        assert not done.done() and "full" in writer.health.last_error
+        conn.execute("PRAGMA max_page_count = 1073741823")  # room again
+        await asyncio.wait_for(done, 10)
+        assert store.count() == 2000 and store.dead_letters() == []
     finally:
         await writer.close()
         store.close()
