@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ctas7_panel.testing.cli",
     "ctas7_panel.mcp.cli",
     "ctas7_panel.graph.cli",
+    "ctas7_panel.playwright.cli",
 )
 
 Handler = Callable[..., int]

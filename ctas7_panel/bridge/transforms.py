@@ -159,6 +159,15 @@ def mux_task_executed(event: Event) -> dict[str, Any]:
 # --- playwright_test_* ----------------------------------------------------------------------
 
 
+# Carried to the dashboard when the event has them (testing/testevents.py): the Test Results
+# view groups by run and project and counts a test once, at its final attempt.
+_TEST_CONTEXT = ("project", "run_id", "retry", "worker", "retries", "flaky", "final")
+
+
+def _test_context(p: dict[str, Any]) -> dict[str, Any]:
+    return {k: p[k] for k in _TEST_CONTEXT if k in p}
+
+
 def dashboard_test_started(event: Event) -> dict[str, Any]:
     p = event.payload
     return {
@@ -167,6 +176,7 @@ def dashboard_test_started(event: Event) -> dict[str, Any]:
         "message": f"Test started: {p['nodeid']}",
         "nodeid": p["nodeid"],
         "browser": p.get("browser"),
+        **_test_context(p),
     }
 
 
@@ -193,6 +203,7 @@ def dashboard_test_completed(event: Event) -> dict[str, Any]:
         "outcome": p["outcome"],
         "duration_ms": p["duration_ms"],
         "browser": p.get("browser"),
+        **_test_context(p),
     }
 
 

@@ -34,6 +34,7 @@ from ctas7_panel.dashboard.tallies import (
     Failure,
     LatencyPoint,
     LatencyTracker,
+    RunRow,
     SchemaInfo,
     StatusTracker,
     TestTally,
@@ -84,6 +85,9 @@ class TestsView:
     running: int
     durations: tuple[float, ...]
     failures: tuple[Failure, ...]
+    flaky: int = 0
+    runs: tuple[RunRow, ...] = ()
+    note: str = ""
 
 
 class Digest:
@@ -180,7 +184,7 @@ class Digest:
             if schema is not self.schema:
                 self.schema = schema
                 self._bump("schema")
-        elif t.startswith("playwright_test_"):
+        elif t.startswith("playwright_test_") or t == "test_run_status":
             if self.tests.observe(event):
                 self._bump("tests")
         elif t == "task_executed":
@@ -256,7 +260,15 @@ class Digest:
         with self.lock:
             t = self.tests
             return TestsView(
-                t.passed, t.failed, t.skipped, t.running, tuple(t.durations), tuple(t.failures)
+                t.passed,
+                t.failed,
+                t.skipped,
+                t.running,
+                tuple(t.durations),
+                tuple(t.failures),
+                t.flaky,
+                t.rows(),
+                t.note,
             )
 
     def status_view(self) -> tuple[ComponentStatus, ...]:

@@ -69,6 +69,11 @@ class TestResultsModel(param.Parameterized):
     failed = param.Integer(default=0, doc="tests failed or errored")
     skipped = param.Integer(default=0, doc="tests skipped")
     running = param.Integer(default=0, doc="tests started and not completed")
+    flaky = param.Integer(default=0, doc="tests that passed on a retry after failing")
+    runs = param.List(
+        default=[], doc="(run, project, passed, flaky, failed, skipped, running, status) rows"
+    )
+    note = param.String(default="", doc="what the last test run said about itself")
     histogram = param.Dict(default={}, doc="duration histogram: left, right, count (ms)")
     failures = param.DataFrame(default=None, allow_None=True, doc="latest failures")
 

@@ -24,6 +24,7 @@ logged once per distinct error; the other sections, and the next flush, go on.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -300,8 +301,12 @@ class SessionFeed:
             "failed": t.failed,
             "skipped": t.skipped,
             "running": t.running,
+            "flaky": t.flaky,
+            "note": t.note,
             "histogram": histogram(t.durations),
         }
+        if self._differs("runs", t.runs):
+            updates["runs"] = [dataclasses.astuple(r) for r in t.runs]
         if self._differs("failures", t.failures) or self.tests.failures is None:
             updates["failures"] = pd.DataFrame(
                 [(clock_ms(f.timestamp), f.nodeid, f.message) for f in reversed(t.failures)],

@@ -195,37 +195,120 @@ class Failure:
 
 
 @dataclass(slots=True)
+class ProjectCounts:
+    """One project's (device's) tests in one run: each test counted once, at its final attempt."""
+
+    passed: int = 0
+    flaky: int = 0  # passed on a retry after failing
+    failed: int = 0
+    skipped: int = 0
+    running: int = 0
+
+
+@dataclass(slots=True)
+class RunTally:
+    """One test run (``run_id``): its projects and what its runner last said about it."""
+
+    run_id: str
+    first_seen: float
+    status: str = ""  # from test_run_status; "" when the runner sends none (pytest, ingest)
+    message: str = ""
+    projects: dict[str, ProjectCounts] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    """A row of the Test Results table: one project of one run."""
+
+    run_id: str
+    project: str
+    passed: int
+    flaky: int
+    failed: int
+    skipped: int
+    running: int
+    status: str
+
+
+def is_final(payload: Mapping[str, Any]) -> bool:
+    """A completed attempt is the test's last word unless it says ``final: false``."""
+    return payload.get("final", True) is not False
+
+
+@dataclass(slots=True)
 class TestTally:
-    """Counts by outcome, the last ``max_durations`` durations and ``max_failures`` failures."""
+    """Counts by outcome (flaky apart), the last ``max_durations`` durations, ``max_failures``
+    failures, and the ``max_runs`` latest runs per project (``run_id`` x ``project``)."""
 
     __test__ = False  # not a pytest class
 
     max_durations: int = 1000
     max_failures: int = 20
+    max_runs: int = 10
+    max_projects: int = 50
     passed: int = 0
+    flaky: int = 0
     failed: int = 0
     skipped: int = 0
     running: int = 0
     durations: deque[float] = field(default_factory=deque)
     failures: deque[Failure] = field(default_factory=deque)
+    runs: dict[str, RunTally] = field(default_factory=dict)  # oldest first
+    note: str = ""  # the last test_run_status: "status: message"
+
+    def _run(self, event: Event) -> RunTally:
+        p = event.payload
+        key = str(p.get("run_id") or p.get("session_id") or event.source_node)[:80]
+        run = self.runs.pop(key, None) or RunTally(key, event.timestamp)
+        self.runs[key] = run  # most recently active last
+        while len(self.runs) > self.max_runs:
+            del self.runs[next(iter(self.runs))]
+        return run
+
+    def _project(self, run: RunTally, payload: Mapping[str, Any]) -> ProjectCounts:
+        name = str(payload.get("project") or payload.get("browser") or "-")[:80]
+        counts = run.projects.get(name)
+        if counts is None:
+            if len(run.projects) >= self.max_projects:
+                name = "(others)"
+            counts = run.projects.setdefault(name, ProjectCounts())
+        return counts
 
     def observe(self, event: Event) -> bool:
-        """Fold a raw ``playwright_test_*`` event; True when something changed."""
+        """Fold a raw ``playwright_test_*`` or ``test_run_status`` event; True when something
+        changed. A completed attempt with ``final: false`` (retried) only ends its attempt."""
         p = event.payload
+        if event.event_type == "test_run_status":
+            status, message = str(p.get("status", "")), str(p.get("message", ""))
+            self.note = (f"{status}: {message}" if status and message else status or message)[:300]
+            run = self._run(event)
+            run.status, run.message = status[:40], message[:300]
+            return True
         if event.event_type == "playwright_test_started":
             self.running += 1
+            self._project(self._run(event), p).running += 1
             return True
         if event.event_type != "playwright_test_completed":
             return False
         self.running = max(0, self.running - 1)
+        project = self._project(self._run(event), p)
+        project.running = max(0, project.running - 1)
+        if not is_final(p):
+            return True
         outcome = str(p.get("outcome", "")).lower()
         duration = _num(p.get("duration_ms"))
-        if outcome in PASSED:
+        if outcome in PASSED and p.get("flaky") is True:
+            self.flaky += 1
+            project.flaky += 1
+        elif outcome in PASSED:
             self.passed += 1
+            project.passed += 1
         elif outcome in SKIPPED:
             self.skipped += 1
+            project.skipped += 1
         else:
             self.failed += 1
+            project.failed += 1
             message = p.get("message") or p.get("error") or p.get("longrepr") or outcome
             self.failures.append(
                 Failure(str(p.get("nodeid", "?")), str(message)[:300], event.timestamp, duration)
@@ -240,8 +323,30 @@ class TestTally:
 
     @property
     def pass_rate(self) -> float | None:
-        done = self.passed + self.failed
-        return self.passed / done if done else None
+        """Passed (flaky included: they passed in the end) over passed and failed."""
+        done = self.passed + self.flaky + self.failed
+        return (self.passed + self.flaky) / done if done else None
+
+    def rows(self) -> tuple[RunRow, ...]:
+        """One row per project of each run, the most recently active run first."""
+        out = []
+        for run in reversed(self.runs.values()):
+            busy = any(c.running for c in run.projects.values())
+            status = run.status or ("running" if busy else "done")
+            for name, c in sorted(run.projects.items()):
+                out.append(
+                    RunRow(
+                        run.run_id,
+                        name,
+                        c.passed,
+                        c.flaky,
+                        c.failed,
+                        c.skipped,
+                        c.running,
+                        status,
+                    )
+                )
+        return tuple(out)
 
 
 # --- latency per route -------------------------------------------------------------------------

@@ -57,15 +57,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     ingest = sub.add_parser(
         "ingest",
-        help="turn a Playwright JSON report or JUnit XML into test events",
+        help="turn a Playwright JSON report, JUnit XML or a reporter's spill file into test events",
         description="Read a Playwright JSON report (--reporter=json) or a JUnit XML file and "
-        "send playwright_test_started/completed events for every test. Re-ingesting the same "
-        "file adds nothing (event ids derive from its bytes).",
+        "send playwright_test_started/completed events for every test, or send the events of "
+        "a spill file the ctas7 Playwright reporter wrote while the bridge was down. "
+        "Re-ingesting the same file adds nothing (event ids are stable).",
     )
     ingest.add_argument("file", metavar="FILE", help="the report ('-' for stdin)")
     ingest.add_argument(
         "--format",
-        choices=("auto", "playwright-json", "junit-xml"),
+        choices=("auto", "playwright-json", "junit-xml", "ctas7-events"),
         default="auto",
         help="report format (default: detected)",
     )
@@ -169,7 +170,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             sys.stdout.write(e.to_json().decode() + "\n")
     counts = ", ".join(f"{n} {k}" for k, n in sorted(report.counts.items()))
     print(
-        f"ctas7 ingest: {len(report.records)} tests ({counts or 'none'}) from {args.file} "
+        f"ctas7 ingest: {report.tests} tests ({counts or 'none'}) from {args.file} "
         f"[{report.format}]: {len(events)} events",
         file=sys.stderr if args.print else sys.stdout,
     )

@@ -1,10 +1,16 @@
 """Test reports from other runners become the same events the pytest plugin sends (pure).
 
+The events' shape is ``ctas7_panel.testing.testevents`` (one schema for every producer).
+
 ``parse_report(data)`` reads a Playwright JSON report (``npx playwright test --reporter=json``)
 or a JUnit XML file (``pytest --junitxml``, Playwright's ``junit`` reporter, most CI tools) into
 ``TestRecord``s; ``to_events(report)`` turns each into ``playwright_test_started`` and
 ``playwright_test_completed`` (nodeid, outcome, duration_ms, browser, ...). Event ids are derived
 from the report's bytes, so ingesting the same file twice stores and delivers nothing new.
+
+A spill file (format ``ctas7-events``: one test event per line, written by the Playwright
+reporter of ``ctas7 playwright init`` when the bridge was down) is read as it is: each line is
+checked against the test events' shape (``testevents``) and keeps its event id.
 
 Outcomes: ``passed``, ``failed``, ``error`` (JUnit ``<error>``: setup/teardown), ``skipped``,
 ``xfailed`` (an expected failure). A Playwright test that failed and then passed on a retry is
@@ -23,11 +29,13 @@ from typing import Any, Literal
 
 import orjson
 
-from ctas7_panel.errors import UsageError
-from ctas7_panel.events import Event
+from ctas7_panel.errors import EventError, UsageError
+from ctas7_panel.events import DEFAULT_MAX_EVENT_BYTES, Event
+from ctas7_panel.testing import testevents
+from ctas7_panel.testing.testevents import COMPLETED, STARTED
 
-Format = Literal["playwright-json", "junit-xml"]
-FORMATS: tuple[Format, ...] = ("playwright-json", "junit-xml")
+Format = Literal["playwright-json", "junit-xml", "ctas7-events"]
+FORMATS: tuple[Format, ...] = ("playwright-json", "junit-xml", "ctas7-events")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _BROWSERS = {"chromium": "chromium", "firefox": "firefox", "webkit": "webkit"}
 _BROWSER_HINTS = (
@@ -57,6 +65,7 @@ class TestRecord:
     message: str | None = None
     file: str | None = None
     line: int | None = None
+    worker: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +74,12 @@ class Report:
     records: tuple[TestRecord, ...]
     started_at: float | None = None
     digest: str = ""  # SHA-256 of the report's bytes (event ids derive from it)
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # final outcomes (tests)
+    events: tuple[Event, ...] = ()  # ctas7-events: the file's own events, sent as they are
+
+    @property
+    def tests(self) -> int:
+        return sum(self.counts.values())
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -103,24 +117,32 @@ def browser_from_project(name: str | None) -> str | None:
 def detect_format(data: bytes) -> Format:
     head = data.lstrip()[:1]
     if head == b"{":
-        return "playwright-json"
+        return "ctas7-events" if is_event_lines(data) else "playwright-json"
     if head == b"<":
         return "junit-xml"
     raise UsageError(
-        "report is neither JSON nor XML: give a Playwright JSON report (--reporter=json) "
-        "or a JUnit XML file"
+        "report is neither JSON nor XML: give a Playwright JSON report (--reporter=json), "
+        "a JUnit XML file or a ctas7 reporter's spill file (JSON lines)"
     )
 
 
 def parse_report(data: bytes, fmt: Format | None = None) -> Report:
-    """Parse a report (format detected from the first byte unless given)."""
+    """Parse a report (format detected from its first line unless given)."""
     fmt = fmt or detect_format(data)
+    digest = hashlib.sha256(data).hexdigest()
+    counts: dict[str, int] = {}
+    if fmt == "ctas7-events":
+        events = parse_event_lines(data)
+        for e in events:
+            if e.event_type == COMPLETED and e.payload.get("final", True):
+                key = "flaky" if e.payload.get("flaky") else str(e.payload["outcome"])
+                counts[key] = counts.get(key, 0) + 1
+        first = min((e.timestamp for e in events), default=None)
+        return Report(fmt, (), first, digest, counts, tuple(events))
     records = parse_playwright_json(data) if fmt == "playwright-json" else parse_junit_xml(data)
     started = min((r.started_at for r in records if r.started_at is not None), default=None)
-    counts: dict[str, int] = {}
     for r in records:
         counts[r.outcome] = counts.get(r.outcome, 0) + 1
-    digest = hashlib.sha256(data).hexdigest()
     return Report(fmt, tuple(records), started, digest, counts)
 
 
@@ -180,7 +202,11 @@ def parse_playwright_json(data: bytes) -> list[TestRecord]:
                         err = failing[-1].get("error") or {}
                         message = _clean(err.get("message")) or _clean(failing[-1].get("status"))
                 elif outcome == "skipped":
-                    notes = [a for a in test.get("annotations") or () if a.get("type") == "skip"]
+                    notes = [
+                        a
+                        for a in test.get("annotations") or ()
+                        if a.get("type") in {"skip", "fixme"}
+                    ]
                     message = _clean(notes[0].get("description")) if notes else None
                 records.append(
                     TestRecord(
@@ -195,9 +221,18 @@ def parse_playwright_json(data: bytes) -> list[TestRecord]:
                         message=message,
                         file=file,
                         line=spec.get("line") if isinstance(spec.get("line"), int) else None,
+                        worker=_worker(results[-1].get("workerIndex")) if results else None,
                     )
                 )
     return records
+
+
+def _worker(index: Any) -> str | None:
+    return (
+        str(index)
+        if isinstance(index, int) and not isinstance(index, bool) and index >= 0
+        else None
+    )
 
 
 # --- JUnit XML ---------------------------------------------------------------------------------
@@ -272,33 +307,43 @@ def to_events(report: Report, *, source_node: str, default_start: float) -> list
     """``playwright_test_started`` + ``playwright_test_completed`` per test, in report order.
 
     Times come from the report (its start times plus durations); a report without them is
-    placed at ``default_start``.
+    placed at ``default_start``. A spill file's events are returned as they are (their ids
+    were made by the reporter, so a second ingest stores nothing twice).
     """
+    if report.events:
+        return list(report.events)
     out: list[Event] = []
+    run_id = f"ingest-{report.digest[:16]}"
     for i, r in enumerate(report.records):
         start = r.started_at if r.started_at is not None else default_start
-        extra: dict[str, Any] = {"report_format": report.format, "report_sha256": report.digest}
-        if r.project:
-            extra["project"] = r.project
-        if r.file:
-            extra["file"] = r.file
-        if r.line is not None:
-            extra["line"] = r.line
-        started = {"nodeid": r.nodeid, "browser": r.browser, **extra}
-        completed = {
+        common: dict[str, Any] = {
             "nodeid": r.nodeid,
+            "browser": r.browser,
+            "project": r.project,
+            "run_id": run_id,
+            "retry": 0,
+            "worker": r.worker,
+            "report_format": report.format,
+            "report_sha256": report.digest,
+        }
+        if r.file:
+            common["file"] = r.file
+        if r.line is not None:
+            common["line"] = r.line
+        completed = {
+            **common,
+            "retry": r.retries,
             "outcome": r.outcome,
             "duration_ms": r.duration_ms,
-            "browser": r.browser,
             "message": r.message,
             "retries": r.retries,
             "flaky": r.flaky,
-            **extra,
+            "final": True,
         }
         out.append(
             Event.create(
-                "playwright_test_started",
-                started,
+                STARTED,
+                common,
                 source_node=source_node,
                 event_id=_event_id(report.digest, i, "started"),
                 timestamp=start,
@@ -306,7 +351,7 @@ def to_events(report: Report, *, source_node: str, default_start: float) -> list
         )
         out.append(
             Event.create(
-                "playwright_test_completed",
+                COMPLETED,
                 completed,
                 source_node=source_node,
                 event_id=_event_id(report.digest, i, "completed"),
@@ -314,3 +359,36 @@ def to_events(report: Report, *, source_node: str, default_start: float) -> list
             )
         )
     return out
+
+
+# --- a reporter's spill file (JSON lines of test events) ----------------------------------------
+
+
+def is_event_lines(data: bytes) -> bool:
+    """Is the first line one event envelope (a spill file), not the start of a JSON report?"""
+    first = data.lstrip().split(b"\n", 1)[0]
+    try:
+        obj = orjson.loads(first)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(obj, dict) and "event_type" in obj and "event_id" in obj
+
+
+def parse_event_lines(data: bytes, *, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> list[Event]:
+    """The events of a spill file (the Playwright reporter's, when the bridge was down): one
+    test event per line, ids kept, each checked against the test events' shape."""
+    events: list[Event] = []
+    seen: set[str] = set()
+    for number, line in enumerate(data.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            event = testevents.check(Event.from_json(line, max_bytes=max_bytes))
+        except EventError as exc:
+            raise UsageError(f"line {number}: {exc}") from exc
+        if event.event_id not in seen:  # a file may hold one twice: send it once
+            seen.add(event.event_id)
+            events.append(event)
+    if not events:
+        raise UsageError("no events in the file: a spill file holds one event per line")
+    return events

@@ -11,8 +11,9 @@ nothing unless enabled (importing it imports only the standard library and pytes
   run (the header says which). FAILED: the session stops before collecting anything, with one
   message naming the reason, exit code 1.
 - test telemetry: ``--ctas7-telemetry`` or ini ``ctas7_telemetry = true``. Every test sends
-  ``playwright_test_started`` and ``playwright_test_completed`` (nodeid, outcome, duration_ms,
-  browser when the test used a Playwright browser, plus message, when, worker, session_id) to
+  ``playwright_test_started`` and ``playwright_test_completed`` (the shape every producer
+  sends, ``ctas7_panel.testing.testevents``: nodeid, outcome, duration_ms, browser when the
+  test used a Playwright browser, run_id = session_id, message, when, worker, ...) to
   the event store and to the Redis bus (``CTAS7_BUS_URL=redis://...``) or else the bridge's
   websocket ingress (``--ctas7-bridge-url`` / ini ``ctas7_bridge_url`` / ``CTAS7_BRIDGE_URL``,
   default ``ws://127.0.0.1:8002/telemetry_bridge``). Sending happens in a background thread;
@@ -237,7 +238,13 @@ class Ctas7Session:
 
         self._sender().submit(
             ev.playwright_test_started(
-                nodeid=nodeid, source_node="pytest", session_id=self.session_id
+                nodeid=nodeid,
+                source_node="pytest",
+                project=None,
+                run_id=self.session_id,
+                retry=0,
+                worker=None,
+                session_id=self.session_id,
             )
         )
 
@@ -261,10 +268,16 @@ class Ctas7Session:
                 duration_ms=summary["duration_ms"],
                 browser=summary["browser"],
                 source_node="pytest",
+                project=None,
+                run_id=self.session_id,
+                retry=0,
+                worker=summary["worker"],
                 session_id=self.session_id,
                 when=summary["when"],
                 message=summary["message"],
-                worker=summary["worker"],
+                retries=0,
+                flaky=False,
+                final=True,
             )
         )
 
