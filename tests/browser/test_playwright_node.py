@@ -5,7 +5,7 @@ download: Debian's Chromium through ``launchOptions.executablePath``). The suite
 into a temp folder, with the complete ``playwright.config.ts`` the scaffolder writes: the
 ``CTAS7-SchemaAudit`` setup project, then desktop (Desktop Chrome), mobile (Pixel 7) and tablet
 (Galaxy Tab S9), ``CTAS_BASE`` pointing at ``panel serve ctas7_panel/app.py`` itself. Each
-project runs four tests: one fetches the dashboard, one opens it in the device's browser, one
+project runs four tests: one fetches the dashboard's scripts, one opens it in the device's browser, one
 fails on its first attempt and passes on the retry (flaky), one always fails.
 
 - bridge up: every attempt's started/completed event reaches the bridge (seen in its store)

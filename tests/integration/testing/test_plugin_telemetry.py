@@ -7,10 +7,12 @@ point, as in any project that installs ctas7-panel) and then reads what arrived.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from ctas7_panel.events import Event
@@ -18,8 +20,10 @@ from ctas7_panel.netutil import free_port
 from ctas7_panel.store import open_store
 from ctas7_panel.streams.bus import MemoryBus
 from ctas7_panel.streams.gateway import DEFAULT_PORTS, Gateway, GatewayConfig
+from ctas7_panel.testing import testevents
 
 pytest_plugins = ["pytester"]
+ROOT = Path(__file__).resolve().parents[3]
 
 SUITE = """
 import pytest
@@ -110,6 +114,13 @@ def test_outcomes_durations_and_messages(pytester: pytest.Pytester, env: Path) -
     assert len(starts) == 5 and len(done) == 5
     assert {e.source_node for e in events} == {"pytest"}
     assert len({e.payload["session_id"] for e in events}) == 1
+    schema = jsonschema.Draft202012Validator(
+        json.loads((ROOT / "docs" / "test-events.schema.json").read_text())
+    )
+    for e in events:  # the one shape every producer sends (testing/testevents.py)
+        testevents.check(e)
+        schema.validate(e.to_dict())
+    assert {e.payload["run_id"] for e in events} == {events[0].payload["session_id"]}
     outcomes = {nodeid.split("::")[1]: p["outcome"] for nodeid, p in done.items()}
     assert outcomes == {
         "test_ok": "passed",
