@@ -81,7 +81,8 @@ VARIABLES: tuple[Variable, ...] = (
         "PLAYWRIGHT_SCHEMA_AUDIT_ENABLED",
         "schema_audit_enabled",
         "false",
-        "run the schema audit before tests (seed): true/false",
+        "run the schema audit before tests (seed): true/false; the pytest plugin audits when "
+        "true, the CTAS7-SchemaAudit setup project unless false",
     ),
     Variable(
         "CTAS7_DATABASE_URL",
@@ -132,7 +133,8 @@ VARIABLES: tuple[Variable, ...] = (
         "CTAS7_HOME",
         "home",
         "./.ctas7",
-        "working directory for the embedded database, snapshots and the default store",
+        "working directory for the embedded database, snapshots, the default store and the "
+        "Playwright reporter's spill files (spill/)",
     ),
     Variable(
         "CTAS7_MAX_EVENT_BYTES",
@@ -165,7 +167,14 @@ VARIABLES: tuple[Variable, ...] = (
         "bridge_url",
         "ws://127.0.0.1:8002/telemetry_bridge",
         "the bridge's websocket ingress, where the pytest plugin, ctas7 audit and ctas7 "
-        "ingest send events when the bus is memory://",
+        "ingest send events when the bus is memory://, and the Playwright reporter always",
+    ),
+    Variable(
+        "CTAS7_CHROMIUM",
+        "chromium_path",
+        None,
+        "Chromium the playwright.config.ts of ctas7 playwright init launches; unset = "
+        "/usr/bin/chromium when present, else Playwright's own",
     ),
     Variable(
         "CTAS7_GATEWAY_PORT",
@@ -348,6 +357,7 @@ class Settings:
     types: tuple[tuple[str, str], ...] | None = None
     routes_path: Path | None = None
     bridge_url: str = "ws://127.0.0.1:8002/telemetry_bridge"
+    chromium_path: str | None = None  # read by the JavaScript of ctas7 playwright init
     gateway_port: int | None = None
     log_level: str = "INFO"
     graph_url: str | None = field(default=None, repr=False)

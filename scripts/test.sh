@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install what the tests need (Python deps, Debian's Chromium and iproute2, TypeScript from npm) and run the
-# whole suite: unit, integration (real PostgreSQL/Redis), browser (Chromium) and notebooks.
+# Install what the tests need (Python deps, Debian's Chromium and iproute2, TypeScript, the
+# MCP Inspector and @playwright/test from npm) and run the whole suite: unit, integration
+# (real PostgreSQL/Redis), browser (Chromium) and notebooks.
 # Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,10 +22,13 @@ if { ! command -v ip >/dev/null 2>&1 || ! command -v ss >/dev/null 2>&1; } && co
   as_root apt-get update -qq && as_root apt-get install -y -qq iproute2 >/dev/null \
     || echo "test: could not install iproute2 (the bind checks will fail)" >&2
 fi
+# npm: tsc (generated types), the MCP Inspector, @playwright/test (the Playwright reporter tests;
+# no browser download: they drive Debian's Chromium)
 if command -v npm >/dev/null 2>&1 && [ -f package.json ] \
-  && { [ ! -x node_modules/.bin/tsc ] || [ ! -x node_modules/.bin/mcp-inspector ]; }; then
-  echo "test: installing TypeScript and the MCP Inspector from npm (package-lock.json)" >&2
-  npm ci --no-audit --no-fund --silent
+  && { [ ! -x node_modules/.bin/tsc ] || [ ! -x node_modules/.bin/mcp-inspector ] \
+       || [ ! -f node_modules/@playwright/test/cli.js ]; }; then
+  echo "test: installing TypeScript, the MCP Inspector and @playwright/test from npm (package-lock.json)" >&2
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent
 fi
 # Supabase's generator, two versions side by side, as the oracle of the differential typegen test
 for project in tests/refgen/*/; do

@@ -190,7 +190,7 @@ def store_events(path: Path, run_id: str | None = None) -> list[Event]:
 
 
 def run_suite(
-    suite: Path, server: DashboardServer, db_url: str, **env: str
+    suite: Path, server: DashboardServer, db_url: str, *, retries: int = 1, **env: str
 ) -> tuple[Run, dict[str, str]]:
     port = server.url.split(":")[2].split("/")[0]
     full = {
@@ -208,7 +208,7 @@ def run_suite(
     full.pop("CTAS7_CHROMIUM", None)
     with StoreWatch(server.home / "events.db") as watch:
         proc = subprocess.run(
-            ["node", str(PW_CLI), "test", "--retries=1", "--workers=2"],
+            ["node", str(PW_CLI), "test", f"--retries={retries}", "--workers=2"],
             cwd=suite,
             env=full,
             capture_output=True,
@@ -415,7 +415,7 @@ def test_the_setup_project_stops_the_run_with_the_audits_reason(
         dead_db = f"postgresql://postgres@127.0.0.1:{refusing.getsockname()[1]}/postgres"
         store = quiet_server.home / "events.db"
         before = {e.event_id for e in store_events(store)}
-        run, _ = run_suite(suite, quiet_server, dead_db)
+        run, _ = run_suite(suite, quiet_server, dead_db, retries=0)
     out = run.stdout + run.stderr
     assert run.code == 1, out[-3000:]
     assert "ctas7 schema audit FAILED (connect):" in out, out[-3000:]
