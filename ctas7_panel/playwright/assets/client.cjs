@@ -215,7 +215,14 @@ function connectWebSocket(url, { headers = {}, timeoutMs = 2000 } = {}) {
           if (f.fin) {
             const message = Buffer.concat(text).toString('utf8');
             text = [];
-            if (conn.onmessage) conn.onmessage(message);
+            if (conn.onmessage) {
+              try {
+                conn.onmessage(message);
+              } catch (err) {
+                finish(`reply handler failed: ${err.message || err}`);
+                return;
+              }
+            }
           }
         }
       }
@@ -344,6 +351,7 @@ class BridgeSender {
           const timer = setTimeout(() => reject(new Error('timed out waiting for acks')), this.replyTimeoutMs);
           timer.unref();
           conn.onmessage = (text) => {
+            if (answered >= chunk.length) return; // nothing is waiting for it
             let reply;
             try {
               reply = JSON.parse(text);
@@ -359,6 +367,7 @@ class BridgeSender {
             answered += 1;
             if (answered === chunk.length) {
               clearTimeout(timer);
+              conn.onmessage = null;
               resolve();
             }
           };

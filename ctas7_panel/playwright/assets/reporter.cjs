@@ -121,10 +121,15 @@ class Ctas7Reporter {
   }
 
   onBegin(config, suite) {
+    this._guard('onBegin', () => this._start(config, suite));
+  }
+
+  _start(config, suite) {
     this.rootDir = config.rootDir || process.cwd();
     this.started = Date.now();
     this.planned = suite.allTests().length;
-    this.projects = config.projects.map((p) => p.name);
+    // the projects this run has tests in (after --project, --grep, ...), in config order
+    this.projects = suite.suites.filter((s) => s.allTests().length).map((s) => s.title);
     this.spillPath = path.join(this.spillDir, `playwright-${this.runId}.jsonl`);
     this.sender = new BridgeSender({
       url: this.bridgeUrl,
@@ -157,7 +162,24 @@ class Ctas7Reporter {
     };
   }
 
+  /** A reporter bug must not break the run: it becomes part of the one warning. */
+  _guard(hook, fn) {
+    try {
+      fn();
+    } catch (err) {
+      if (!this.failure) this.failure = `${hook}: ${(err && err.message) || err}`;
+    }
+  }
+
   onTestBegin(test, result) {
+    this._guard('onTestBegin', () => this._begin(test, result));
+  }
+
+  onTestEnd(test, result) {
+    this._guard('onTestEnd', () => this._end(test, result));
+  }
+
+  _begin(test, result) {
     if (!this.sender) return;
     this._emit(
       'playwright_test_started',
@@ -167,7 +189,7 @@ class Ctas7Reporter {
     );
   }
 
-  onTestEnd(test, result) {
+  _end(test, result) {
     if (!this.sender) return;
     const final = isFinal(test, result);
     let outcome = 'failed';
@@ -189,7 +211,18 @@ class Ctas7Reporter {
   }
 
   async onEnd(result) {
-    if (!this.sender) return;
+    if (!this.sender) {
+      if (this.failure) process.stderr.write(`ctas7: warning: the reporter failed in ${this.failure}\n`);
+      return;
+    }
+    this._guard('onEnd', () => this._summary(result));
+    const summary = await this.sender.close(this.options.closeTimeoutMs || 10000);
+    this.summary = summary;
+    const warning = warningOf({ ...summary, failure: this.failure }, this.bridgeUrl);
+    if (warning) process.stderr.write(`${warning}\n`);
+  }
+
+  _summary(result) {
     const c = this.counts;
     const done = c.passed + c.flaky + c.failed + c.skipped + c.xfailed;
     const status = RUN_STATUS[result.status] || result.status;
@@ -207,10 +240,6 @@ class Ctas7Reporter {
       counts: { ...c, did_not_run: Math.max(0, this.planned - done) },
       duration_ms: Date.now() - this.started,
     });
-    const summary = await this.sender.close(this.options.closeTimeoutMs || 10000);
-    this.summary = summary;
-    const warning = warningOf(summary, this.bridgeUrl);
-    if (warning) process.stderr.write(`${warning}\n`);
   }
 }
 
@@ -225,6 +254,7 @@ function warningOf(summary, bridgeUrl) {
   }
   if (summary.dropped) problems.push(`${summary.dropped} event(s) dropped (too many pending)`);
   if (summary.refused) problems.push(`${summary.refused} event(s) refused: ${summary.firstRejection}`);
+  if (summary.failure) problems.push(`the reporter failed in ${summary.failure}`);
   if (!problems.length) return null;
   return `ctas7: warning: bridge ${redact(bridgeUrl)}: ${problems.join('; ')} - the tests were not affected`;
 }

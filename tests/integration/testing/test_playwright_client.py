@@ -65,7 +65,8 @@ def run_node(script: str, tmp_path: Path, timeout: float = 60) -> dict[str, Any]
 class Bridge:
     """A real websockets ingress: answers each frame, records frames, headers, connections."""
 
-    reply: Callable[[int, dict[str, Any]], str | None]  # (frame number, event) -> text or None
+    # (frame number, event) -> the answer(s), or None to hang up and stop listening
+    reply: Callable[[int, dict[str, Any]], str | list[str] | None]
     port: int = field(default_factory=free_port)
     frames: list[dict[str, Any]] = field(default_factory=list)
     headers: list[str | None] = field(default_factory=list)
@@ -87,7 +88,8 @@ class Bridge:
                 conn.close()
                 threading.Thread(target=self.stop, daemon=True).start()
                 return
-            conn.send(answer)
+            for text in [answer] if isinstance(answer, str) else answer:
+                conn.send(text)
 
     def start(self) -> Bridge:
         self.server = serve(self.handle, "127.0.0.1", self.port, **self.kwargs)
@@ -109,7 +111,9 @@ def ack(_: int, event: dict[str, Any]) -> str:
 def bridge() -> Iterator[Callable[..., Bridge]]:
     made: list[Bridge] = []
 
-    def make(reply: Callable[[int, dict[str, Any]], str | None] = ack, **kwargs: Any) -> Bridge:
+    def make(
+        reply: Callable[[int, dict[str, Any]], str | list[str] | None] = ack, **kwargs: Any
+    ) -> Bridge:
         b = Bridge(reply, kwargs=kwargs).start()
         made.append(b)
         return b
@@ -162,6 +166,25 @@ def test_refused_events_are_counted_with_the_first_reason_not_spilled(
     assert (result["delivered"], result["refused"]) == (8, 2)
     assert result["firstRejection"] == "reserved event type"
     assert result["undelivered"] == 0 and result["spillPath"] is None
+
+
+def test_a_bridge_that_says_too_much_does_not_break_the_run(
+    bridge: Callable[..., Bridge], tmp_path: Path
+) -> None:
+    """Two replies to one frame: a broken protocol is counted, never a crash of the run."""
+    b = bridge(lambda n, e: [ack(n, e), json.dumps({"note": "unsolicited"})])
+    result = run_node(
+        f"""
+(async () => {{
+  const s = new BridgeSender({{ url: '{b.url}', batch: 1 }});
+  for (let i = 0; i < 6; i++) {{ s.submit(ev(i)); await sleep(20); }}
+  out(await s.close(5000));
+}})();
+""",
+        tmp_path,
+    )
+    assert result["delivered"] >= 1
+    assert result["delivered"] + result["refused"] + result["undelivered"] == 6
 
 
 def store_ids(path: Path) -> list[str]:
