@@ -138,14 +138,15 @@ class Ctas7Reporter {
       batch: this.options.batch,
       flushMs: this.options.flushMs,
     });
-    this._emit('test_run_status', eventId(this.runId, 'run', 'running'), {
+    // sent with the first test: a run that starts none (--list, everything filtered) sends nothing
+    this._opening = () => this._emit('test_run_status', eventId(this.runId, 'run', 'running'), {
       status: 'running',
       message: `running ${this.planned} tests in ${this.projects.length} projects (${this.projects.join(', ')})`,
       run_id: this.runId,
       exit_code: null,
       tests: this.planned,
       projects: this.projects,
-    });
+    }, this.started);
   }
 
   _common(test, result) {
@@ -181,6 +182,10 @@ class Ctas7Reporter {
 
   _begin(test, result) {
     if (!this.sender) return;
+    if (this._opening) {
+      this._opening();
+      this._opening = null;
+    }
     this._emit(
       'playwright_test_started',
       eventId(this.runId, test.id, result.retry, 'started'),
@@ -223,6 +228,7 @@ class Ctas7Reporter {
   }
 
   _summary(result) {
+    if (this._opening) return; // no test began
     const c = this.counts;
     const done = c.passed + c.flaky + c.failed + c.skipped + c.xfailed;
     const status = RUN_STATUS[result.status] || result.status;
