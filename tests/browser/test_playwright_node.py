@@ -207,6 +207,7 @@ def run_suite(
         **env,
     }
     full.pop("CTAS7_CHROMIUM", None)
+    began = time.time()
     with StoreWatch(server.home / "events.db") as watch:
         proc = subprocess.run(
             ["node", str(PW_CLI), "test", f"--retries={retries}", "--workers=2"],
@@ -217,6 +218,7 @@ def run_suite(
             timeout=180,
         )
         ended = time.time()
+        print(f"playwright run: {ended - began:.1f} s, exit {proc.returncode}")
         time.sleep(0.3)  # let the watch see the last writes (for the counts, not the timing)
     return Run(proc.returncode, proc.stdout, proc.stderr, ended, dict(watch.seen)), full
 
