@@ -5,10 +5,16 @@
   ``_dev_source``) and started on the running event loop;
 - ``Dashboard(hub)``: one session's models, feed and views; ``start()`` adds its periodic flush
   (every ``period_ms``, 100 by default) and removes it when the session is destroyed;
-- ``create_app(...)``: the BootstrapTemplate page ``ctas7_panel/app.py`` serves. It loads no
-  web fonts and nothing from another host: the page works offline.
+- ``create_app(...)``: the page ``ctas7_panel/app.py`` (and ``ctas7 serve``) serves: the
+  dashboard on a dark page that scrolls as a whole (no inner scroll pane holding the panels).
+  It loads no web fonts and nothing from another host: the page works offline.
 
-The same ``Dashboard`` renders in a Jupyter notebook (``Dashboard(hub)`` as a cell's value).
+The same ``Dashboard`` renders in a Jupyter notebook: ``ctas7_panel.dashboard()`` (see
+``ctas7_panel/dashboard/__init__.py``).
+
+Layout: one wrapping flex row of cards (event stream, schema, latency, Neural Mux, tests,
+bridge) that puts two or three side by side on a wide screen and stacks them on a phone; every
+card and everything in it shrinks to the viewport's width.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 import panel as pn
 import param
 
+from ctas7_panel.dashboard import markup
 from ctas7_panel.dashboard.hub import Hub
 from ctas7_panel.dashboard.models import DashboardState
 from ctas7_panel.dashboard.probes import Probe, postgres_probe, store_probe, tcp_probe
@@ -105,6 +112,10 @@ async def _start(hub: Hub, settings: Settings, environ: Mapping[str, str]) -> No
     try:
         runtime = await asyncio.to_thread(load_runtime, settings, environ)
         pn.state.cache[HUB_KEY + ".runtime"] = runtime
+        # the runtime's settings say where its artifacts are (the hash cache and the schema
+        # snapshot next to it, under CTAS7_HOME when the database is embedded)
+        settings = getattr(runtime, "settings", None) or settings
+        hub.settings = settings
         hub.bus, hub.store = runtime.bus, getattr(runtime, "store", None)
         hub.probes = default_probes(settings, runtime)
         call = getattr(runtime, "call", None)
@@ -233,26 +244,58 @@ class Dashboard(pn.viewable.Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         self.start()
-        card = {"sizing_mode": "stretch_width", "styles": {"padding": "6px"}}
         return pn.Column(
-            self.status_view,
-            pn.Row(
-                pn.Column(self.events_view, **card),
-                pn.Column(self.schema_view, width=440, styles={"padding": "6px"}),
+            pn.pane.HTML(
+                f'<header class="ctas7-top"><h1>{TITLE}</h1></header>',
                 sizing_mode="stretch_width",
+                stylesheets=[markup.CSS, PAGE_CSS],
+                margin=(0, 0, 4, 0),
             ),
-            pn.Row(
-                pn.Column(self.latency_view, **card),
-                pn.Column(self.mux_view, **card),
-                sizing_mode="stretch_width",
-            ),
-            pn.Row(
-                pn.Column(self.tests_view, **card),
-                pn.Column(self.bridge_view, **card),
+            pn.Column(self.status_view, sizing_mode="stretch_width", margin=(0, 0, 8, 0)),
+            pn.FlexBox(
+                card(self.events_view, "3 1 640px"),
+                card(self.schema_view, "1 1 320px"),
+                card(self.latency_view, "3 1 560px"),
+                card(self.mux_view, "2 1 420px"),
+                card(self.tests_view, "1 1 460px"),
+                card(self.bridge_view, "1 1 460px"),
+                flex_wrap="wrap",
+                gap="12px",
                 sizing_mode="stretch_width",
             ),
             sizing_mode="stretch_width",
+            styles={
+                "background": markup.PALETTE["page"],
+                "color": markup.PALETTE["text"],
+                "padding": "10px",
+                "border-radius": "6px",
+            },
+            css_classes=["ctas7-dashboard"],
         )
+
+
+PAGE_CSS = """
+.ctas7-top { display: flex; align-items: center; gap: 12px; }
+.ctas7-top h1 { font-size: 19px; font-weight: 600; margin: 2px 0; color: #d6dde6; }
+"""
+
+
+def card(view: Any, flex: str) -> pn.Column:
+    """One panel on the dashboard: a dark box that takes ``flex`` (grow shrink basis) of its row
+    and may shrink below its content's natural width (``min-width: 0``)."""
+    return pn.Column(
+        view,
+        sizing_mode="stretch_width",
+        margin=0,
+        styles={
+            "flex": flex,
+            "min-width": "0",
+            "background": markup.PALETTE["card"],
+            "border": f"1px solid {markup.PALETTE['line']}",
+            "border-radius": "8px",
+            "padding": "10px 12px",
+        },
+    )
 
 
 def pin_local_resources() -> None:
@@ -273,23 +316,33 @@ def pin_local_resources() -> None:
     doc._template_variables.setdefault("dist_url", f"{rel}/{LOCAL_DIST}" if rel else LOCAL_DIST)
 
 
+PAGE_RAW_CSS = f"""
+body {{ background: {markup.PALETTE["page"]}; color: {markup.PALETTE["text"]}; margin: 0; }}
+"""
+
+
+def configure_page() -> None:
+    """Panel's settings for a served dashboard page: dark widgets (the filters), the page's
+    background, the title. Called per session (``ctas7 serve`` loads no extension first)."""
+    pn.config.design = pn.theme.Bootstrap
+    pn.config.theme = "dark"  # type: ignore[misc]  # param property, settable
+    if PAGE_RAW_CSS not in pn.config.raw_css:
+        pn.config.raw_css = [*pn.config.raw_css, PAGE_RAW_CSS]
+
+
 def create_app(
     settings: Settings | None = None,
     environ: Mapping[str, str] | None = None,
     *,
     admin: bool = True,
-) -> pn.template.BootstrapTemplate:
-    """The page for one session: the process's hub, this session's dashboard, the template.
+) -> pn.viewable.Viewable:
+    """The page for one session: the process's hub, this session's dashboard.
 
     ``admin``: the session may replay dead letters (``ctas7_panel.dashboard.access`` decides).
     """
+    configure_page()
     hub = get_hub(settings, environ)
-    dashboard = Dashboard(hub, can_replay=admin)
-    template = pn.template.BootstrapTemplate(
-        title=TITLE,
-        theme="dark",
-        header_background="#141b24",
-        main_max_width="",
-        main=[dashboard],
-    )
-    return template
+    page = pn.Column(Dashboard(hub, can_replay=admin), sizing_mode="stretch_width", margin=0)
+    if pn.state.curdoc is not None:
+        pn.state.curdoc.title = TITLE
+    return page

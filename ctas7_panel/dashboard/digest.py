@@ -84,6 +84,7 @@ class TestsView:
     running: int
     durations: tuple[float, ...]
     failures: tuple[Failure, ...]
+    note: str = ""
 
 
 class Digest:
@@ -180,7 +181,7 @@ class Digest:
             if schema is not self.schema:
                 self.schema = schema
                 self._bump("schema")
-        elif t.startswith("playwright_test_"):
+        elif t.startswith("playwright_test_") or t == "test_run_status":
             if self.tests.observe(event):
                 self._bump("tests")
         elif t == "task_executed":
@@ -256,7 +257,13 @@ class Digest:
         with self.lock:
             t = self.tests
             return TestsView(
-                t.passed, t.failed, t.skipped, t.running, tuple(t.durations), tuple(t.failures)
+                t.passed,
+                t.failed,
+                t.skipped,
+                t.running,
+                tuple(t.durations),
+                tuple(t.failures),
+                t.note,
             )
 
     def status_view(self) -> tuple[ComponentStatus, ...]:

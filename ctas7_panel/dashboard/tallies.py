@@ -208,10 +208,17 @@ class TestTally:
     running: int = 0
     durations: deque[float] = field(default_factory=deque)
     failures: deque[Failure] = field(default_factory=deque)
+    note: str = ""
 
     def observe(self, event: Event) -> bool:
-        """Fold a raw ``playwright_test_*`` event; True when something changed."""
+        """Fold a raw ``playwright_test_*`` or ``test_run_status`` event; True when something
+        changed. ``test_run_status`` (``status``, ``message``) is what a test runner says about
+        its run as a whole, e.g. the demo when it cannot run its tests."""
         p = event.payload
+        if event.event_type == "test_run_status":
+            status, message = str(p.get("status", "")), str(p.get("message", ""))
+            self.note = (f"{status}: {message}" if status and message else status or message)[:300]
+            return True
         if event.event_type == "playwright_test_started":
             self.running += 1
             return True

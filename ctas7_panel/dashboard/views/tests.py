@@ -10,24 +10,47 @@ from typing import Any
 
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource
-from bokeh.plotting import figure
 
 from ctas7_panel.dashboard import markup
 from ctas7_panel.dashboard.models import TestResultsModel
 
 
-def _metrics(passed: int, failed: int, skipped: int, running: int) -> str:
-    return markup.metrics_row(
-        "test-results",
-        "Test results",
-        {
-            "passed": ("passed", passed),
-            "failed": ("failed", failed),
-            "skipped": ("skipped", skipped),
-            "running": ("running", running),
-        },
-    )
+def _results(
+    passed: int,
+    failed: int,
+    skipped: int,
+    running: int,
+    histogram: dict[str, list[float]],
+    failures: list[tuple[str, str, str]],
+    note: str,
+) -> str:
+    metrics = {
+        "passed": ("passed", passed),
+        "failed": ("failed", failed),
+        "skipped": ("skipped", skipped),
+        "running": ("running", running),
+    }
+    inner = "".join(markup.metric(name, label, value) for name, (label, value) in metrics.items())
+    parts = [
+        markup.open_panel("test-results", "Test results"),
+        f"<div class='ctas7-metrics'>{inner}</div>",
+    ]
+    if note:
+        parts.append(markup.caption(note, "test-note"))
+    elif not (passed or failed or skipped or running):
+        parts.append(
+            markup.caption(
+                "No test results yet: they arrive as playwright_test_* events from a pytest run "
+                "with the ctas7 plugin (the demo runs one every few seconds).",
+                "test-note",
+            )
+        )
+    parts.append(markup.histogram_svg(histogram))
+    if failures:
+        parts.append("<h4 class='ctas7-title' style='margin-top:8px'>latest failures</h4>")
+        parts.append(markup.html_table("test-failures", ("time", "test", "message"), failures))
+    parts.append("</div>")
+    return "".join(parts)
 
 
 class TestResultsView(pn.viewable.Viewer):
@@ -35,40 +58,16 @@ class TestResultsView(pn.viewable.Viewer):
 
     model = param.ClassSelector(class_=TestResultsModel, doc="what to show")
 
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        self.source = ColumnDataSource({"left": [], "right": [], "count": []})
-        fig = figure(
-            height=180,
-            sizing_mode="stretch_width",
-            title="duration (ms)",
-            toolbar_location=None,
-            x_axis_label="ms",
-        )
-        fig.quad(top="count", bottom=0, left="left", right="right", source=self.source, alpha=0.7)
-        self.figure = fig
-        self.model.param.watch(self._on_hist, "histogram")
-
-    def _on_hist(self, event: param.parameterized.Event) -> None:
-        self.source.data = dict(event.new) if event.new else {"left": [], "right": [], "count": []}
-
     def __panel__(self) -> pn.viewable.Viewable:
         m = self.model
-        return pn.Column(
-            pn.pane.HTML(
-                pn.bind(_metrics, m.param.passed, m.param.failed, m.param.skipped, m.param.running),
-                sizing_mode="stretch_width",
-                stylesheets=[markup.CSS],
-            ),
-            pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"),
-            pn.widgets.Tabulator(
-                m.param.failures,
-                show_index=False,
-                disabled=True,
-                theme="midnight",
-                height=160,
-                sizing_mode="stretch_width",
-                layout="fit_columns",
-            ),
-            sizing_mode="stretch_width",
+        html: Any = pn.bind(
+            _results,
+            m.param.passed,
+            m.param.failed,
+            m.param.skipped,
+            m.param.running,
+            m.param.histogram,
+            m.param.failures,
+            m.param.note,
         )
+        return pn.pane.HTML(html, sizing_mode="stretch_width", stylesheets=[markup.CSS])
