@@ -29,7 +29,9 @@ def show(settings: Settings | None = None, environ: Mapping[str, str] | None = N
     PostgreSQL in ``./.ctas7`` and the demo activity. Two differences keep it from colliding
     with an app running on the same machine: the websocket gateway takes a free port unless
     ``CTAS7_GATEWAY_PORT`` says otherwise, and Panel's JavaScript is put into the notebook
-    itself (``inline``), so the dashboard works offline. Later calls reuse the runtime.
+    itself (``inline``) and its stylesheets come from the Jupyter server, so the dashboard
+    works offline. Panel's widgets in this notebook use its dark theme from then on. Later
+    calls reuse the runtime.
     """
     import os
 
@@ -40,7 +42,7 @@ def show(settings: Settings | None = None, environ: Mapping[str, str] | None = N
     env = dict(os.environ if environ is None else environ)
     env.setdefault("CTAS7_GATEWAY_PORT", "0")
     if "ctas7.notebook.loaded" not in pn.state.cache:
-        pn.extension(inline=True, notifications=False)
+        pn.extension(inline=True, notifications=False, design="bootstrap", theme="dark")
         pn.state.cache["ctas7.notebook.loaded"] = True
     return Dashboard(get_hub(settings, env))
 

@@ -244,7 +244,7 @@ class Dashboard(pn.viewable.Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         self.start()
-        return pn.Column(
+        return _DashboardColumn(
             pn.pane.HTML(
                 f'<header class="ctas7-top"><h1>{TITLE}</h1></header>',
                 sizing_mode="stretch_width",
@@ -272,6 +272,23 @@ class Dashboard(pn.viewable.Viewer):
             },
             css_classes=["ctas7-dashboard"],
         )
+
+
+# Panel's own static files as the Jupyter server serves them (Panel's server extension, enabled
+# when Panel is installed): the notebook then asks no CDN for Panel's stylesheets.
+NOTEBOOK_DIST = "/panel-preview/static/extensions/panel/"
+
+
+class _DashboardColumn(pn.Column):
+    """The dashboard's outer column. In a notebook its stylesheets point at the Jupyter server
+    (Panel's own notebook output points them at its CDN unless resources are 'server')."""
+
+    def _render_mimebundle(self, model: Any, doc: Any, comm: Any, location: Any = None) -> Any:
+        from panel.io.resources import patch_model_css
+
+        patch_model_css(model, dist_url=NOTEBOOK_DIST)
+        doc._template_variables["dist_url"] = NOTEBOOK_DIST  # for the models' later updates
+        return super()._render_mimebundle(model, doc, comm, location)
 
 
 PAGE_CSS = """

@@ -30,7 +30,6 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Hashable
-from html import escape
 from typing import Any
 
 import numpy as np
@@ -192,13 +191,11 @@ class SessionFeed:
         self._table_rows = (self._table_rows + kept)[-ev.max_rows :]
         updates: dict[str, Any] = {}
         types, sources = self.digest.names()
-        # the filters' choices are labelled with escaped names: the widget renders labels as
-        # HTML, and event types and sources come from outside
         if types != ev.type_options:
-            ev.param.types.objects = {escape(t): t for t in types}
+            ev.param.types.objects = list(types)
             updates["type_options"] = types
         if sources != ev.source_options:
-            ev.param.sources.objects = {escape(s): s for s in sources}
+            ev.param.sources.objects = list(sources)
             updates["source_options"] = sources
         if batch.missed:
             updates["missed"] = ev.missed + batch.missed

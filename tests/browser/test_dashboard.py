@@ -31,17 +31,12 @@ SEED_COMPONENTS = (
 LOCAL = ("http://127.0.0.1:", "ws://127.0.0.1:", "blob:", "data:")
 
 
-# Warnings that are not ours: Panel's bundled choices.js (the filters) says this on every
-# MultiChoice it builds; Panel passes no allowHTML, and its labels are escaped by us.
-THIRD_PARTY = ("Deprecation warning: allowHTML will default to false",)
-
-
 def watch_console(page: Page) -> list[str]:
     """Console errors and warnings (and page errors) of our making, as they come."""
     problems: list[str] = []
 
     def on_console(message: ConsoleMessage) -> None:
-        if message.type in {"error", "warning"} and not message.text.startswith(THIRD_PARTY):
+        if message.type in {"error", "warning"}:
             problems.append(f"{message.type}: {message.text}")
 
     page.on("console", on_console)
@@ -153,9 +148,10 @@ def test_filter_by_type_shows_only_that_type_and_a_row_opens_its_payload(
     marker = Event.create("browser_probe", {"needle": "haystack-42"}, source_node="browser")
     dashboard_server.send(marker)
     page.locator(f'[data-event-id="{marker.event_id}"]').wait_for(state="attached", timeout=2000)
-    page.locator(".choices__input--cloned").first.click()
-    page.locator('.choices__item--choice[data-value="browser_probe"]').first.click()
-    page.keyboard.press("Escape")
+    page.locator('[data-filter=types] button[data-value="browser_probe"]').click()
+    expect(
+        page.locator('[data-filter=types] button[data-value="browser_probe"]')
+    ).to_have_attribute("aria-pressed", "true")
     listed = page.locator("[data-component=telemetry-event]")
     expect(listed).to_have_count(1, timeout=2000)
     assert listed.first.get_attribute("data-event-type") == "browser_probe"
@@ -186,9 +182,8 @@ def test_outside_text_in_the_live_list_stays_text(
     assert evil in row.inner_text()
     expect(page.locator("[data-component=event-list] img")).to_have_count(0)
     # the filters offer the new source: labelled as text, not parsed as HTML
-    page.locator(".choices__input--cloned").nth(1).click()
-    choice = page.locator(".choices__item--choice", has_text=evil)
-    expect(choice.first).to_be_attached(timeout=2000)
-    page.keyboard.press("Escape")
-    expect(page.locator(".choices img")).to_have_count(0)
+    choice = page.locator("[data-filter=sources] button", has_text=evil)
+    expect(choice.first).to_be_attached(timeout=3000)
+    assert choice.first.get_attribute("data-value") == evil
+    expect(page.locator("[data-filter] img")).to_have_count(0)
     assert page.evaluate("() => window.__pwned") is None

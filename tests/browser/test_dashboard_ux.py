@@ -86,7 +86,10 @@ ONLY_TYPE = (
 
 
 def click_and_check(page: Page, event_id: str, *, event_type: str | None = None) -> None:
-    """Click the table row of ``event_id``; the payload shown must be that event's."""
+    """Point at the table (as a person does: its rows then hold still), click the row of
+    ``event_id``; the payload shown must be that event's."""
+    page.locator("[data-component=event-table] thead").hover()
+    expect(page.locator("[data-component=event-table]")).to_have_attribute("data-paused", "true")
     row = page.locator(f'tr[data-row-id="{event_id}"]')
     shown_type = row.locator("td.c-type").inner_text()
     row.click()
@@ -97,8 +100,8 @@ def click_and_check(page: Page, event_id: str, *, event_type: str | None = None)
     assert payload["event_type"] == shown_type
     if event_type is not None:
         assert payload["event_type"] == event_type
+    expect(page.locator(f'tr.selected[data-row-id="{event_id}"]')).to_have_count(1)
     expect(page.locator("tr.selected")).to_have_count(1)
-    assert page.locator("tr.selected").get_attribute("data-row-id") == event_id
 
 
 def test_twenty_clicks_under_sorting_filtering_and_live_traffic_each_show_their_own_event(
@@ -132,14 +135,17 @@ def test_twenty_clicks_under_sorting_filtering_and_live_traffic_each_show_their_
         click_and_check(page, event_id)
         clicks += 1
     # filtered to the probe type: only probes are listed, each click shows its own probe
-    page.locator(".choices__input--cloned").first.click()
-    page.locator(f'.choices__item--choice[data-value="{PROBE_TYPE}"]').first.click()
-    page.keyboard.press("Escape")
+    page.locator(f'[data-filter=types] button[data-value="{PROBE_TYPE}"]').click()
     page.wait_for_function(ONLY_TYPE, arg=PROBE_TYPE, timeout=5000)
     for event_id in rng.sample(newest(20), 6):
         click_and_check(page, event_id, event_type=PROBE_TYPE)
         clicks += 1
     assert clicks == 20
+    # the rows that arrived while the pointer was on the table are added once it leaves
+    (held,) = newest(1)
+    page.locator("[data-component=event-stream] .ctas7-title").hover()
+    expect(page.locator("[data-component=event-table]")).to_have_attribute("data-paused", "false")
+    page.wait_for_function(f"(held) => ({NEWEST_IDS})(1)[0] !== held", arg=held, timeout=5000)
     page.screenshot(path=str(artifacts / "dashboard-row-identity.png"))
     assert len(traffic.sent) > 50  # the clicks happened while events kept arriving
     assert problems == []
@@ -149,6 +155,8 @@ def test_a_click_on_the_live_list_opens_the_same_event(
     page: Page, dashboard_server: DashboardServer
 ) -> None:
     open_dashboard(page, dashboard_server)
+    page.locator("[data-component=event-list]").hover()  # the list holds still under the pointer
+    expect(page.locator("[data-component=event-list]")).to_have_attribute("data-paused", "true")
     item = page.locator("[data-component=telemetry-event]").nth(2)
     event_id = item.get_attribute("data-event-id")
     assert event_id
@@ -207,7 +215,8 @@ def test_phone_width_every_component_is_reached_by_scrolling_the_page(
         "[data-component=payload-viewer]",
         "[data-component=event-list]",
         "[data-action=replay-dead-letters]",
-        ".choices",
+        "[data-filter=types]",
+        "[data-filter=sources]",
         "[data-table=schema-tables]",
         "[data-table=bridge-targets]",
         ".bk-Canvas, canvas",

@@ -42,6 +42,7 @@ TABLE_COLUMNS = (
 )
 
 TABLE_CSS = """
+:host { color: #d6dde6; }
 .ctas7-etable-box { max-height: 430px; overflow: auto; border: 1px solid #273241;
   border-radius: 6px; }
 .ctas7-etable { width: 100%; border-collapse: collapse; table-layout: fixed; font-size: 12.5px; }
@@ -75,7 +76,9 @@ class EventTable(ReactiveHTML):
 
     ``rows`` is the whole table (a render, a reset); ``appended`` (oldest first) is added to
     what the page shows, keeping the newest ``size`` rows by time. A click (or Enter) on a row
-    sets ``selected_id`` to the row's event id, read from the row element.
+    sets ``selected_id`` to the row's event id, read from the row element. While the pointer is
+    over the table, new rows wait (``data-paused="true"``) so rows do not move under it; they
+    are added when it leaves.
     """
 
     rows = param.List(default=[], doc="the whole table (markup.table_row dicts)")
@@ -145,6 +148,20 @@ state.empty = () => {
   const td = document.createElement('td'); td.colSpan = state.keys.length;
   td.textContent = 'waiting for events…'; tr.append(td); body.append(tr);
 };
+state.paused = false; state.queue = [];
+state.add = (rows) => {
+  const have = new Set(Array.from(body.querySelectorAll('tr[data-row-id]'),
+                                  (tr) => tr.getAttribute('data-row-id')));
+  for (const r of rows) if (!have.has(r.id)) { have.add(r.id); body.append(state.make(r)); }
+  state.order(); state.trim(); state.mark(); state.empty();
+};
+box.addEventListener('mouseenter', () => {
+  state.paused = true; table.setAttribute('data-paused', 'true');
+});
+box.addEventListener('mouseleave', () => {
+  state.paused = false; table.setAttribute('data-paused', 'false');
+  const rows = state.queue; state.queue = []; if (rows.length) state.add(rows);
+});
 state.pick = (tr) => {
   const id = tr && tr.getAttribute('data-row-id');
   if (id === null || id === undefined) return;
@@ -170,15 +187,14 @@ head.addEventListener('click', (e) => {
 self.rows();
 """.replace("KEYS", str([k for k, _ in TABLE_COLUMNS])),
         "rows": """
+state.queue = [];
 body.replaceChildren(...data.rows.slice(0, data.size).map(state.make));
 state.order(); state.mark(); state.empty();
 """,
         "appended": """
 if (!data.appended.length) return;
-const have = new Set(Array.from(body.querySelectorAll('tr[data-row-id]'),
-                                (tr) => tr.getAttribute('data-row-id')));
-for (const r of data.appended) if (!have.has(r.id)) body.append(state.make(r));
-state.order(); state.trim(); state.mark(); state.empty();
+if (state.paused) { state.queue = state.queue.concat(data.appended).slice(-data.size); return; }
+state.add(data.appended);
 """,
         "selected_id": "state.mark();",
     }
@@ -209,7 +225,8 @@ class LiveEventList(ReactiveHTML):
     ``rows`` is the whole list (newest first: a render, a reset); ``appended`` (oldest first) is
     prepended to what the page shows, trimmed to ``size``. Rows are ``markup.event_row`` dicts:
     their strings are set as text and attributes, never parsed as HTML. A click on an element
-    sets ``selected_id`` to its ``data-event-id``.
+    sets ``selected_id`` to its ``data-event-id``. While the pointer is over the list it holds
+    still (``data-paused="true"``); what arrived meanwhile is shown when the pointer leaves.
     """
 
     rows = param.List(default=[], doc="the whole list, newest first (markup.event_row dicts)")
@@ -222,36 +239,50 @@ class LiveEventList(ReactiveHTML):
     _scripts = {
         "render": (
             "state.make = (r) => {" + markup.LIST_ROW_JS + " return el; };"
-            "state.empty = () => {"
-            "  const e = document.createElement('div');"
-            "  e.className = 'ctas7-empty'; e.textContent = 'waiting for events…'; return e; };"
-            "state.mark = () => {"
-            "  for (const el of list.querySelectorAll('.selected'))"
-            "    el.classList.remove('selected');"
-            "  for (const el of list.children)"
-            "    if (data.selected_id && el.getAttribute('data-event-id') === data.selected_id)"
-            "      el.classList.add('selected'); };"
-            "list.addEventListener('click', (e) => {"
-            "  const el = e.target.closest('[data-event-id]'); if (!el) return;"
-            "  data.selected_id = el.getAttribute('data-event-id'); state.mark(); });"
-            "self.rows(); self.total();"
+            """
+state.empty = () => {
+  const e = document.createElement('div');
+  e.className = 'ctas7-empty'; e.textContent = 'waiting for events…'; return e; };
+state.mark = () => {
+  for (const el of list.querySelectorAll('.selected')) el.classList.remove('selected');
+  for (const el of list.children)
+    if (data.selected_id && el.getAttribute('data-event-id') === data.selected_id)
+      el.classList.add('selected'); };
+state.show = (rows) => {
+  const els = rows.slice(0, data.size).map(state.make);
+  list.replaceChildren(...(els.length ? els : [state.empty()])); state.mark(); };
+state.prepend = (rows) => {
+  const empty = list.querySelector('.ctas7-empty');
+  if (empty) empty.remove();
+  for (const r of rows) {
+    if (list.querySelector('[data-event-id="' + CSS.escape(r.id) + '"]')) continue;
+    list.prepend(state.make(r));
+  }
+  while (list.children.length > data.size) list.lastElementChild.remove();
+  state.mark(); };
+state.paused = false; state.pending = [];
+list.addEventListener('mouseenter', () => {
+  state.paused = true; list.setAttribute('data-paused', 'true'); });
+list.addEventListener('mouseleave', () => {
+  state.paused = false; list.setAttribute('data-paused', 'false');
+  const ops = state.pending; state.pending = [];
+  for (const [op, rows] of ops) (op === 'rows' ? state.show : state.prepend)(rows); });
+list.addEventListener('click', (e) => {
+  const el = e.target.closest('[data-event-id]'); if (!el) return;
+  data.selected_id = el.getAttribute('data-event-id'); state.mark(); });
+self.rows(); self.total();
+"""
         ),
         "total": "list.setAttribute('data-total', String(data.total));",
-        "rows": (
-            "const els = data.rows.slice(0, data.size).map(state.make);"
-            "list.replaceChildren(...(els.length ? els : [state.empty()])); state.mark();"
-        ),
-        "appended": (
-            "if (!data.appended.length) return;"
-            "const empty = list.querySelector('.ctas7-empty');"
-            "if (empty) empty.remove();"
-            "for (const r of data.appended) {"
-            "  if (list.querySelector('[data-event-id=\"' + CSS.escape(r.id) + '\"]')) continue;"
-            "  list.prepend(state.make(r));"
-            "}"
-            "while (list.children.length > data.size) list.lastElementChild.remove();"
-            "state.mark();"
-        ),
+        "rows": """
+if (state.paused) { state.pending = [['rows', data.rows]]; return; }
+state.show(data.rows);
+""",
+        "appended": """
+if (!data.appended.length) return;
+if (state.paused) { state.pending.push(['appended', data.appended]); return; }
+state.prepend(data.appended);
+""",
         "selected_id": "state.mark();",
     }
     _stylesheets = [markup.CSS]
@@ -272,8 +303,73 @@ class LiveEventList(ReactiveHTML):
         self.appended = appended
 
 
+FILTER_CSS = """
+:host { color: #d6dde6; }
+.ctas7-filter { display: flex; flex-wrap: wrap; gap: 5px; align-items: center; font-size: 12.5px; }
+.ctas7-filter .label { color: #8b98a8; margin-right: 4px; }
+.ctas7-filter button { font: inherit; color: #c9d1d9; background: #1f2935; cursor: pointer;
+  border: 1px solid #273241; border-radius: 12px; padding: 2px 10px; max-width: 100%;
+  overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.ctas7-filter button[aria-pressed=true] { background: #213349; border-color: #58a6ff;
+  color: #ffffff; }
+.ctas7-filter .more { color: #8b98a8; }
+"""
+
+
+class FilterChips(ReactiveHTML):
+    """A filter as a row of toggle chips: ``value`` holds the chosen ``options`` (none = all).
+
+    Names come from outside (event types, sources): they are set as text, never as HTML. At most
+    ``shown`` chips are drawn (then "+N more": narrow with the other filter or the history).
+    """
+
+    options = param.List(default=[], doc="names to choose from")
+    value = param.List(default=[], doc="chosen names (empty: all)")
+    label = param.String(default="", doc="what is filtered")
+    name_attr = param.String(default="", doc="data-filter value (for tests and users' scripts)")
+    shown = param.Integer(default=60, bounds=(1, None), doc="chips drawn at most")
+
+    _template = '<div id="box" class="ctas7-filter"></div>'
+    _scripts = {
+        "render": """
+state.draw = () => {
+  box.setAttribute('data-filter', data.name_attr);
+  const label = document.createElement('span'); label.className = 'label';
+  label.textContent = data.label;
+  const chip = (text, value, pressed) => {
+    const b = document.createElement('button'); b.type = 'button'; b.textContent = text;
+    b.title = text; if (value !== null) b.setAttribute('data-value', value);
+    b.setAttribute('aria-pressed', String(pressed)); return b;
+  };
+  const els = [label, chip('all', null, data.value.length === 0)];
+  for (const o of data.options.slice(0, data.shown)) els.push(chip(o, o, data.value.includes(o)));
+  if (data.options.length > data.shown) {
+    const more = document.createElement('span'); more.className = 'more';
+    more.textContent = '+' + (data.options.length - data.shown) + ' more'; els.push(more);
+  }
+  box.replaceChildren(...els);
+};
+box.addEventListener('click', (e) => {
+  const b = e.target.closest('button'); if (!b) return;
+  const v = b.getAttribute('data-value');
+  if (v === null) { data.value = []; }
+  else if (data.value.includes(v)) { data.value = data.value.filter((x) => x !== v); }
+  else { data.value = [...data.value, v]; }
+});
+state.draw();
+""",
+        "options": "state.draw();",
+        "value": "state.draw();",
+        "label": "state.draw();",
+    }
+    _stylesheets = [FILTER_CSS]
+
+
 def _header(events: int, missed: int, max_rows: int) -> str:
-    text = f"{events} events received; the table keeps the newest {max_rows}."
+    text = (
+        f"{events} events received; the table keeps the newest {max_rows} (they hold still"
+        " while the pointer is over it). Click a row for its payload."
+    )
     if missed:
         text += (
             f" {missed} arrived faster than this page could list them and are only in the"
@@ -300,6 +396,27 @@ class EventStreamView(pn.viewable.Viewer):
             size=m.list_size,
             sizing_mode="stretch_width",
         )
+        self.types_filter = FilterChips(
+            options=list(m.type_options),
+            value=list(m.types),
+            label="types",
+            name_attr="types",
+            sizing_mode="stretch_width",
+        )
+        self.sources_filter = FilterChips(
+            options=list(m.source_options),
+            value=list(m.sources),
+            label="sources",
+            name_attr="sources",
+            sizing_mode="stretch_width",
+        )
+        for chips, options, chosen in (
+            (self.types_filter, "type_options", "types"),
+            (self.sources_filter, "source_options", "sources"),
+        ):
+            m.param.watch(lambda e, c=chips: setattr(c, "options", list(e.new)), options)
+            m.param.watch(lambda e, c=chips: self._sync(c, "value", e.new), chosen)
+            chips.param.watch(lambda e, n=chosen: self._sync(m, n, e.new), "value")
         m.param.watch(self._on_table_rows, "table_rows")
         m.param.watch(self._on_table_batch, "table_batch")
         m.param.watch(self._on_latest, "latest")
@@ -308,6 +425,11 @@ class EventStreamView(pn.viewable.Viewer):
         m.param.watch(self._on_model_selected, "selected_id")
         self.table.param.watch(self._on_clicked, "selected_id")
         self.listing.param.watch(self._on_clicked, "selected_id")
+
+    @staticmethod
+    def _sync(target: param.Parameterized, name: str, value: list[str]) -> None:
+        if list(getattr(target, name)) != list(value):
+            setattr(target, name, list(value))
 
     def _on_table_rows(self, event: param.parameterized.Event) -> None:
         self.table.reset(list(event.new))
@@ -340,20 +462,8 @@ class EventStreamView(pn.viewable.Viewer):
             sizing_mode="stretch_width",
             stylesheets=[markup.CSS],
         )
-        types = pn.widgets.MultiChoice.from_param(
-            m.param.types,
-            name="Event types",
-            placeholder="all types",
-            sizing_mode="stretch_width",
-            styles={"flex": "1 1 240px", "min-width": "0"},
-        )
-        sources = pn.widgets.MultiChoice.from_param(
-            m.param.sources,
-            name="Sources",
-            placeholder="all sources",
-            sizing_mode="stretch_width",
-            styles={"flex": "1 1 240px", "min-width": "0"},
-        )
+        types = self.types_filter
+        sources = self.sources_filter
         payload = pn.pane.HTML(
             pn.bind(markup.payload_view, m.param.detail),
             sizing_mode="stretch_width",
@@ -362,7 +472,7 @@ class EventStreamView(pn.viewable.Viewer):
         )
         return pn.Column(
             header,
-            pn.FlexBox(types, sources, flex_wrap="wrap", sizing_mode="stretch_width"),
+            pn.Column(types, sources, sizing_mode="stretch_width"),
             pn.FlexBox(
                 pn.Column(
                     self.table,
