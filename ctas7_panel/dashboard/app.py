@@ -243,7 +243,12 @@ class Dashboard(pn.viewable.Viewer):
         bridge.replay_message = message
 
     def __panel__(self) -> pn.viewable.Viewable:
-        self.start()
+        doc = pn.state.curdoc
+        if doc is not None and doc.session_context is not None:
+            self.start()  # served: flushes from the page's load on
+        # in a notebook the flushes start when the page's end of the comm opens (see
+        # _DashboardColumn): a patch sent before the output is rendered names models the page
+        # does not know yet ("reference ... isn't known")
         return _DashboardColumn(
             pn.pane.HTML(
                 f'<header class="ctas7-top"><h1>{TITLE}</h1></header>',
@@ -271,6 +276,7 @@ class Dashboard(pn.viewable.Viewer):
                 "border-radius": "6px",
             },
             css_classes=["ctas7-dashboard"],
+            on_open=self.start,
         )
 
 
@@ -280,15 +286,33 @@ NOTEBOOK_DIST = "/panel-preview/static/extensions/panel/"
 
 
 class _DashboardColumn(pn.Column):
-    """The dashboard's outer column. In a notebook its stylesheets point at the Jupyter server
-    (Panel's own notebook output points them at its CDN unless resources are 'server')."""
+    """The dashboard's outer column, for a notebook: its stylesheets point at the Jupyter server
+    (Panel's own notebook output points them at its CDN unless resources are 'server'), and
+    ``on_open`` is called when the page's end of the output's comm opens (the output is
+    rendered)."""
+
+    def __init__(self, *objects: Any, on_open: Any = None, **params: Any) -> None:
+        super().__init__(*objects, **params)
+        self._open_callback = on_open
 
     def _render_mimebundle(self, model: Any, doc: Any, comm: Any, location: Any = None) -> Any:
         from panel.io.resources import patch_model_css
 
         patch_model_css(model, dist_url=NOTEBOOK_DIST)
         doc._template_variables["dist_url"] = NOTEBOOK_DIST  # for the models' later updates
-        return super()._render_mimebundle(model, doc, comm, location)
+        bundle = super()._render_mimebundle(model, doc, comm, location)
+        _, client_comm = self._comms[model.ref["id"]]
+        opened = client_comm._on_open
+        on_open = self._open_callback
+
+        def on_client_open(msg: Any) -> None:
+            if opened is not None:
+                opened(msg)
+            if on_open is not None:
+                on_open()
+
+        client_comm._on_open = on_client_open
+        return bundle
 
 
 PAGE_CSS = """

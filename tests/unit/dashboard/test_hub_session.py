@@ -196,9 +196,14 @@ def test_dashboard_renders_as_bokeh_and_in_a_notebook_and_sessions_leave_nothing
     ]
     assert listed == [shown.event_id] * 2  # in the table and in the live list
     assert 'data-component="bridge-health"' in html
-    pn.extension("tabulator")  # as a notebook's first cell does
-    data, _ = dash._repr_mimebundle_()  # what Jupyter displays for the cell's value
+    pn.extension()  # as ctas7_panel.dashboard() does
+    column = dash.__panel__()
+    data, _ = column._repr_mimebundle_()  # what Jupyter displays for the cell's value
     assert "application/vnd.holoviews_exec.v0+json" in data and "text/html" in data
+    assert "cdn.holoviz.org" not in str(data)  # stylesheets from the Jupyter server
+    assert dash._callback is None  # no flush before the page has the output
+    ((_, client_comm),) = column._comms.values()
+    client_comm._on_open({})  # what pyviz_comms calls when the page's comm opens
     callback = dash._callback
     assert callback is not None and callback.running
     dash._on_destroyed(None)  # what Panel calls when the session goes away
