@@ -86,7 +86,9 @@ def _store_health(runtime: Any) -> Any:
 
 def default_probes(settings: Settings, runtime: Any) -> dict[str, Probe]:
     """Database (the runtime's, embedded or configured), the event store (as the runtime's
-    bridge writes it) and the seed's three endpoints."""
+    bridge writes it) and the seed's three endpoints: where this process's gateway serves them
+    when it has one (it may be on other ports than the configured ones, e.g.
+    ``CTAS7_GATEWAY_PORT=0``), else the configured endpoints."""
 
     async def database() -> tuple[bool, str]:
         url = _database_url(runtime) or settings.database_url
@@ -94,12 +96,21 @@ def default_probes(settings: Settings, runtime: Any) -> dict[str, Probe]:
             return False, "not configured (CTAS7_DATABASE_URL unset, no embedded database)"
         return await postgres_probe(url)()
 
+    def endpoint(name: str, configured: str) -> Probe:
+        async def probe() -> tuple[bool, str]:
+            gateway = getattr(getattr(runtime, "services", None), "gateway", None)
+            ports = getattr(gateway, "ports", None) or {}
+            url = gateway.url(name) if gateway is not None and name in ports else configured
+            return await tcp_probe(url)()
+
+        return probe
+
     return {
         "database": database,
         "store": store_probe(lambda: _store_health(runtime)),
-        "legion": tcp_probe(settings.legion_endpoint),
-        "dashboard": tcp_probe(settings.dioxus_endpoint),
-        "neural_mux": tcp_probe(settings.neural_mux_endpoint),
+        "legion": endpoint("legion_events", settings.legion_endpoint),
+        "dashboard": endpoint("dioxus_events", settings.dioxus_endpoint),
+        "neural_mux": endpoint("mux_events", settings.neural_mux_endpoint),
     }
 
 

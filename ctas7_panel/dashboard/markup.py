@@ -381,6 +381,7 @@ CSS = """
 .ctas7-hist figcaption { display: flex; justify-content: space-between; font-size: 11.5px;
   color: #8b98a8; }
 @media (max-width: 700px) {
+  .ctas7-chip small { display: none; }
   .ctas7-events, .ctas7-table-box, .ctas7-json, .ctas7-diff { max-height: none; overflow: visible; }
   .ctas7-table { table-layout: fixed; font-size: 12px; }
   .ctas7-table th { white-space: normal; padding: 4px 5px; overflow-wrap: anywhere; }

@@ -65,7 +65,9 @@ TABLE_CSS = """
 @media (max-width: 700px) {
   .ctas7-etable-box { max-height: none; overflow: visible; }
   .ctas7-etable .c-source, .ctas7-etable .c-id { display: none; }
-  .ctas7-etable th.c-time { width: 96px; } .ctas7-etable th.c-type { width: 38%; }
+  .ctas7-etable { font-size: 12px; }
+  .ctas7-etable th, .ctas7-etable td { padding: 4px 6px; }
+  .ctas7-etable th.c-time { width: 100px; } .ctas7-etable th.c-type { width: 36%; }
   .ctas7-etable tbody tr:nth-child(n + 16) { display: none; }
 }
 """

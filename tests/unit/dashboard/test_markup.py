@@ -98,3 +98,31 @@ def test_a_filter_resets_the_table_to_the_newest_matching_rows() -> None:
     now[0] = 1.0
     feed.flush()  # only the matching row is sent to the table
     assert [r["id"] for r in m.table_batch] == [wanted.event_id] != [extra.event_id]
+
+
+async def test_endpoint_probes_follow_this_process_gateway_when_it_has_one() -> None:
+    """The seed's endpoints are probed where this process's gateway serves them (any free port
+    with CTAS7_GATEWAY_PORT=0), else where the settings say."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from ctas7_panel.dashboard.app import default_probes
+    from ctas7_panel.netutil import free_port
+    from ctas7_panel.settings import Settings
+
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    gateway = SimpleNamespace(
+        ports={"legion_events": port},
+        url=lambda name: f"ws://127.0.0.1:{port}/{name}",
+    )
+    closed = free_port()
+    settings = Settings(legion_endpoint=f"ws://127.0.0.1:{closed}/legion_events")
+    async with server:
+        served = default_probes(
+            settings, SimpleNamespace(services=SimpleNamespace(gateway=gateway))
+        )
+        assert (await served["legion"]())[0] is True
+        alone = default_probes(settings, SimpleNamespace())
+        ok, detail = await alone["legion"]()
+        assert ok is False and str(closed) in detail
