@@ -126,3 +126,32 @@ async def test_endpoint_probes_follow_this_process_gateway_when_it_has_one() -> 
         alone = default_probes(settings, SimpleNamespace())
         ok, detail = await alone["legion"]()
         assert ok is False and str(closed) in detail
+
+
+def test_the_schema_panel_shows_a_change_its_tables_and_its_impact() -> None:
+    import html
+
+    import panel as pn
+    from bokeh.document import Document
+    from panel.models.markup import HTML
+
+    from ctas7_panel import events as ev
+    from ctas7_panel.dashboard.views.schema import SchemaView
+
+    d = Digest()
+    state = DashboardState()
+    feed = SessionFeed(d, state)
+    root = pn.panel(SchemaView(model=state.schema)).get_root(Document())
+    change = ev.schema_updated(
+        new_hash="e" * 64,
+        old_hash=None,
+        schema_path="x",
+        table_count=2,
+        tables=[{"name": "t<1>", "column_count": 3}, {"name": "u", "column_count": 4}],
+        diff={"text": "+ table u"},
+    )
+    d.observe("events", change, 1.0)
+    feed.flush()
+    text = "".join(html.unescape(m.text) for m in root.references() if isinstance(m, HTML))
+    assert "<div class='value'>2</div>" in text and "+ table u" in text
+    assert "t&lt;1&gt;" in text and "schema-impact" in text  # escaped
