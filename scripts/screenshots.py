@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             for width, height in SIZES:
                 page = browser.new_page(viewport={"width": width, "height": height})
                 page.goto(url)
-                page.wait_for_selector("tr[data-row-id]", timeout=30_000)
+                page.wait_for_selector("tr[data-row-id]", state="attached", timeout=60_000)
                 page.wait_for_timeout(2500)  # the once-a-second sections (charts, KPIs) are in
                 newest = page.locator("[data-component=telemetry-event]").first
                 newest.click()

@@ -24,7 +24,8 @@ def show(settings: Settings | None = None, environ: Mapping[str, str] | None = N
     """The live dashboard for a notebook cell (return it as the cell's value).
 
     The same dashboard ``panel serve ctas7_panel/app.py`` serves, fed by this kernel's runtime
-    (started on the first call, stopped when the kernel exits), configured from ``environ``
+    (started when a page first shows the output, so a headless run such as nbmake starts
+    nothing; stopped when the kernel exits), configured from ``environ``
     (default: the kernel's environment) as the app is: with nothing set, the embedded
     PostgreSQL in ``./.ctas7`` and the demo activity. Two differences keep it from colliding
     with an app running on the same machine: the websocket gateway takes a free port unless
@@ -44,7 +45,8 @@ def show(settings: Settings | None = None, environ: Mapping[str, str] | None = N
     if "ctas7.notebook.loaded" not in pn.state.cache:
         pn.extension(inline=True, notifications=False, design="bootstrap", theme="dark")
         pn.state.cache["ctas7.notebook.loaded"] = True
-    return Dashboard(get_hub(settings, env))
+    # the runtime starts when a page shows the output (not when a notebook runs headless)
+    return Dashboard(get_hub(settings, env, start=False))
 
 
 class _CallableModule(types.ModuleType):

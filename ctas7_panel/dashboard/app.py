@@ -148,10 +148,18 @@ async def _start(hub: Hub, settings: Settings, environ: Mapping[str, str]) -> No
         hub.digest.set_status("bus", False, hub.clock(), f"start failed: {exc}")
 
 
-def get_hub(settings: Settings | None = None, environ: Mapping[str, str] | None = None) -> Hub:
-    """This process's hub (created and started on first call; later calls return it)."""
+def get_hub(
+    settings: Settings | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    start: bool = True,
+) -> Hub:
+    """This process's hub (created on first call, later calls return it), started at once, or
+    with ``start=False`` by the first ``start_hub()`` (a notebook: when a page shows it)."""
     hub: Hub | None = pn.state.cache.get(HUB_KEY)
     if hub is not None:
+        if start:
+            start_hub()
         return hub
     import os
 
@@ -159,13 +167,25 @@ def get_hub(settings: Settings | None = None, environ: Mapping[str, str] | None 
     settings = settings or Settings.from_env(env)
     hub = Hub(None, None, settings)
     pn.state.cache[HUB_KEY] = hub
+    pn.state.cache[HUB_KEY + ".starter"] = (hub, settings, env)
+    if start:
+        start_hub()
+    return hub
+
+
+def start_hub() -> None:
+    """Start the hub ``get_hub(start=False)`` created (its runtime, then its tasks) on the
+    running event loop. Idempotent."""
+    pending = pn.state.cache.pop(HUB_KEY + ".starter", None)
+    if pending is None:
+        return
+    hub, settings, env = pending
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         log.warning("dashboard: no running event loop; the hub is not started")
     else:
         pn.state.cache[HUB_KEY + ".task"] = loop.create_task(_start(hub, settings, env))
-    return hub
 
 
 class Dashboard(pn.viewable.Viewer):
@@ -203,6 +223,12 @@ class Dashboard(pn.viewable.Viewer):
             pn.state.on_session_destroyed(self._on_destroyed)
         else:  # a notebook or a plain script: start now
             self._start_flushing()
+
+    def _on_page_open(self) -> None:
+        """A notebook page shows the output: start the hub (if it waited for a page) and the
+        flushes."""
+        start_hub()
+        self.start()
 
     def _start_flushing(self) -> None:
         if (
@@ -287,7 +313,7 @@ class Dashboard(pn.viewable.Viewer):
                 "border-radius": "6px",
             },
             css_classes=["ctas7-dashboard"],
-            on_open=self.start,
+            on_open=self._on_page_open,
         )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from tests.browser.test_dashboard import LOCAL, watch_console
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 NOTEBOOK = ROOT / "notebooks" / "04_live_dashboard.ipynb"
+JUPYTERLAB_TIMING = re.compile(r"^warning: Plugin @?[\w/.:-]+ .*(to activate|too long)")
 TOKEN = "ctas7-browser-test"
 # JupyterLab's own settings for the test: no "official Jupyter news?" prompt over the page, and
 # the notebook's kernel starts without a "Select Kernel" dialog
@@ -139,7 +141,7 @@ def lab() -> Iterator[Lab]:
 def test_one_line_in_a_notebook_shows_the_live_dashboard_in_jupyterlab_offline(
     page: Page, lab: Lab, artifacts: Path
 ) -> None:
-    problems = watch_console(page)
+    console = watch_console(page)
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
     page.set_viewport_size({"width": 1440, "height": 900})
@@ -173,4 +175,6 @@ def test_one_line_in_a_notebook_shows_the_live_dashboard_in_jupyterlab_offline(
     assert json.loads(viewer.locator("pre").inner_text())["payload"] == {"n": 1}
     page.screenshot(path=str(artifacts / "dashboard-jupyterlab.png"))
     assert [u for u in requests if not u.startswith(LOCAL)] == []
-    assert problems == []
+    # JupyterLab's own timing warnings on a loaded machine ("Plugin @jupyterlab/... took 5077 ms
+    # to activate") are not the dashboard's
+    assert [m for m in console if not JUPYTERLAB_TIMING.search(m)] == []
