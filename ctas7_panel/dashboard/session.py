@@ -162,9 +162,7 @@ class SessionFeed:
         if self._table_rows and now - self._table_at >= self.table_s:
             self._table_at = now
             rows, self._table_rows = self._table_rows, []
-            self._guard(
-                lambda: setattr(self.events, "table_batch", [table_row(r) for r in rows])
-            )
+            self._guard(lambda: setattr(self.events, "table_batch", [table_row(r) for r in rows]))
 
     def flush_slow(self) -> None:
         """The sections refreshed at most once per ``slow_s``."""
