@@ -14,7 +14,7 @@ from ctas7_panel.dashboard.access import guarded_app
 from ctas7_panel.dashboard.app import pin_local_resources
 from ctas7_panel.settings import Settings
 
-pn.extension("tabulator", notifications=False, design="bootstrap")
+pn.extension(notifications=False, design="bootstrap", theme="dark")
 pin_local_resources()
 
-guarded_app(Settings.from_env(os.environ), os.environ).servable()
+guarded_app(Settings.from_env(os.environ), os.environ).servable(title="CTAS-7 Telemetry")

@@ -5,10 +5,16 @@
   ``_dev_source``) and started on the running event loop;
 - ``Dashboard(hub)``: one session's models, feed and views; ``start()`` adds its periodic flush
   (every ``period_ms``, 100 by default) and removes it when the session is destroyed;
-- ``create_app(...)``: the BootstrapTemplate page ``ctas7_panel/app.py`` serves. It loads no
-  web fonts and nothing from another host: the page works offline.
+- ``create_app(...)``: the page ``ctas7_panel/app.py`` (and ``ctas7 serve``) serves: the
+  dashboard on a dark page that scrolls as a whole (no inner scroll pane holding the panels).
+  It loads no web fonts and nothing from another host: the page works offline.
 
-The same ``Dashboard`` renders in a Jupyter notebook (``Dashboard(hub)`` as a cell's value).
+The same ``Dashboard`` renders in a Jupyter notebook: ``ctas7_panel.dashboard()`` (see
+``ctas7_panel/dashboard/__init__.py``).
+
+Layout: one wrapping flex row of cards (event stream, schema, latency, Neural Mux, tests,
+bridge) that puts two or three side by side on a wide screen and stacks them on a phone; every
+card and everything in it shrinks to the viewport's width.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 import panel as pn
 import param
 
+from ctas7_panel.dashboard import markup
 from ctas7_panel.dashboard.hub import Hub
 from ctas7_panel.dashboard.models import DashboardState
 from ctas7_panel.dashboard.probes import Probe, postgres_probe, store_probe, tcp_probe
@@ -79,7 +86,9 @@ def _store_health(runtime: Any) -> Any:
 
 def default_probes(settings: Settings, runtime: Any) -> dict[str, Probe]:
     """Database (the runtime's, embedded or configured), the event store (as the runtime's
-    bridge writes it) and the seed's three endpoints."""
+    bridge writes it) and the seed's three endpoints: where this process's gateway serves them
+    when it has one (it may be on other ports than the configured ones, e.g.
+    ``CTAS7_GATEWAY_PORT=0``), else the configured endpoints."""
 
     async def database() -> tuple[bool, str]:
         url = _database_url(runtime) or settings.database_url
@@ -87,12 +96,21 @@ def default_probes(settings: Settings, runtime: Any) -> dict[str, Probe]:
             return False, "not configured (CTAS7_DATABASE_URL unset, no embedded database)"
         return await postgres_probe(url)()
 
+    def endpoint(name: str, configured: str) -> Probe:
+        async def probe() -> tuple[bool, str]:
+            gateway = getattr(getattr(runtime, "services", None), "gateway", None)
+            ports = getattr(gateway, "ports", None) or {}
+            url = gateway.url(name) if gateway is not None and name in ports else configured
+            return await tcp_probe(url)()
+
+        return probe
+
     return {
         "database": database,
         "store": store_probe(lambda: _store_health(runtime)),
-        "legion": tcp_probe(settings.legion_endpoint),
-        "dashboard": tcp_probe(settings.dioxus_endpoint),
-        "neural_mux": tcp_probe(settings.neural_mux_endpoint),
+        "legion": endpoint("legion_events", settings.legion_endpoint),
+        "dashboard": endpoint("dioxus_events", settings.dioxus_endpoint),
+        "neural_mux": endpoint("mux_events", settings.neural_mux_endpoint),
     }
 
 
@@ -105,6 +123,10 @@ async def _start(hub: Hub, settings: Settings, environ: Mapping[str, str]) -> No
     try:
         runtime = await asyncio.to_thread(load_runtime, settings, environ)
         pn.state.cache[HUB_KEY + ".runtime"] = runtime
+        # the runtime's settings say where its artifacts are (the hash cache and the schema
+        # snapshot next to it, under CTAS7_HOME when the database is embedded)
+        settings = getattr(runtime, "settings", None) or settings
+        hub.settings = settings
         hub.bus, hub.store = runtime.bus, getattr(runtime, "store", None)
         hub.probes = default_probes(settings, runtime)
         call = getattr(runtime, "call", None)
@@ -126,10 +148,18 @@ async def _start(hub: Hub, settings: Settings, environ: Mapping[str, str]) -> No
         hub.digest.set_status("bus", False, hub.clock(), f"start failed: {exc}")
 
 
-def get_hub(settings: Settings | None = None, environ: Mapping[str, str] | None = None) -> Hub:
-    """This process's hub (created and started on first call; later calls return it)."""
+def get_hub(
+    settings: Settings | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    start: bool = True,
+) -> Hub:
+    """This process's hub (created on first call, later calls return it), started at once, or
+    with ``start=False`` by the first ``start_hub()`` (a notebook: when a page shows it)."""
     hub: Hub | None = pn.state.cache.get(HUB_KEY)
     if hub is not None:
+        if start:
+            start_hub()
         return hub
     import os
 
@@ -137,13 +167,25 @@ def get_hub(settings: Settings | None = None, environ: Mapping[str, str] | None 
     settings = settings or Settings.from_env(env)
     hub = Hub(None, None, settings)
     pn.state.cache[HUB_KEY] = hub
+    pn.state.cache[HUB_KEY + ".starter"] = (hub, settings, env)
+    if start:
+        start_hub()
+    return hub
+
+
+def start_hub() -> None:
+    """Start the hub ``get_hub(start=False)`` created (its runtime, then its tasks) on the
+    running event loop. Idempotent."""
+    pending = pn.state.cache.pop(HUB_KEY + ".starter", None)
+    if pending is None:
+        return
+    hub, settings, env = pending
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         log.warning("dashboard: no running event loop; the hub is not started")
     else:
         pn.state.cache[HUB_KEY + ".task"] = loop.create_task(_start(hub, settings, env))
-    return hub
 
 
 class Dashboard(pn.viewable.Viewer):
@@ -181,6 +223,12 @@ class Dashboard(pn.viewable.Viewer):
             pn.state.on_session_destroyed(self._on_destroyed)
         else:  # a notebook or a plain script: start now
             self._start_flushing()
+
+    def _on_page_open(self) -> None:
+        """A notebook page shows the output: start the hub (if it waited for a page) and the
+        flushes."""
+        start_hub()
+        self.start()
 
     def _start_flushing(self) -> None:
         if (
@@ -232,27 +280,100 @@ class Dashboard(pn.viewable.Viewer):
         bridge.replay_message = message
 
     def __panel__(self) -> pn.viewable.Viewable:
-        self.start()
-        card = {"sizing_mode": "stretch_width", "styles": {"padding": "6px"}}
-        return pn.Column(
-            self.status_view,
-            pn.Row(
-                pn.Column(self.events_view, **card),
-                pn.Column(self.schema_view, width=440, styles={"padding": "6px"}),
+        doc = pn.state.curdoc
+        if doc is not None and doc.session_context is not None:
+            self.start()  # served: flushes from the page's load on
+        # in a notebook the flushes start when the page's end of the comm opens (see
+        # _DashboardColumn): a patch sent before the output is rendered names models the page
+        # does not know yet ("reference ... isn't known")
+        return _DashboardColumn(
+            pn.pane.HTML(
+                f'<header class="ctas7-top"><h1>{TITLE}</h1></header>',
                 sizing_mode="stretch_width",
+                stylesheets=[markup.CSS, PAGE_CSS],
+                margin=(0, 0, 4, 0),
             ),
-            pn.Row(
-                pn.Column(self.latency_view, **card),
-                pn.Column(self.mux_view, **card),
-                sizing_mode="stretch_width",
-            ),
-            pn.Row(
-                pn.Column(self.tests_view, **card),
-                pn.Column(self.bridge_view, **card),
+            pn.Column(self.status_view, sizing_mode="stretch_width", margin=(0, 0, 8, 0)),
+            pn.FlexBox(
+                card(self.events_view, "3 1 640px"),
+                card(self.schema_view, "1 1 320px"),
+                card(self.latency_view, "3 1 560px"),
+                card(self.mux_view, "2 1 420px"),
+                card(self.tests_view, "1 1 460px"),
+                card(self.bridge_view, "1 1 460px"),
+                flex_wrap="wrap",
+                gap="12px",
                 sizing_mode="stretch_width",
             ),
             sizing_mode="stretch_width",
+            styles={
+                "background": markup.PALETTE["page"],
+                "color": markup.PALETTE["text"],
+                "padding": "10px",
+                "border-radius": "6px",
+            },
+            css_classes=["ctas7-dashboard"],
+            on_open=self._on_page_open,
         )
+
+
+# Panel's own static files as the Jupyter server serves them (Panel's server extension, enabled
+# when Panel is installed): the notebook then asks no CDN for Panel's stylesheets.
+NOTEBOOK_DIST = "/panel-preview/static/extensions/panel/"
+
+
+class _DashboardColumn(pn.Column):
+    """The dashboard's outer column, for a notebook: its stylesheets point at the Jupyter server
+    (Panel's own notebook output points them at its CDN unless resources are 'server'), and
+    ``on_open`` is called when the page's end of the output's comm opens (the output is
+    rendered)."""
+
+    def __init__(self, *objects: Any, on_open: Any = None, **params: Any) -> None:
+        super().__init__(*objects, **params)
+        self._open_callback = on_open
+
+    def _render_mimebundle(self, model: Any, doc: Any, comm: Any, location: Any = None) -> Any:
+        from panel.io.resources import patch_model_css
+
+        patch_model_css(model, dist_url=NOTEBOOK_DIST)
+        doc._template_variables["dist_url"] = NOTEBOOK_DIST  # for the models' later updates
+        bundle = super()._render_mimebundle(model, doc, comm, location)
+        _, client_comm = self._comms[model.ref["id"]]
+        opened = client_comm._on_open
+        on_open = self._open_callback
+
+        def on_client_open(msg: Any) -> None:
+            if opened is not None:
+                opened(msg)
+            if on_open is not None:
+                on_open()
+
+        client_comm._on_open = on_client_open
+        return bundle
+
+
+PAGE_CSS = """
+.ctas7-top { display: flex; align-items: center; gap: 12px; }
+.ctas7-top h1 { font-size: 19px; font-weight: 600; margin: 2px 0; color: #d6dde6; }
+"""
+
+
+def card(view: Any, flex: str) -> pn.Column:
+    """One panel on the dashboard: a dark box that takes ``flex`` (grow shrink basis) of its row
+    and may shrink below its content's natural width (``min-width: 0``)."""
+    return pn.Column(
+        view,
+        sizing_mode="stretch_width",
+        margin=0,
+        styles={
+            "flex": flex,
+            "min-width": "0",
+            "background": markup.PALETTE["card"],
+            "border": f"1px solid {markup.PALETTE['line']}",
+            "border-radius": "8px",
+            "padding": "10px 12px",
+        },
+    )
 
 
 def pin_local_resources() -> None:
@@ -273,23 +394,33 @@ def pin_local_resources() -> None:
     doc._template_variables.setdefault("dist_url", f"{rel}/{LOCAL_DIST}" if rel else LOCAL_DIST)
 
 
+PAGE_RAW_CSS = f"""
+body {{ background: {markup.PALETTE["page"]}; color: {markup.PALETTE["text"]}; margin: 0; }}
+"""
+
+
+def configure_page() -> None:
+    """Panel's settings for a served dashboard page: dark widgets (the filters), the page's
+    background, the title. Called per session (``ctas7 serve`` loads no extension first)."""
+    pn.config.design = pn.theme.Bootstrap
+    pn.config.theme = "dark"  # type: ignore[misc]  # param property, settable
+    if PAGE_RAW_CSS not in pn.config.raw_css:
+        pn.config.raw_css = [*pn.config.raw_css, PAGE_RAW_CSS]
+
+
 def create_app(
     settings: Settings | None = None,
     environ: Mapping[str, str] | None = None,
     *,
     admin: bool = True,
-) -> pn.template.BootstrapTemplate:
-    """The page for one session: the process's hub, this session's dashboard, the template.
+) -> pn.viewable.Viewable:
+    """The page for one session: the process's hub, this session's dashboard.
 
     ``admin``: the session may replay dead letters (``ctas7_panel.dashboard.access`` decides).
     """
+    configure_page()
     hub = get_hub(settings, environ)
-    dashboard = Dashboard(hub, can_replay=admin)
-    template = pn.template.BootstrapTemplate(
-        title=TITLE,
-        theme="dark",
-        header_background="#141b24",
-        main_max_width="",
-        main=[dashboard],
-    )
-    return template
+    page = pn.Column(Dashboard(hub, can_replay=admin), sizing_mode="stretch_width", margin=0)
+    if pn.state.curdoc is not None:
+        pn.state.curdoc.title = TITLE
+    return page

@@ -8,19 +8,7 @@ the previous flush, so a view can ``stream`` or prepend it instead of re-sending
 
 from __future__ import annotations
 
-import pandas as pd
 import param
-
-STREAM_COLUMNS = ("ts", "time", "event_type", "source_node", "summary", "event_id")
-
-
-def empty_rows() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "ts": pd.Series([], dtype="float64"),
-            **{c: pd.Series([], dtype="object") for c in STREAM_COLUMNS[1:]},
-        }
-    )
 
 
 class StatusModel(param.Parameterized):
@@ -32,7 +20,8 @@ class StatusModel(param.Parameterized):
 
 
 class EventStreamModel(param.Parameterized):
-    batch = param.Dict(default={}, doc="table rows new since the last flush, as columns")
+    table_rows = param.List(default=[], doc="the table in full, newest first (a reset)")
+    table_batch = param.List(default=[], doc="table rows new since the last stream, oldest first")
     latest = param.List(default=[], doc="the live list in full, newest first")
     appended = param.List(default=[], doc="live-list rows new since the last flush")
     type_options = param.List(default=[], doc="event types seen so far")
@@ -41,8 +30,10 @@ class EventStreamModel(param.Parameterized):
     sources = param.ListSelector(default=[], objects=[], doc="sources to show (none = all)")
     selected_id = param.String(default="", doc="event_id whose payload is shown")
     detail = param.Dict(default={}, doc="the selected event: envelope and delivered payloads")
-    total = param.Integer(default=0, doc="sightings folded by the hub since it started")
-    missed = param.Integer(default=0, doc="rows this session skipped because it fell behind")
+    total = param.Integer(default=0, doc="distinct events the hub received since it started")
+    missed = param.Integer(
+        default=0, doc="events that arrived faster than this session could list them"
+    )
     max_rows = param.Integer(
         default=200, bounds=(10, None), doc="rows kept in the table (the browser redraws them all)"
     )
@@ -59,7 +50,7 @@ class SchemaModel(param.Parameterized):
     diff_text = param.String(default="", doc="the last diff, as text")
     impact_text = param.String(default="", doc="what the last change affects (its impact)")
     error = param.String(default="", doc="the last schema_error")
-    tables = param.DataFrame(default=None, allow_None=True, doc="table, columns")
+    tables = param.List(default=[], doc="(table, column count) rows")
 
 
 class TestResultsModel(param.Parameterized):
@@ -75,13 +66,13 @@ class TestResultsModel(param.Parameterized):
     )
     note = param.String(default="", doc="what the last test run said about itself")
     histogram = param.Dict(default={}, doc="duration histogram: left, right, count (ms)")
-    failures = param.DataFrame(default=None, allow_None=True, doc="latest failures")
+    failures = param.List(default=[], doc="latest failures: (time, test, message) rows")
 
 
 class MuxModel(param.Parameterized):
     kpis = param.Dict(default={}, doc="KPI name -> latest value (None = no data yet)")
-    kpi_batch = param.List(default=[], doc="KPI samples new since the last flush")
-    topics = param.DataFrame(default=None, allow_None=True, doc="Neural Mux topics")
+    trends = param.Dict(default={}, doc="KPI name -> its recent values, oldest first")
+    topics = param.List(default=[], doc="Neural Mux topics: (topic, messages, last seen, data)")
 
 
 class LatencyModel(param.Parameterized):
@@ -96,7 +87,7 @@ class BridgeModel(param.Parameterized):
     dead_lettered = param.Integer(default=0, doc="deliveries given up (bridge counter)")
     dead_letters = param.Integer(default=0, doc="unreplayed dead letters in the store")
     source = param.String(default="observed", doc="observed or bridge_metrics")
-    per_target = param.DataFrame(default=None, allow_None=True, doc="per target figures")
+    per_target = param.List(default=[], doc="(target, delivered, dead-lettered, p50, p99) rows")
     replay_message = param.String(default="", doc="outcome of the last replay")
     replaying = param.Boolean(default=False, doc="a replay is running")
     replay_requests = param.Integer(default=0, doc="bumped by the view's replay button")

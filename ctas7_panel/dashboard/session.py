@@ -3,15 +3,16 @@
 ``flush()`` runs every ~100 ms per browser session (a periodic callback). Its work is
 proportional to what changed since the previous flush:
 
-- **every flush**: the event ring from this session's cursor. New rows become one Tabulator
-  ``stream`` (plain columns, only the new rows) and one list of small dicts the live list
+- **every flush**: the event ring from this session's cursor (a new session starts at the
+  newest ``max_rows``). New rows that pass the filters become, every ``table_s``, one batch
+  of table rows (small dicts, added in the browser) and one list of small dicts the live list
   prepends in the browser; nothing is sent when nothing arrived. The status bar and schema
   details, when their section's revision moved (rare, and the schema indicator must be quick);
 - **at most once per ``slow_s`` (1 s)**: everything that changes with every event but that
   nobody reads at 10 Hz — the counters, test results, bridge health, Neural Mux topics, KPIs
   and trends, latency charts, and a refresh of the live list (routes reached since a row was
   first shown). Each is rebuilt only when its revision moved, and sent only when what it shows
-  changed (compared as plain tuples before any DataFrame is built).
+  changed (compared as plain tuples).
 
 It holds cursors, revision numbers and what it last sent, nothing else: a destroyed session
 leaves nothing behind in the hub.
@@ -28,16 +29,15 @@ import dataclasses
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Hashable
-from html import escape
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from ctas7_panel.dashboard.digest import KPI_NAMES, Digest
-from ctas7_panel.dashboard.markup import event_row
-from ctas7_panel.dashboard.models import STREAM_COLUMNS, DashboardState
+from ctas7_panel.dashboard.markup import clock_ms, event_row, table_row
+from ctas7_panel.dashboard.models import DashboardState
 from ctas7_panel.dashboard.records import TARGETS, Record
 
 log = logging.getLogger(__name__)
@@ -45,30 +45,7 @@ log = logging.getLogger(__name__)
 HIST_BINS = 20
 SLOW_S = 1.0
 TABLE_S = 0.5
-
-
-def rows_columns(records: list[Record]) -> dict[str, list[Any]]:
-    """The table rows of ``records`` as columns (oldest first, as streamed)."""
-    return {
-        "ts": [r.event.timestamp for r in records],
-        "time": [clock_ms(r.event.timestamp) for r in records],
-        "event_type": [r.event.event_type for r in records],
-        "source_node": [r.event.source_node for r in records],
-        "summary": [r.summary for r in records],
-        "event_id": [r.event_id for r in records],
-    }
-
-
-assert tuple(rows_columns([])) == STREAM_COLUMNS
-
-
-def clock_ms(ts: float) -> str:
-    """``HH:MM:SS.mmm`` local time; ``—`` for a time the clock cannot show (an event that did
-    not come through the edge may carry any number)."""
-    try:
-        return time.strftime("%H:%M:%S", time.localtime(ts)) + f".{int(ts * 1000) % 1000:03d}"
-    except (OverflowError, OSError, ValueError):
-        return "—"
+TREND_POINTS = 120
 
 
 def histogram(durations: tuple[float, ...], bins: int = HIST_BINS) -> dict[str, list[float]]:
@@ -115,13 +92,16 @@ class SessionFeed:
         self._table_at = -math.inf
         self._table_rows: list[Record] = []  # new since the last table stream (bounded)
         self.clock = clock
-        self._cursor = 0
+        self._cursor: int | None = None  # None: the first read starts at the newest rows
         self._latency_cursor = 0
         self._kpi_cursor = 0
         self._revs: dict[str, int] = {}
         self._sent: dict[str, Hashable] = {}
         self._shown: list[tuple[str, int]] = []  # what the live list shows now
         self._slow_at = -math.inf
+        self._trends: dict[str, deque[float]] = {
+            name: deque(maxlen=TREND_POINTS) for name in KPI_NAMES
+        }
         self.flushes = 0
         self.errors = 0  # section updates skipped (see the module docstring)
         self._logged: set[str] = set()
@@ -172,18 +152,18 @@ class SessionFeed:
                 log.warning("dashboard session: %s skipped: %s", section.__name__, text)
 
     def flush_table(self) -> None:
-        """The table's new rows, as one ``stream``, at most once per ``table_s``.
+        """The table's new rows, as one batch, at most once per ``table_s``.
 
-        Tabulator redraws all its rows in the browser on every stream, so under sustained
-        traffic rows are streamed in batches every ``table_s``; after a quiet spell a new row is
-        streamed at once. A Panel session sends this as its own message, after the live list's,
-        so the browser updates the list before it redraws the table.
+        The browser re-sorts the table on every batch, so under sustained traffic rows are sent
+        in batches every ``table_s``; after a quiet spell a new row is sent at once. A Panel
+        session sends this as its own message, after the live list's, so the browser updates
+        the list first.
         """
         now = self.clock()
         if self._table_rows and now - self._table_at >= self.table_s:
             self._table_at = now
             rows, self._table_rows = self._table_rows, []
-            self._guard(lambda: setattr(self.events, "batch", rows_columns(rows)))
+            self._guard(lambda: setattr(self.events, "table_batch", [table_row(r) for r in rows]))
 
     def flush_slow(self) -> None:
         """The sections refreshed at most once per ``slow_s``."""
@@ -200,24 +180,25 @@ class SessionFeed:
 
     def _flush_events(self) -> None:
         ev = self.events
-        batch = self.digest.events.since(self._cursor, limit=ev.max_rows)
+        if self._cursor is None:  # a new page starts at the newest rows: nothing was missed
+            self._cursor = max(0, self.digest.events.last_seq - ev.max_rows)
+        batch = self.digest.events.since(self._cursor or 0, limit=ev.max_rows)
         if not batch.items:
             return
         self._cursor = batch.cursor
-        self._table_rows = (self._table_rows + batch.items)[-ev.max_rows :]
+        kept = [r for r in batch.items if self._keep(r)]
+        self._table_rows = (self._table_rows + kept)[-ev.max_rows :]
         updates: dict[str, Any] = {}
         types, sources = self.digest.names()
-        # the filters' choices are labelled with escaped names: the widget renders labels as
-        # HTML, and event types and sources come from outside
         if types != ev.type_options:
-            ev.param.types.objects = {escape(t): t for t in types}
+            ev.param.types.objects = list(types)
             updates["type_options"] = types
         if sources != ev.source_options:
-            ev.param.sources.objects = {escape(s): s for s in sources}
+            ev.param.sources.objects = list(sources)
             updates["source_options"] = sources
         if batch.missed:
             updates["missed"] = ev.missed + batch.missed
-        new = [r for r in batch.items if self._keep(r)][-ev.list_size :]
+        new = kept[-ev.list_size :]
         if batch.missed or len(new) >= ev.list_size:
             latest = self._latest()
             updates["latest"] = latest
@@ -239,7 +220,7 @@ class SessionFeed:
     def _flush_counters_and_list(self) -> None:
         """Counters, and the live list again when the rows it shows changed (routes reached)."""
         if self._changed("events"):
-            self.events.total = self.digest.seen
+            self.events.total = self.digest.events.last_seq
         latest = self._latest()
         shown = _signature(latest)
         if shown != self._shown:
@@ -247,9 +228,15 @@ class SessionFeed:
             self.events.latest = latest
 
     def _on_filter(self, *_: object) -> None:
+        """A filter changed: the list and the table start again from the newest matching rows."""
+        ev = self.events
         latest = self._latest()
         self._shown = _signature(latest)
-        self.events.latest = latest
+        self._table_rows = []
+        ev.param.update(
+            latest=latest,
+            table_rows=[table_row(r) for r in self.digest.events.latest(ev.max_rows, self._keep)],
+        )
 
     def _on_select(self, event: Any) -> None:
         self._guard(lambda: self._select(event.new))
@@ -288,8 +275,8 @@ class SessionFeed:
             "impact_text": s.impact_text,
             "error": s.error or "",
         }
-        if self._differs("tables", s.tables) or self.schema.tables is None:
-            updates["tables"] = pd.DataFrame(list(s.tables), columns=["table", "columns"])
+        if self._differs("tables", s.tables):
+            updates["tables"] = [tuple(t) for t in s.tables]
         self.schema.param.update(**updates)
 
     # --- tests, bridge, mux -------------------------------------------------------------------
@@ -307,11 +294,10 @@ class SessionFeed:
         }
         if self._differs("runs", t.runs):
             updates["runs"] = [dataclasses.astuple(r) for r in t.runs]
-        if self._differs("failures", t.failures) or self.tests.failures is None:
-            updates["failures"] = pd.DataFrame(
-                [(clock_ms(f.timestamp), f.nodeid, f.message) for f in reversed(t.failures)],
-                columns=["time", "test", "message"],
-            )
+        if self._differs("failures", t.failures):
+            updates["failures"] = [
+                (clock_ms(f.timestamp), f.nodeid, f.message) for f in reversed(t.failures)
+            ]
         self.tests.param.update(**updates)
 
     def _flush_bridge(self) -> None:
@@ -327,8 +313,8 @@ class SessionFeed:
         rows = tuple(
             (name, *(row[c] for c in columns)) for name, row in sorted(b.per_target().items())
         )
-        if self._differs("per_target", rows) or self.bridge.per_target is None:
-            updates["per_target"] = pd.DataFrame(list(rows), columns=["target", *columns])
+        if self._differs("per_target", rows):
+            updates["per_target"] = list(rows)
         self.bridge.param.update(**updates)
 
     def _flush_mux_topics(self) -> None:
@@ -336,10 +322,8 @@ class SessionFeed:
             (t.topic, t.messages, clock_ms(t.last_seen), t.last_data)
             for t in self.digest.mux_view()
         )
-        if self._differs("mux_topics", rows) or self.mux.topics is None:
-            self.mux.topics = pd.DataFrame(
-                list(rows), columns=["topic", "messages", "last_seen", "data"]
-            )
+        if self._differs("mux_topics", rows):
+            self.mux.topics = list(rows)
 
     def _flush_charts(self) -> None:
         lat = self.digest.latency_points.since(self._latency_cursor)
@@ -357,8 +341,13 @@ class SessionFeed:
         kpi = self.digest.kpi_points.since(self._kpi_cursor)
         if kpi.items:
             self._kpi_cursor = kpi.cursor
+            for sample in kpi.items:
+                for name, trend in self._trends.items():
+                    v = sample.values.get(name)
+                    if v is not None and math.isfinite(v):
+                        trend.append(float(v))
             last = kpi.items[-1].values
             self.mux.param.update(
                 kpis={name: last.get(name) for name in KPI_NAMES},
-                kpi_batch=list(kpi.items),
+                trends={name: list(trend) for name, trend in self._trends.items()},
             )

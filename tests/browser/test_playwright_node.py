@@ -359,7 +359,7 @@ def test_results_stream_live_to_the_bridge_and_the_dashboard(
         expect(row.locator("td[data-col=running]")).to_have_text("0")
         expect(row.locator("td[data-col=status]")).to_have_text("failed")
     expect(page.locator("[data-metric=flaky] .value")).to_have_text("1")
-    expect(page.locator("[data-test-note]")).to_contain_text(SUMMARY_NOTE)
+    expect(page.locator("[data-metric=test-note]")).to_contain_text(SUMMARY_NOTE)
 
 
 def test_bridge_down_same_exit_code_one_warning_and_ingest_adds_the_missing_events(

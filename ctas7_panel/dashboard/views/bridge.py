@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from html import escape
 from typing import Any
 
 import panel as pn
@@ -31,7 +32,8 @@ class ActionButton(ReactiveHTML):
     _child_config = {"label": "literal"}
     _stylesheets = [
         ".ctas7-action { padding: 4px 12px; border-radius: 6px; border: 1px solid #888;"
-        " background: transparent; color: inherit; cursor: pointer; }"
+        " background: transparent; color: #d6dde6; cursor: pointer; font-size: 13px; }",
+        ".ctas7-action:hover { background: #1f2935; }",
     ]
 
     def _click(self, event: Any) -> None:
@@ -39,16 +41,36 @@ class ActionButton(ReactiveHTML):
 
 
 def _metrics(rate: float | None, delivered: int, dead_lettered: int, dead: int, source: str) -> str:
-    return markup.metrics_row(
-        "bridge-health",
-        "Bridge health",
-        {
-            "success-rate": ("routing success", "—" if rate is None else f"{rate * 100:.2f} %"),
-            "delivered": ("delivered", delivered),
-            "dead-lettered": ("dead-lettered", dead_lettered),
-            "dead-letters": ("dead letters waiting", dead),
-            "metrics-source": ("source", source),
-        },
+    figures = {
+        "success-rate": ("routing success", "—" if rate is None else f"{rate * 100:.2f} %"),
+        "delivered": ("delivered", delivered),
+        "dead-lettered": ("dead-lettered", dead_lettered),
+        "dead-letters": ("dead letters waiting", dead),
+    }
+    inner = "".join(markup.metric(name, label, value) for name, (label, value) in figures.items())
+    origin = (
+        "figures from the bridge's own bridge_metrics events"
+        if source == "bridge_metrics"
+        else "figures as observed by the dashboard (no bridge_metrics event yet)"
+    )
+    return (
+        markup.open_panel("bridge-health", "Bridge health")
+        + f"<div class='ctas7-metrics'>{inner}</div>"
+        + f'<p class="ctas7-caption" data-metric="metrics-source" data-source="{source}">'
+        + f"{origin}</p></div>"
+    )
+
+
+def _per_target(rows: list[tuple[str, int, int, float | None, float | None]]) -> str:
+    def ms(v: float | None) -> str:
+        return "—" if v is None else f"{v:.1f}"
+
+    return markup.html_table(
+        "bridge-targets",
+        ("target", "delivered", "dead-lettered", "p50 ms", "p99 ms"),
+        [(t, d, x, ms(p50), ms(p99)) for t, d, x, p50, p99 in rows],
+        empty="no deliveries yet",
+        numeric=("delivered", "dead-lettered", "p50 ms", "p99 ms"),
     )
 
 
@@ -83,19 +105,16 @@ class BridgeHealthView(pn.viewable.Viewer):
                 *([self.button] if m.can_replay else []),  # not even hidden: no model to click
                 pn.pane.HTML(
                     pn.bind(
-                        lambda msg: f"<small data-metric='replay-message'>{msg}</small>",
+                        lambda msg: f"<small data-metric='replay-message'>{escape(msg)}</small>",
                         m.param.replay_message,
-                    )
+                    ),
+                    stylesheets=[markup.CSS],
                 ),
             ),
-            pn.widgets.Tabulator(
-                m.param.per_target,
-                show_index=False,
-                disabled=True,
-                theme="midnight",
-                height=140,
+            pn.pane.HTML(
+                pn.bind(_per_target, m.param.per_target),
                 sizing_mode="stretch_width",
-                layout="fit_columns",
+                stylesheets=[markup.CSS],
             ),
             sizing_mode="stretch_width",
         )

@@ -12,43 +12,67 @@ from typing import Any
 
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource
-from bokeh.plotting import figure
 
 from ctas7_panel.dashboard import markup
 from ctas7_panel.dashboard.models import TestResultsModel
 
 
-def _metrics(passed: int, flaky: int, failed: int, skipped: int, running: int) -> str:
-    return markup.metrics_row(
-        "test-results",
-        "Test results",
-        {
-            "passed": ("passed", passed),
-            "flaky": ("flaky", flaky),
-            "failed": ("failed", failed),
-            "skipped": ("skipped", skipped),
-            "running": ("running", running),
-        },
-    )
+def _results(
+    passed: int,
+    flaky: int,
+    failed: int,
+    skipped: int,
+    running: int,
+    runs: list[tuple[Any, ...]],
+    histogram: dict[str, list[float]],
+    failures: list[tuple[str, str, str]],
+    note: str,
+) -> str:
+    metrics = {
+        "passed": ("passed", passed),
+        "flaky": ("flaky", flaky),
+        "failed": ("failed", failed),
+        "skipped": ("skipped", skipped),
+        "running": ("running", running),
+    }
+    inner = "".join(markup.metric(name, label, value) for name, (label, value) in metrics.items())
+    parts = [
+        markup.open_panel("test-results", "Test results"),
+        f"<div class='ctas7-metrics'>{inner}</div>",
+    ]
+    if note:
+        parts.append(markup.caption(note, "test-note"))
+    elif not (passed or flaky or failed or skipped or running):
+        parts.append(
+            markup.caption(
+                "No test results yet: they arrive as playwright_test_* events from a pytest run "
+                "with the ctas7 plugin (the demo runs one every few seconds) or from a "
+                "Playwright run with the ctas7 reporter.",
+                "test-note",
+            )
+        )
+    parts.append(_runs(runs))
+    parts.append(markup.histogram_svg(histogram))
+    if failures:
+        parts.append("<h4 class='ctas7-title' style='margin-top:8px'>latest failures</h4>")
+        parts.append(markup.html_table("test-failures", ("time", "test", "message"), failures))
+    parts.append("</div>")
+    return "".join(parts)
 
 
 RUN_COLUMNS = ("run", "project", "passed", "flaky", "failed", "skipped", "running", "status")
 
 
-def _runs(rows: list[tuple[Any, ...]], note: str) -> str:
-    """The latest runs, one row per project (device), and what the last run said."""
-    parts = []
-    if note:
-        parts.append(f"<div class='ctas7-test-note' data-test-note>{escape(note)}</div>")
-    if rows:
-        head = "".join(f"<th>{c}</th>" for c in RUN_COLUMNS)
-        body = "".join(_run_row(r) for r in rows)
-        parts.append(
-            f"<table class='ctas7-runs' data-component='test-runs'><thead><tr>{head}</tr>"
-            f"</thead><tbody>{body}</tbody></table>"
-        )
-    return "".join(parts)
+def _runs(rows: list[tuple[Any, ...]]) -> str:
+    """The latest runs, one row per project (device)."""
+    if not rows:
+        return ""
+    head = "".join(f"<th>{c}</th>" for c in RUN_COLUMNS)
+    body = "".join(_run_row(r) for r in rows)
+    return (
+        f"<div class='ctas7-scroll-x'><table class='ctas7-runs' data-component='test-runs'>"
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    )
 
 
 def _run_row(row: tuple[Any, ...]) -> str:
@@ -60,10 +84,10 @@ def _run_row(row: tuple[Any, ...]) -> str:
 
 
 RUNS_CSS = """
-.ctas7-runs { border-collapse: collapse; font-size: 12.5px; width: 100%; }
+.ctas7-scroll-x { overflow-x: auto; max-width: 100%; }
+.ctas7-runs { border-collapse: collapse; font-size: 12.5px; width: 100%; margin: 4px 0; }
 .ctas7-runs th, .ctas7-runs td { padding: 2px 6px; text-align: left;
   border-bottom: 1px solid rgba(127,127,127,.2); font-variant-numeric: tabular-nums; }
-.ctas7-test-note { font-size: 13px; opacity: .8; margin: 4px 0; }
 """
 
 
@@ -72,52 +96,18 @@ class TestResultsView(pn.viewable.Viewer):
 
     model = param.ClassSelector(class_=TestResultsModel, doc="what to show")
 
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        self.source = ColumnDataSource({"left": [], "right": [], "count": []})
-        fig = figure(
-            height=180,
-            sizing_mode="stretch_width",
-            title="duration (ms)",
-            toolbar_location=None,
-            x_axis_label="ms",
-        )
-        fig.quad(top="count", bottom=0, left="left", right="right", source=self.source, alpha=0.7)
-        self.figure = fig
-        self.model.param.watch(self._on_hist, "histogram")
-
-    def _on_hist(self, event: param.parameterized.Event) -> None:
-        self.source.data = dict(event.new) if event.new else {"left": [], "right": [], "count": []}
-
     def __panel__(self) -> pn.viewable.Viewable:
         m = self.model
-        return pn.Column(
-            pn.pane.HTML(
-                pn.bind(
-                    _metrics,
-                    m.param.passed,
-                    m.param.flaky,
-                    m.param.failed,
-                    m.param.skipped,
-                    m.param.running,
-                ),
-                sizing_mode="stretch_width",
-                stylesheets=[markup.CSS],
-            ),
-            pn.pane.HTML(
-                pn.bind(_runs, m.param.runs, m.param.note),
-                sizing_mode="stretch_width",
-                stylesheets=[markup.CSS, RUNS_CSS],
-            ),
-            pn.pane.Bokeh(self.figure, sizing_mode="stretch_width"),
-            pn.widgets.Tabulator(
-                m.param.failures,
-                show_index=False,
-                disabled=True,
-                theme="midnight",
-                height=160,
-                sizing_mode="stretch_width",
-                layout="fit_columns",
-            ),
-            sizing_mode="stretch_width",
+        html: Any = pn.bind(
+            _results,
+            m.param.passed,
+            m.param.flaky,
+            m.param.failed,
+            m.param.skipped,
+            m.param.running,
+            m.param.runs,
+            m.param.histogram,
+            m.param.failures,
+            m.param.note,
         )
+        return pn.pane.HTML(html, sizing_mode="stretch_width", stylesheets=[markup.CSS, RUNS_CSS])

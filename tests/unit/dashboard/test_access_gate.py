@@ -56,7 +56,10 @@ def test_outside_a_server_session_the_dashboard_is_built_with_admin_rights(
 ) -> None:
     settings = Settings(hash_cache_path=str(tmp_path / "h"), token=READ, admin_token=ADMIN)
     page = guarded_app(settings, {"CTAS7_DEV_INGEST_PORT": ""})
-    assert isinstance(page, pn.template.BootstrapTemplate)
+    from ctas7_panel.dashboard.views.bridge import ActionButton
+
+    # the dashboard page (not the sign-in page), with the admin's replay button
+    assert page.select(ActionButton) and not page.select(pn.widgets.PasswordInput)
 
 
 def test_the_sign_in_page_checks_the_token_and_hands_out_the_cookie() -> None:

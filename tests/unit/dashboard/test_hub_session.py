@@ -91,15 +91,16 @@ def test_a_burst_of_events_becomes_one_batch_per_flush() -> None:
     feed = SessionFeed(d, state)
     batches = []
     assert state.events is not None
-    state.events.param.watch(lambda e: batches.append(e.new), "batch")
+    state.events.param.watch(lambda e: batches.append(e.new), "table_batch")
     for i in range(120):
         d.observe(
             "events", ev.task_executed(task_id=str(i), name="n", status="ok", duration_ms=1), i
         )
     feed.flush()
     feed.flush()  # nothing new: no second batch
-    assert len(batches) == 1 and len(batches[0]["event_id"]) == 120
-    assert set(batches[0]["event_type"]) == {"task_executed"}
+    assert len(batches) == 1 and len(batches[0]) == 120
+    assert {r["type"] for r in batches[0]} == {"task_executed"}
+    assert [r["id"] for r in batches[0]] == [r.event_id for r in d.events.latest(120)][::-1]
     assert len(state.events.latest) == state.events.list_size
     assert state.events.latest[0].event.payload["task_id"] == "119"  # newest first
 
@@ -126,14 +127,22 @@ def test_filters_and_selection_work_on_the_session_state() -> None:
     assert "no longer held" in m.detail["note"]
 
 
-def test_a_slow_session_is_told_what_it_missed() -> None:
+def test_a_new_session_starts_at_the_newest_rows_and_a_slow_one_is_told_what_it_missed() -> None:
     d = Digest(max_events=10)
     state = DashboardState()
+    state.events.max_rows = 10  # type: ignore[union-attr]
     feed = SessionFeed(d, state)
     for i in range(25):
         d.observe("events", Event.create("x", {"i": i}, source_node="s"), float(i))
+    feed.flush()  # a fresh page shows the newest rows: nothing was missed
+    assert state.events is not None and state.events.missed == 0
+    assert [r["id"] for r in state.events.table_batch] == [r.event_id for r in d.events.latest(10)][
+        ::-1
+    ]
+    for i in range(25, 40):  # 15 more than the ring holds arrive before the next flush
+        d.observe("events", Event.create("x", {"i": i}, source_node="s"), float(i))
     feed.flush()
-    assert state.events is not None and state.events.missed == 15
+    assert state.events.missed == 5
 
 
 def test_markup_escapes_outside_text_and_carries_the_seed_attributes() -> None:
@@ -185,11 +194,16 @@ def test_dashboard_renders_as_bokeh_and_in_a_notebook_and_sessions_leave_nothing
         if isinstance(m, ReactiveHTML)
         for row in getattr(m.data, "rows", [])
     ]
-    assert listed == [shown.event_id]
+    assert listed == [shown.event_id] * 2  # in the table and in the live list
     assert 'data-component="bridge-health"' in html
-    pn.extension("tabulator")  # as a notebook's first cell does
-    data, _ = dash._repr_mimebundle_()  # what Jupyter displays for the cell's value
+    pn.extension()  # as ctas7_panel.dashboard() does
+    column = dash.__panel__()
+    data, _ = column._repr_mimebundle_()  # what Jupyter displays for the cell's value
     assert "application/vnd.holoviews_exec.v0+json" in data and "text/html" in data
+    assert "cdn.holoviz.org" not in str(data)  # stylesheets from the Jupyter server
+    assert dash._callback is None  # no flush before the page has the output
+    ((_, client_comm),) = column._comms.values()
+    client_comm._on_open({})  # what pyviz_comms calls when the page's comm opens
     callback = dash._callback
     assert callback is not None and callback.running
     dash._on_destroyed(None)  # what Panel calls when the session goes away
@@ -224,7 +238,8 @@ def test_per_flush_work_follows_what_changed_and_slow_sections_wait_their_period
     m, bridge = state.events, state.bridge
     assert m is not None and bridge is not None
     sent: dict[str, list[object]] = {"batch": [], "appended": [], "latest": [], "per_target": []}
-    for name in ("batch", "appended", "latest"):
+    m.param.watch(lambda e: sent["batch"].append(e.new), "table_batch")
+    for name in ("appended", "latest"):
         m.param.watch(lambda e: sent[e.name].append(e.new), name)
     bridge.param.watch(lambda e: sent["per_target"].append(e.new), "per_target")
 
@@ -246,7 +261,7 @@ def test_per_flush_work_follows_what_changed_and_slow_sections_wait_their_period
     assert [[r["id"] for r in rows] for rows in sent["appended"]] == [  # type: ignore[attr-defined]
         [e.event_id for e in first]
     ]
-    assert [b["event_id"] for b in sent["batch"]] == [[e.event_id for e in first]]  # type: ignore[index]
+    assert [[r["id"] for r in b] for b in sent["batch"]] == [[e.event_id for e in first]]  # type: ignore[attr-defined]
     assert sent["per_target"] == [] and sent["latest"] == []  # the bridge waits for its second
     deliver(first)
     second = burst(2)
@@ -258,10 +273,12 @@ def test_per_flush_work_follows_what_changed_and_slow_sections_wait_their_period
     assert len(sent["appended"]) == 2 and len(sent["batch"]) == 1
     now[0] = 0.6
     feed.flush()  # the table's period passed: the waiting rows, in one stream
-    assert sent["batch"][-1]["event_id"] == [e.event_id for e in second]  # type: ignore[index]
+    assert [r["id"] for r in sent["batch"][-1]] == [e.event_id for e in second]  # type: ignore[attr-defined]
     now[0] = 1.05
     feed.flush()  # the slow period passed: counters, bridge (once), list refreshed (routes)
-    assert m.total == d.seen and bridge.delivered == 3 and len(sent["per_target"]) == 0
+    assert (
+        m.total == d.events.last_seq == 5 and bridge.delivered == 3 and len(sent["per_target"]) == 0
+    )
     (latest,) = sent["latest"]  # the rows first sent without routes, now with them
     assert [r.targets for r in latest] == [[], [], ["legion"], ["legion"], ["legion"]]  # type: ignore[attr-defined]
     now[0] = 1.5
