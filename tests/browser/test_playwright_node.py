@@ -356,10 +356,11 @@ def test_results_stream_live_to_the_bridge_and_the_dashboard(
         row = table.locator(f'tr[data-run="{run_id}"][data-project="{project}"]')
         for col, value in zip(("passed", "flaky", "failed", "skipped"), counts, strict=True):
             expect(row.locator(f"td[data-col={col}]")).to_have_text(str(value), timeout=30_000)
-        expect(row.locator("td[data-col=running]")).to_have_text("0")
-        expect(row.locator("td[data-col=status]")).to_have_text("failed")
-    expect(page.locator("[data-metric=flaky] .value")).to_have_text("1")
-    expect(page.locator("[data-metric=test-note]")).to_contain_text(SUMMARY_NOTE)
+        expect(row.locator("td[data-col=running]")).to_have_text("0", timeout=30_000)
+        # the run's last word (test_run_status) comes at onEnd, after the last test event
+        expect(row.locator("td[data-col=status]")).to_have_text("failed", timeout=30_000)
+    expect(page.locator("[data-metric=flaky] .value")).to_have_text("1", timeout=30_000)
+    expect(page.locator("[data-metric=test-note]")).to_contain_text(SUMMARY_NOTE, timeout=30_000)
 
 
 def test_bridge_down_same_exit_code_one_warning_and_ingest_adds_the_missing_events(
