@@ -66,6 +66,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="emit the __InternalSupabase block for this PostgREST version",
     )
     typegen.add_argument(
+        "--pg-meta-version",
+        choices=("0.98.0", "0.99.0"),
+        default="0.99.0",
+        help="match this release of Supabase's generator (postgres-meta), byte for byte "
+        "(default: 0.99.0, the newest)",
+    )
+    typegen.add_argument(
         "-o", "--output", metavar="FILE", help="write to FILE atomically instead of stdout"
     )
     typegen.set_defaults(handler=typegen_handler)
@@ -141,6 +148,7 @@ def _options(args: argparse.Namespace) -> Any:
         all_schemas=bool(getattr(args, "all_schemas", False)),
         detect_one_to_one=getattr(args, "detect_one_to_one", True),
         postgrest_version=getattr(args, "postgrest_version", None),
+        pg_meta_version=getattr(args, "pg_meta_version", "0.99.0"),
         swift_access_control=getattr(args, "swift_access_control", "internal"),
     )
 

@@ -204,6 +204,9 @@ def _read(
                 indexes=tuple(sorted(indexes_by_rel.get(oid, []), key=lambda i: i.name)),
                 comment=row["comment"],
                 rls_enabled=bool(row["rls_enabled"]),
+                insert_enabled=bool(row["insert_enabled"]),
+                update_enabled=bool(row["update_enabled"]),
+                instead_writable=bool(row["instead_writable"]),
             )
         )
 
@@ -217,6 +220,7 @@ def _read(
             referenced_schema=row["referenced_schema"],
             referenced_relation=row["referenced_relation"],
             referenced_columns=tuple(row["referenced_columns"]),
+            key_schema_quoted=bool(row["key_schema_quoted"]),
         )
         for row in fk_rows
     ]
@@ -252,9 +256,12 @@ def _read(
     )
 
 
-def _type_ref(item: Sequence[str]) -> TypeRef:
-    name, schema, relkind, display = item
-    return TypeRef(schema=schema, name=name, relation_kind=relkind or None, display=display)
+def _type_ref(item: Sequence[Any]) -> TypeRef:
+    name, schema, relkind, display = item[:4]
+    oid = int(item[4]) if len(item) > 4 else 0
+    return TypeRef(
+        schema=schema, name=name, relation_kind=relkind or None, display=display, oid=oid
+    )
 
 
 def _composite(row: Row) -> CompositeType:

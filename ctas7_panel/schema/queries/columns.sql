@@ -1,6 +1,7 @@
 -- Columns of the relations of the included schemas (the "schemas" parameter, text[]); the relations query
 -- decides which of them the current role may see. "format" is the type name,
--- or its base type's name for a domain (as postgres-meta reports it).
+-- or its base type's name for a domain (as postgres-meta reports it); "format_schema" is that
+-- type's schema.
 select
   a.attrelid as rel_oid,
   a.attname as name,
@@ -20,13 +21,15 @@ select
        else false end as is_updatable,
   case when a.attcollation <> 0 and a.attcollation <> t.typcollation
        then (select collname from pg_collation where oid = a.attcollation) end as collation,
-  d.description as comment
+  d.description as comment,
+  coalesce(btn.nspname, tn.nspname) as format_schema
 from pg_attribute a
 join pg_class c on c.oid = a.attrelid
 join pg_namespace n on n.oid = c.relnamespace
 join pg_type t on t.oid = a.atttypid
 join pg_namespace tn on tn.oid = t.typnamespace
 left join pg_type bt on t.typtype = 'd' and bt.oid = t.typbasetype
+left join pg_namespace btn on btn.oid = bt.typnamespace
 left join pg_attrdef ad on ad.adrelid = a.attrelid and ad.adnum = a.attnum
 left join pg_description d
   on d.objoid = c.oid and d.classoid = 'pg_class'::regclass and d.objsubid = a.attnum

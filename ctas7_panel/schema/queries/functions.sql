@@ -1,5 +1,6 @@
 -- Plain functions (prokind 'f') of the included schemas ($1 text[]). Each argument's type is
--- [typname, schema, relkind of its row relation or '', format_type] in declaration order.
+-- [typname, schema, relkind of its row relation or '', format_type, oid] in declaration
+-- order.
 select
   n.nspname as schema,
   p.proname as name,
@@ -33,7 +34,7 @@ left join pg_description d
 left join lateral (
   select jsonb_agg(
     jsonb_build_array(t.typname, tn.nspname, coalesce(tc.relkind::text, ''),
-                      format_type(u.oid, null))
+                      format_type(u.oid, null), u.oid::int8)
     order by u.i) as types
   from unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])) with ordinality as u(oid, i)
   join pg_type t on t.oid = u.oid
