@@ -97,3 +97,21 @@ def reference_versions() -> tuple[str, ...]:
     for version in reference.REFERENCE_VERSIONS:
         install_reference(version)
     return reference.REFERENCE_VERSIONS
+
+
+DIFF_OUTCOMES = pytest.StashKey[list]()
+
+
+@pytest.fixture(scope="session")
+def differential_outcomes(request: pytest.FixtureRequest) -> list:  # type: ignore[type-arg]
+    """Every comparison the differential typegen tests made, for the end-of-run tally."""
+    return request.config.stash.setdefault(DIFF_OUTCOMES, [])
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:  # type: ignore[no-untyped-def]
+    outcomes = config.stash.get(DIFF_OUTCOMES, None)
+    if outcomes:
+        from ctas7_panel.schema.differential import tally
+
+        terminalreporter.write_sep("-", "typegen differential (ours vs postgres-meta from npm)")
+        terminalreporter.write_line(tally(outcomes))
