@@ -112,9 +112,9 @@ def _ours(
         getattr(dispatcher, "needs_type_list", lambda _: False)(lang) for lang in langs
     )
     with pgtools.connect(url) as conn:
-        catalog = (
-            introspect(conn, options, type_list=True) if type_list else introspect(conn, options)
-        )  # type: ignore[call-arg]
+        # the dispatcher's Python, Go and Swift read the type list
+        extra: dict[str, Any] = {"type_list": True} if type_list else {}
+        catalog = introspect(conn, options, **extra)
     out: dict[tuple[str, str], Generated] = {}
     for version in versions:
         opts = replace(options, pg_meta_version=version)
