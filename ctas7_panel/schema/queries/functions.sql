@@ -21,7 +21,8 @@ select
   l.lanname as language,
   p.provolatile::text as volatility,
   p.prosecdef as security_definer,
-  md5(coalesce(p.prosrc, '') || coalesce(p.probin, '')) as definition_md5,
+  case when %(details)s then md5(coalesce(p.prosrc, '') || coalesce(p.probin, '')) else '' end
+    as definition_md5,
   d.description as comment
 from pg_proc p
 join pg_namespace n on n.oid = p.pronamespace

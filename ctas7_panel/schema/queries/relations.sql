@@ -5,13 +5,13 @@
 -- 16 UPDATE) or unconditional INSTEAD rule (ev_type '2' UPDATE, '3' INSERT) makes every column
 -- writable.
 select
-  c.oid,
+  c.oid::int8 as oid,
   n.nspname as schema,
   c.relname as name,
   c.relkind::text as kind,
   case when c.relkind = 'v' then (pg_relation_is_updatable(c.oid, false) & 20) = 20
        else false end as is_updatable,
-  case when c.relispartition then (
+  case when %(details)s and c.relispartition then (
     select quote_ident(pn.nspname) || '.' || quote_ident(pc.relname)
     from pg_inherits i
     join pg_class pc on pc.oid = i.inhparent
@@ -19,8 +19,10 @@ select
     where i.inhrelid = c.oid
     limit 1
   ) end as partition_of,
-  case when c.relispartition then pg_get_expr(c.relpartbound, c.oid) end as partition_bound,
-  case when c.relkind in ('v', 'm') then pg_get_viewdef(c.oid) end as view_definition,
+  case when %(details)s and c.relispartition then pg_get_expr(c.relpartbound, c.oid) end
+    as partition_bound,
+  case when %(details)s and c.relkind in ('v', 'm') then pg_get_viewdef(c.oid) end
+    as view_definition,
   d.description as comment,
   c.relrowsecurity as rls_enabled,
   c.relkind = 'v' and (pg_relation_is_updatable(c.oid, true) & 8) = 8 as insert_enabled,
