@@ -76,6 +76,9 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+_ARRAY_ROWS = frozenset({"columns"})  # queries whose rows are one JSON array column "r"
+
+
 def render(name: str, schemas_sql: str, *, details: bool, oids: Sequence[int] = ()) -> str:
     """Query ``name`` as one statement returning its rows as one JSON text value.
 
@@ -87,7 +90,8 @@ def render(name: str, schemas_sql: str, *, details: bool, oids: Sequence[int] = 
     text = text.replace("%(schemas)s", schemas_sql)
     text = text.replace("%(details)s", "true" if details else "false")
     text = text.replace("%(oids)s", "array[" + ",".join(str(int(o)) for o in oids) + "]::oid[]")
-    return f"select coalesce(json_agg(q), '[]')::text from (\n{text}\n) q"
+    rows = "q.r" if name in _ARRAY_ROWS else "q"
+    return f"select coalesce(json_agg({rows}), '[]')::text from (\n{text}\n) q"
 
 
 def schemas_sql(names: Sequence[str]) -> str:
@@ -194,8 +198,7 @@ def _read(
     is_libpq = isinstance(conn, LibpqConnection)
     version = int(conn.server_version if is_libpq else conn.info.server_version)
     columns_by_rel: dict[int, list[Column]] = {}
-    for row in _rows(texts["columns"]):  # rel_oid, then Column's fields in order
-        values = list(row.values())
+    for values in _rows(texts["columns"]):  # rel_oid, then Column's fields in order
         columns_by_rel.setdefault(values[0], []).append(Column(*values[1:]))
     relation_rows = _rows(texts["relations"])
     constraint_rows = _rows(texts.get("constraints"))
