@@ -198,7 +198,8 @@ def _read(
     is_libpq = isinstance(conn, LibpqConnection)
     version = int(conn.server_version if is_libpq else conn.info.server_version)
     columns_by_rel: dict[int, list[Column]] = {}
-    for values in _rows(texts["columns"]):  # rel_oid, then Column's fields in order
+    arrays: list[list[Any]] = orjson.loads(texts["columns"] or b"[]")
+    for values in arrays:  # rel_oid, then Column's fields in order
         columns_by_rel.setdefault(values[0], []).append(Column(*values[1:]))
     relation_rows = _rows(texts["relations"])
     constraint_rows = _rows(texts.get("constraints"))
