@@ -42,12 +42,6 @@ from ctas7_panel.schema.model import (
 )
 from ctas7_panel.schema.options import TypegenOptions
 from ctas7_panel.schema.pqlite import Connection as LibpqConnection
-from ctas7_panel.schema.relationships import (
-    expand_view_relationships,
-    resolve_view_sources,
-    target_list_origins,
-    view_key_dependencies,
-)
 
 if TYPE_CHECKING:
     import psycopg
@@ -359,6 +353,13 @@ def _view_relationships(
 ) -> list[Relationship]:
     if not rule_rows or not foreign_keys:
         return []
+    from ctas7_panel.schema.relationships import (  # only when there are views and keys
+        expand_view_relationships,
+        resolve_view_sources,
+        target_list_origins,
+        view_key_dependencies,
+    )
+
     origins = {row["oid"]: target_list_origins(row["action"]) for row in rule_rows}
     for row in rule_rows:
         names_by_oid.setdefault(row["oid"], (row["schema"], row["name"]))
