@@ -13,6 +13,7 @@ is printed at the end of the run.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,7 @@ def test_generated_schemas(
     differential_outcomes,  # type: ignore[no-untyped-def]
 ) -> None:
     sql = spec.sql()
-    case = Case("generated", sql, TypegenOptions(schemas=spec.included))
+    name = f"generated_{hashlib.sha256(sql.encode()).hexdigest()[:8]}"
+    case = Case(name, sql, TypegenOptions(schemas=spec.included))
     outcomes = run_case(pg_admin_url, case, versions=reference_versions)
     _check(outcomes, differential_outcomes, sql)
