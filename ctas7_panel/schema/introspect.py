@@ -132,9 +132,7 @@ _DETAILS = ("constraints", "indexes")
 _TYPE_LIST = ("type_list", "view_order")
 
 
-def _introspect(
-    conn: Reader, options: TypegenOptions, details: bool, type_list: bool
-) -> Catalog:
+def _introspect(conn: Reader, options: TypegenOptions, details: bool, type_list: bool) -> Catalog:
     names = [*_LEAN, *(_DETAILS if details else ()), *(_TYPE_LIST if type_list else ())]
     schemas = render("schemas", "", details=details)
     if isinstance(conn, LibpqConnection):  # two round trips, one snapshot
