@@ -6,9 +6,10 @@ reference version with our code (one introspection) and with postgres-meta from 
 (``reference.run_reference``, several processes at once), and sorts each comparison into:
 
 - ``identical``: byte for byte;
-- ``deviation``: a documented deviation: the reference crashed (``TypeError: ...`` on names
-  like ``constructor``) or our generator reports that it repaired output the reference gets
-  wrong (``Generated.deviations`` of the language dispatcher);
+- ``deviation``: a documented deviation: the reference crashed (``TypeError: ...``, e.g. on
+  functions named ``constructor``, or 0.98.0's Python on ``feature_matrix``), our generator
+  reports that it repaired output the reference gets wrong (``Generated.deviations`` of the
+  language dispatcher), or TypeScript relationship entries differ only in tie order;
 - ``mismatch``: anything else, with a unified diff. That is a bug.
 
 Languages come from ``ctas7_panel.schema.languages`` when that dispatcher exists, otherwise
@@ -125,7 +126,7 @@ def _ours(
                 out[(lang, version)] = (generate_typescript(catalog, opts), ())
             else:
                 result = dispatcher.render(lang, catalog, opts)
-                out[(lang, version)] = (result.text, tuple(result.deviations))
+                out[(lang, version)] = (result.text, tuple(map(str, result.deviations)))
     return out
 
 
@@ -142,6 +143,8 @@ TIE_ORDER = (
 )
 
 
+# a crash of the generator's own code (TypeError: ...), not a plain "Error: connect ..."
+_JS_CRASH = re.compile(r"^(?:Type|Reference|Range|Syntax)Error: ")
 _TIE_KEYS = ("foreignKeyName", "referencedRelation", "referencedColumns")
 
 
@@ -194,7 +197,7 @@ def judge(
     """Sort one comparison (pure)."""
     text, deviations = ours
     if isinstance(theirs, reference.ReferenceFailure):
-        if deviations or "is not a function" in theirs.message:
+        if deviations or _JS_CRASH.match(theirs.message):
             return Outcome(case, lang, version, "deviation", f"reference crashed: {theirs.message}")
         return Outcome(case, lang, version, "mismatch", f"reference failed: {theirs}")
     if text == theirs:
