@@ -99,13 +99,20 @@ def reference_versions() -> tuple[str, ...]:
     return reference.REFERENCE_VERSIONS
 
 
-DIFF_OUTCOMES = pytest.StashKey[list]()
+class Tally(list):  # type: ignore[type-arg]
+    """The comparisons made so far; a short repr (Hypothesis prints the test's arguments)."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} typegen comparisons>"
+
+
+DIFF_OUTCOMES = pytest.StashKey[Tally]()
 
 
 @pytest.fixture(scope="session")
-def differential_outcomes(request: pytest.FixtureRequest) -> list:  # type: ignore[type-arg]
+def differential_outcomes(request: pytest.FixtureRequest) -> Tally:
     """Every comparison the differential typegen tests made, for the end-of-run tally."""
-    return request.config.stash.setdefault(DIFF_OUTCOMES, [])
+    return request.config.stash.setdefault(DIFF_OUTCOMES, Tally())
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:  # type: ignore[no-untyped-def]
