@@ -256,6 +256,7 @@ def _read(
             referenced_relation=row["referenced_relation"],
             referenced_columns=tuple(row["referenced_columns"]),
             key_schema_quoted=bool(row["key_schema_quoted"]),
+            key_schema=row["key_schema"],
         )
         for row in fk_rows
     ]

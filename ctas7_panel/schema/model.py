@@ -206,6 +206,7 @@ class Relationship:
     # through a view, that of the underlying key. Supabase's generator 0.99.0 loses the
     # columns of such keys when it is given a schema list (it filters on regnamespace::text).
     key_schema_quoted: bool = False
+    key_schema: str = ""  # the foreign key's own schema (that of the underlying key, for a view)
 
 
 @dataclass(frozen=True, slots=True)

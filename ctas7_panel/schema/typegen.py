@@ -479,6 +479,7 @@ class _Generator:
         self._column_types: dict[tuple[str, str, bool], tuple[TsType, str]] = {}
         self._sorted_columns: dict[tuple[str, str], list[Column]] = {}
         self._computed: dict[str, _ComputedIndex] = {}
+        self._listed = frozenset(options.schemas or ())
         self.relationships_by_relation: dict[tuple[str, str], list[Relationship]] = {}
         for r in catalog.relationships:
             if r.schema == r.referenced_schema:
@@ -591,11 +592,10 @@ class _Generator:
         the quoted name: a key in a schema whose name needs quoting loses its columns (and
         one-to-one), and the relationships that a view would take over from it disappear.
         """
-        if not (
-            r.key_schema_quoted
-            and self.rules.quoted_key_schema
-            and self.options.schemas is not None
-        ):
+        filtered = self.rules.quoted_key_schema and self.options.schemas is not None
+        if filtered and r.key_schema and r.key_schema not in self._listed:
+            return None  # 0.99.0 reads only the keys of the listed schemas
+        if not (r.key_schema_quoted and filtered):
             return Shown(r.foreign_key_name, r.columns, r.is_one_to_one, r.referenced_relation,
                          r.referenced_columns)  # fmt: skip
         referenced = self.relations.get((r.referenced_schema, r.referenced_relation))

@@ -39,7 +39,8 @@ select
   n2.nspname as referenced_schema,
   c2.relname as referenced_relation,
   coalesce(nm.referenced_columns, '{}') as referenced_columns,
-  quote_ident(n1.nspname) <> n1.nspname as key_schema_quoted
+  quote_ident(n1.nspname) <> n1.nspname as key_schema_quoted,
+  n1.nspname as key_schema
 from fks fk
 join pg_class c1 on c1.oid = fk.conrelid
 join pg_namespace n1 on n1.oid = c1.relnamespace
