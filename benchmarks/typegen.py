@@ -1,21 +1,21 @@
-"""Typegen speed on big_1000 (1000 tables, 12,450 columns, 100 views, 100 functions).
+"""Typegen speed, side by side with Supabase's generator (postgres-meta 0.99.0 and 0.98.0).
 
-Times, each the median of ``--runs`` (default 5), printed beside its goal and against the
-anchor (Supabase's ``gen types typescript``: 5.5 s end to end on this schema):
+For big_1000 (1000 tables, 12,450 columns, 100 views, 100 functions) and ctas7_core, each
+loaded into a throwaway database, the medians of whole processes, run interleaved (ours,
+0.99.0, 0.98.0, ours, ...) so that the machine's load drifts over all three alike:
 
-- introspection on a warm connection (lean, as ``schema typegen`` does; and full, with
-  constraints and indexes, as the snapshot needs)          goal <= 300 ms
-- snapshot + sha256 fingerprint                              goal <= 20 ms
-- TypeScript generation (pure)
-- the whole ``ctas7 schema typegen --db-url URL -o FILE`` process   goal <= 0.5 s
+- ours: ``python -m ctas7_panel schema typegen --db-url URL -o FILE`` (byte-compiled first,
+  as an installed package is), output checked against the golden;
+- postgres-meta 0.99.0 and 0.98.0 in their one-shot mode (``tests/refgen``, installed with
+  ``npm ci`` when missing), output checked against their goldens.
 
-The output is checked against the golden before timing. The package is byte-compiled first
-(``compileall``), so the whole-process figure is the steady state of an installed package even
-when ``PYTHONDONTWRITEBYTECODE`` is set. The machine's load average is printed with the figures
-(on a shared 2-core machine it moves them by 2x). Needs a PostgreSQL admin URL
-(``CTAS7_TEST_DATABASE_URL``, else ``--admin-url``); the schema goes into a throwaway database.
+Then the ratios (goal: ours >= 10x faster than 0.99.0 on both), and the seed's schema hash on
+big_1000 (goal < 50 ms, introspection included): from scratch (full read + snapshot +
+sha256), with ``SchemaHasher`` when nothing changed (one catalog-version query), and right
+after a DDL (query + full read). The load average is printed with the figures: on the shared
+2-core machine it moves them by 2x or more.
 
-    .venv/bin/python benchmarks/typegen.py [--runs 5] [--admin-url URL]
+    .venv/bin/python benchmarks/typegen.py [--runs 5] [--ref-runs 3] [--admin-url URL]
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -33,21 +32,25 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ctas7_panel import pgtools
-from ctas7_panel.schema import TypegenOptions, fingerprint, generate_typescript, to_snapshot
+from ctas7_panel.schema import reference
+from ctas7_panel.schema.hashing import SchemaHasher
 from ctas7_panel.schema.introspect import introspect
+from ctas7_panel.schema.options import TypegenOptions
+from ctas7_panel.schema.pqlite import Connection as LibpqConnection
+from ctas7_panel.schema.snapshot import fingerprint, to_snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _common import load_sql  # noqa: E402
+
 FIXTURES = ROOT / "tests" / "fixtures" / "typegen"
-ANCHOR_S = 5.5
-OPTIONS = TypegenOptions(schemas=("public",))
+CASES = {"big_1000": ("public",), "ctas7_core": ("public", "graphql_public")}
+HASH_GOAL_S = 0.050
+RATIO_GOAL = 10.0
 
 
-def load_big(url: str) -> None:
-    """In batches: big_1000 in one transaction can exceed a default server's lock table."""
-    text = (FIXTURES / "schemas" / "big_1000.sql").read_text()
-    statements = [s for s in re.split(r";\s*\n", text) if s.strip()]
-    for start in range(0, len(statements), 300):
-        pgtools.apply_sql(url, ";\n".join(statements[start : start + 300]) + ";\n")
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def median_of(runs: int, fn: Callable[[], object]) -> float:
@@ -59,56 +62,118 @@ def median_of(runs: int, fn: Callable[[], object]) -> float:
     return statistics.median(times)
 
 
-def row(label: str, seconds: float, goal: float | None) -> str:
-    verdict = "" if goal is None else ("ok" if seconds <= goal else "OVER")
-    goal_text = "" if goal is None else f"<= {goal * 1000:6.0f} ms"
-    return (
-        f"{label:<44} {seconds * 1000:8.1f} ms  {goal_text:<12} {verdict:<5}"
-        f"  x{ANCHOR_S / seconds:7.1f} vs anchor"
-    )
+def ensure_references() -> None:
+    for version in reference.REFERENCE_VERSIONS:
+        if not reference.is_installed(version):
+            print(f"installing postgres-meta {version} from npm ...", file=sys.stderr)
+            subprocess.run(
+                reference.install_command(version), cwd=reference.project_dir(version), check=True
+            )
+
+
+def golden(name: str, version: str) -> str:
+    folder = FIXTURES / ("golden" if version == "0.98.0" else f"golden-{version}")
+    return (folder / f"{name}.ts").read_text()
+
+
+def whole_process(url: str, name: str, runs: int, ref_runs: int) -> dict[str, float]:
+    """Median wall time of each generator's whole process, interleaved."""
+    schemas = CASES[name]
+    options = TypegenOptions(schemas=schemas)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "database.types.ts"
+        ours = [sys.executable, "-m", "ctas7_panel", "schema", "typegen", "--db-url", url]
+        ours += ["--schema", ",".join(schemas), "-o", str(out)]
+        subprocess.run(ours, check=True)
+        assert out.read_text() == golden(name, "0.99.0"), f"{name}: ours differs from golden"
+        for version in reference.REFERENCE_VERSIONS:
+            text = reference.run_reference(url, version, options)
+            assert text == golden(name, version), f"{name}: postgres-meta {version} differs"
+        times: dict[str, list[float]] = {"ours": [], "0.99.0": [], "0.98.0": []}
+        for i in range(max(runs, ref_runs)):
+            if i < runs:
+                started = time.perf_counter()
+                subprocess.run(ours, check=True)
+                times["ours"].append(time.perf_counter() - started)
+            if i < ref_runs:
+                for version in ("0.99.0", "0.98.0"):
+                    started = time.perf_counter()
+                    reference.run_reference(url, version, options)
+                    times[version].append(time.perf_counter() - started)
+    return {label: statistics.median(values) for label, values in times.items()}
+
+
+def schema_hash(url: str, runs: int) -> dict[str, float]:
+    options = TypegenOptions(schemas=("public",))
+    out: dict[str, float] = {}
+    with LibpqConnection(url) as conn:
+        out["introspection, lean (typegen)"] = median_of(
+            runs, lambda: introspect(conn, options, details=False)
+        )
+        out["introspection, full (snapshot)"] = median_of(runs, lambda: introspect(conn, options))
+        catalog = introspect(conn, options)
+        out["snapshot + sha256"] = median_of(runs, lambda: fingerprint(to_snapshot(catalog)))
+        out["hash from scratch (read + snapshot + sha256)"] = median_of(
+            runs, lambda: fingerprint(to_snapshot(introspect(conn, options)))
+        )
+        hasher = SchemaHasher(options)
+        hasher.fingerprint(conn)
+        out["hash, nothing changed (SchemaHasher)"] = median_of(
+            runs, lambda: hasher.fingerprint(conn)
+        )
+        admin = pgtools.connect(url)
+        ddl_times = []
+        for i in range(runs):
+            admin.execute(f"comment on table public.tbl_0001 is 'bench {i}'")
+            started = time.perf_counter()
+            hasher.fingerprint(conn)
+            ddl_times.append(time.perf_counter() - started)
+        admin.close()
+        out["hash right after a DDL (SchemaHasher)"] = statistics.median(ddl_times)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=5, help="runs of ours (default 5)")
+    parser.add_argument("--ref-runs", type=int, default=3, help="runs of each reference")
     parser.add_argument("--admin-url", default=os.environ.get("CTAS7_TEST_DATABASE_URL"))
     args = parser.parse_args(argv)
     if not args.admin_url:
         print("set CTAS7_TEST_DATABASE_URL or pass --admin-url", file=sys.stderr)
         return 2
-    golden = (FIXTURES / "golden" / "big_1000.ts").read_text()
-    with pgtools.temporary_database(args.admin_url, prefix="ctas7_bench_") as url:
-        print("loading big_1000 ...", file=sys.stderr)
-        load_big(url)
-        with pgtools.connect(url) as conn:
-            catalog = introspect(conn, OPTIONS)
-            text = generate_typescript(catalog, OPTIONS)
-            if text != golden:
-                print("generated text differs from golden/big_1000.ts", file=sys.stderr)
-                return 1
-            lean = median_of(args.runs, lambda: introspect(conn, OPTIONS, details=False))
-            full = median_of(args.runs, lambda: introspect(conn, OPTIONS))
-        snap = median_of(args.runs, lambda: fingerprint(to_snapshot(catalog)))
-        gen = median_of(args.runs, lambda: generate_typescript(catalog, OPTIONS))
-        compileall.compile_dir(str(ROOT / "ctas7_panel"), quiet=1)
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "database.types.ts"
-            command = [sys.executable, "-m", "ctas7_panel", "schema", "typegen"]
-            command += ["--db-url", url, "--schema", "public", "-o", str(out)]
-            whole = median_of(args.runs, lambda: subprocess.run(command, check=True))
-            assert out.read_text() == golden
-        size = len(text.encode())
-        snap_size = len(__import__("orjson").dumps(to_snapshot(catalog)))
-    print(f"big_1000: {size / 1e6:.2f} MB of TypeScript, snapshot {snap_size / 1e6:.2f} MB")
-    print(f"median of {args.runs} runs; anchor = Supabase's generator, {ANCHOR_S} s end to end")
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"load average {load} on {os.cpu_count()} cores")
-    print(row("introspection, lean (warm connection)", lean, 0.300))
-    print(row("introspection, full (+constraints, indexes)", full, None))
-    print(row("snapshot + fingerprint (sha256)", snap, 0.020))
-    print(row("TypeScript generation", gen, None))
-    print(row("whole 'ctas7 schema typegen' process", whole, 0.500))
-    return 0
+    ensure_references()
+    compileall.compile_dir(str(ROOT / "ctas7_panel"), quiet=1)
+    verdicts = []
+    hashes: dict[str, float] = {}
+    print(f"whole process, median of {args.runs} (ours) / {args.ref_runs} (references) runs:")
+    for name in CASES:
+        with pgtools.temporary_database(args.admin_url, prefix="ctas7_bench_") as url:
+            print(f"loading {name} ...", file=sys.stderr)
+            load_sql(url, FIXTURES / "schemas" / f"{name}.sql")
+            pgtools.connect(url).execute("vacuum analyze")
+            before = load()
+            t = whole_process(url, name, args.runs, args.ref_runs)
+            ratio = t["0.99.0"] / t["ours"]
+            verdicts.append(ratio >= RATIO_GOAL)
+            print(
+                f"  {name:<11} ours {t['ours'] * 1000:6.0f} ms | postgres-meta 0.99.0 "
+                f"{t['0.99.0'] * 1000:6.0f} ms ({ratio:4.1f}x) | 0.98.0 "
+                f"{t['0.98.0'] * 1000:6.0f} ms ({t['0.98.0'] / t['ours']:4.1f}x) | goal >= "
+                f"{RATIO_GOAL:.0f}x vs 0.99.0: {'ok' if ratio >= RATIO_GOAL else 'MISSED'} "
+                f"| load {before} -> {load()}",
+                flush=True,
+            )
+            if name == "big_1000":
+                hashes = schema_hash(url, args.runs)
+    print(f"schema hash on big_1000 (median of {args.runs}; seed goal < 50 ms; load {load()}):")
+    for label, seconds in hashes.items():
+        mark = ""
+        if label.startswith("hash"):
+            mark = "ok" if seconds < HASH_GOAL_S else "over 50 ms"
+        print(f"  {label:<46} {seconds * 1000:8.1f} ms  {mark}")
+    print(f"load average {load()} on {os.cpu_count()} cores")
+    return 0 if all(verdicts) else 1
 
 
 if __name__ == "__main__":

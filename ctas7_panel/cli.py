@@ -67,8 +67,14 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     """Run one ``ctas7`` command; return its exit code."""
     from ctas7_panel.settings import Settings
 
-    parser = build_parser()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:2] == ["schema", "typegen"]:  # fast path: only that command's module
+        from ctas7_panel.schema.cli import typegen_parser
+
+        parser = typegen_parser()
+    else:
+        parser = build_parser()
+    args = parser.parse_args(words)
     handler: Handler = args.handler
     try:
         settings = Settings.from_env(os.environ if environ is None else environ)

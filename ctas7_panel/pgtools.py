@@ -10,13 +10,14 @@ import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
-
-import psycopg
-from psycopg import sql
 
 from ctas7_panel.errors import DatabaseError, UsageError
 from ctas7_panel.settings import redact_url as redact
+
+if TYPE_CHECKING:  # psycopg is imported by the functions that use it: check_url stays cheap
+    import psycopg
 
 _URL_SCHEMES = ("postgresql", "postgres")
 
@@ -31,6 +32,8 @@ def check_url(url: str, *, what: str = "database URL") -> str:
 
 def connect(url: str, *, autocommit: bool = True, timeout: float = 5.0) -> psycopg.Connection:
     """Open a connection, or raise ``DatabaseError`` saying which database and why."""
+    import psycopg
+
     check_url(url)
     try:
         return psycopg.connect(url, autocommit=autocommit, connect_timeout=max(1, int(timeout)))
@@ -62,6 +65,8 @@ def create_database(admin_url: str, name: str | None = None, *, prefix: str = "c
     name = name or f"{prefix}{secrets.token_hex(6)}"
     if not _SAFE_NAME.match(name):
         raise UsageError(f"bad database name {name!r}: use lowercase letters, digits and _")
+    from psycopg import sql
+
     with connect(admin_url) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return with_database(admin_url, name)
@@ -69,6 +74,8 @@ def create_database(admin_url: str, name: str | None = None, *, prefix: str = "c
 
 def drop_database(admin_url: str, name: str) -> None:
     """Drop a database, disconnecting its sessions first (PostgreSQL >= 13)."""
+    from psycopg import sql
+
     with connect(admin_url) as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))

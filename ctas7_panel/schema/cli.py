@@ -17,8 +17,11 @@ from typing import Any
 from ctas7_panel.errors import DatabaseError, UsageError
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``schema`` command group to the ``ctas7`` parser."""
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], *, typegen_only: bool = False
+) -> None:
+    """Add the ``schema`` command group to the ``ctas7`` parser (``typegen_only``: just
+    ``schema typegen``, the command's fast path: see ``typegen_parser``)."""
     from ctas7_panel.schema.languages import LANGUAGES
     from ctas7_panel.schema.options import SWIFT_ACCESS_CONTROLS
 
@@ -66,9 +69,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="emit the __InternalSupabase block for this PostgREST version",
     )
     typegen.add_argument(
+        "--pg-meta-version",
+        choices=("0.98.0", "0.99.0"),
+        default="0.99.0",
+        help="match this release of Supabase's generator (postgres-meta), byte for byte "
+        "(default: 0.99.0, the newest)",
+    )
+    typegen.add_argument(
         "-o", "--output", metavar="FILE", help="write to FILE atomically instead of stdout"
     )
     typegen.set_defaults(handler=typegen_handler)
+    if typegen_only:
+        return
 
     snapshot = schema_sub.add_parser(
         "snapshot",
@@ -114,6 +126,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_impact_parser(schema_sub)
 
 
+def typegen_parser() -> argparse.ArgumentParser:
+    """A ``ctas7`` parser that knows only ``schema typegen``.
+
+    ``ctas7 schema typegen`` is run by scripts and watchers, often, and should start fast:
+    ``ctas7_panel.cli.main`` uses this parser when the command line starts with
+    ``schema typegen``, so no other command module (asyncio, the sync node, ...) is imported.
+    """
+    parser = argparse.ArgumentParser(prog="ctas7")
+    register(parser.add_subparsers(dest="command", metavar="COMMAND"), typegen_only=True)
+    return parser
+
+
 def _add_db_url(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db-url",
@@ -141,6 +165,7 @@ def _options(args: argparse.Namespace) -> Any:
         all_schemas=bool(getattr(args, "all_schemas", False)),
         detect_one_to_one=getattr(args, "detect_one_to_one", True),
         postgrest_version=getattr(args, "postgrest_version", None),
+        pg_meta_version=getattr(args, "pg_meta_version", "0.99.0"),
         swift_access_control=getattr(args, "swift_access_control", "internal"),
     )
 
@@ -160,11 +185,16 @@ def _read_catalog(
     """
     import threading
 
-    from ctas7_panel import pgtools
+    from ctas7_panel.schema import pqlite
     from ctas7_panel.schema.introspect import introspect
 
     try:
-        conn = pgtools.connect(url)
+        if pqlite.load() is not None:  # plain libpq: no psycopg import for a one-shot read
+            conn: Any = pqlite.Connection(url)
+        else:
+            from ctas7_panel import pgtools
+
+            conn = pgtools.connect(url)
     except DatabaseError as exc:
         raise UsageError(str(exc)) from exc
     loader = threading.Thread(target=_import_all, args=(then_import,), daemon=True)

@@ -1,4 +1,4 @@
-"""Read a ``Catalog`` from PostgreSQL over one psycopg 3 connection.
+"""Read a ``Catalog`` from PostgreSQL over one connection (psycopg 3, or plain libpq).
 
 One catalog query per ``.sql`` file in ``ctas7_panel/schema/queries/``, loaded once with
 ``importlib.resources``. Rows become the frozen values of ``model``; OIDs are used only to
@@ -11,14 +11,14 @@ from __future__ import annotations
 import math
 import sys
 import types
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
-from importlib import resources
 from operator import attrgetter
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import psycopg
-from psycopg.rows import dict_row
+import orjson
 
 from ctas7_panel.errors import SchemaError
 from ctas7_panel.schema.gcpause import gc_paused
@@ -41,31 +41,56 @@ from ctas7_panel.schema.model import (
     TypeRef,
 )
 from ctas7_panel.schema.options import TypegenOptions
-from ctas7_panel.schema.relationships import (
-    expand_view_relationships,
-    resolve_view_sources,
-    target_list_origins,
-    view_key_dependencies,
-)
+from ctas7_panel.schema.pqlite import Connection as LibpqConnection
+
+if TYPE_CHECKING:
+    import psycopg
 
 Row = dict[str, Any]
+Reader = Any  # a psycopg connection or a ``pqlite.Connection``
 
 _by_position = attrgetter("position")
 _ARG_MODES = {"i": "in", "o": "out", "b": "inout", "v": "variadic", "t": "table"}
 
 
+_QUERIES = Path(__file__).resolve().parent / "queries"
+
+
 @cache
 def query_text(name: str) -> str:
-    """The text of ``queries/<name>.sql``."""
-    return resources.files("ctas7_panel.schema.queries").joinpath(f"{name}.sql").read_text()
+    """The text of ``queries/<name>.sql`` (a plain file read: importlib.resources costs more
+    than the rest of a one-shot command's imports)."""
+    return (_QUERIES / f"{name}.sql").read_text(encoding="utf-8")
 
 
-def _fetch(
-    conn: psycopg.Connection[Any], name: str, params: dict[str, Any] | None = None
-) -> list[Row]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(query_text(name).encode(), params)
-        return cur.fetchall()
+def _literal(text: str) -> str:
+    """A SQL string literal (standard_conforming_strings: only quotes are doubled)."""
+    if "\x00" in text:
+        raise SchemaError("a schema name cannot contain a NUL character")
+    return "'" + text.replace("'", "''") + "'"
+
+
+_ARRAY_ROWS = frozenset({"columns"})  # queries whose rows are one JSON array column "r"
+
+
+def render(name: str, schemas_sql: str, *, details: bool, oids: Sequence[int] = ()) -> str:
+    """Query ``name`` as one statement returning its rows as one JSON text value.
+
+    Parameters are written into the text (``%(schemas)s``: the included schemas, as a
+    sub-select; ``%(details)s``: whether to compute what only the snapshot needs), so the
+    same statements run over psycopg and over plain libpq in one round trip.
+    """
+    text = query_text(name)
+    text = text.replace("%(schemas)s", schemas_sql)
+    text = text.replace("%(details)s", "true" if details else "false")
+    text = text.replace("%(oids)s", "array[" + ",".join(str(int(o)) for o in oids) + "]::oid[]")
+    rows = "q.r" if name in _ARRAY_ROWS else "q"
+    return f"select coalesce(json_agg({rows}), '[]')::text from (\n{text}\n) q"
+
+
+def schemas_sql(names: Sequence[str]) -> str:
+    """The included schemas as an SQL ``text[]`` literal."""
+    return "array[" + ", ".join(_literal(n) for n in names) + "]::text[]"
 
 
 def included_schemas(rows: Sequence[Row], options: TypegenOptions) -> list[Row]:
@@ -77,98 +102,108 @@ def included_schemas(rows: Sequence[Row], options: TypegenOptions) -> list[Row]:
 
 
 def introspect(
-    conn: psycopg.Connection[Any],
-    options: TypegenOptions,
-    *,
-    details: bool = True,
-    type_list: bool = False,
+    conn: Reader, options: TypegenOptions, *, details: bool = True, type_list: bool = False
 ) -> Catalog:
     """Read the catalog of the schemas ``options`` selects into a frozen ``Catalog``.
 
-    ``details=False`` skips constraints and indexes (the generator does not use them; the
-    snapshot does), which saves about a quarter of the time on large schemas.
+    ``conn`` is a psycopg connection or a ``pqlite.Connection`` (plain libpq, for one-shot
+    commands that should not import psycopg). ``details=False`` leaves out what only the
+    snapshot uses (constraints, indexes, view definitions, default expressions, ...; see the
+    queries), which the generator does not need and which costs most of the server's time.
     ``type_list=True`` also reads ``Catalog.types`` and ``Catalog.view_order``, which the
     Python, Go and Swift generators need (``languages.needs_type_list``).
     """
     try:
         with gc_paused():
             return _introspect(conn, options, details, type_list)
-    except psycopg.Error as exc:
+    except Exception as exc:
+        psycopg_module = sys.modules.get("psycopg")
+        if psycopg_module is None or not isinstance(exc, psycopg_module.Error):
+            raise
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SchemaError(f"cannot read the database catalog: {reason}") from exc
 
 
-def _introspect(
-    conn: psycopg.Connection[Any], options: TypegenOptions, details: bool, type_list: bool
-) -> Catalog:
+_LEAN = (
+    "columns", "relations", "foreign_keys", "functions", "enums", "composites", "domains",
+    "view_rules",
+)  # fmt: skip
+_DETAILS = ("constraints", "indexes")
+_TYPE_LIST = ("type_list", "view_order")
+
+
+def _introspect(conn: Reader, options: TypegenOptions, details: bool, type_list: bool) -> Catalog:
+    names = [*_LEAN, *(_DETAILS if details else ()), *(_TYPE_LIST if type_list else ())]
+    schemas = render("schemas", "", details=details)
+    if isinstance(conn, LibpqConnection):  # two round trips, one snapshot
+        begin = "begin isolation level repeatable read read only"
+        try:
+            schema_rows = included_schemas(_rows(conn.batch([begin, schemas])[0][0]), options)
+            included = schemas_sql([row["name"] for row in schema_rows])
+            statements = [render(name, included, details=details) for name in names]
+            results = [rows[0] for rows in conn.batch(statements)]
+            texts: dict[str, bytes | str | None] = dict(zip(names, results, strict=True))
+            return _read(conn, schema_rows, texts, options)
+        finally:
+            conn.batch(["rollback"])
+    with _snapshot_transaction(conn):
+        schema_rows = included_schemas(_rows(conn.execute(schemas.encode()).fetchone()[0]), options)
+        included = schemas_sql([row["name"] for row in schema_rows])
+        statements = [render(name, included, details=details) for name in names]
+        return _read(conn, schema_rows, _fetch_psycopg(conn, names, statements), options)
+
+
+@contextmanager
+def _snapshot_transaction(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """One read-only, repeatable-read transaction: every query sees the same catalog."""
     if not conn.autocommit:
         with conn.transaction():
-            return _read(conn, options, details, type_list)
+            yield
+        return
     conn.execute("begin isolation level repeatable read read only")
     try:
-        return _read(conn, options, details, type_list)
+        yield
     finally:
         conn.execute("rollback")
 
 
-def _read(
-    conn: psycopg.Connection[Any], options: TypegenOptions, details: bool, type_list: bool
-) -> Catalog:
-    schema_rows = included_schemas(_fetch(conn, "schemas"), options)
-    names = [row["name"] for row in schema_rows]
-    params = {"schemas": names}
-    # The other queries go out together (pipeline mode): the server runs them back to back
-    # while this side converts the rows that have already arrived.
-    queries: list[tuple[str, dict[str, Any] | None, bool]] = [
-        ("columns", params, False),  # the largest result first: converted while others run
-        ("relations", params, True),
-        ("foreign_keys", None, True),
-        ("functions", params, True),
-        ("enums", None, True),
-        ("composites", None, True),
-        ("domains", params, True),
-        ("view_rules", None, True),
-    ]
-    if details:
-        queries += [("constraints", params, True), ("indexes", params, True)]
-    if type_list:
-        queries += [("type_list", None, False), ("view_order", params, False)]
+def _fetch_psycopg(
+    conn: psycopg.Connection[Any], names: Sequence[str], statements: Sequence[str]
+) -> dict[str, bytes | str | None]:
+    """Run the statements in one pipeline; each returns one JSON text."""
     with conn.pipeline():
-        cursors: dict[str, psycopg.Cursor[Any]] = {}
-        for name, query_params, as_dicts in queries:
-            cur = conn.cursor(row_factory=dict_row) if as_dicts else conn.cursor()
-            cur.execute(query_text(name).encode(), query_params)
-            cursors[name] = cur
-        version_cur = conn.execute("select current_setting('server_version_num')")
+        cursors = [conn.execute(sql.encode()) for sql in statements]
+        texts = [cur.fetchone()[0] for cur in cursors]  # type: ignore[index]
+    return dict(zip(names, texts, strict=True))
 
-        columns_by_rel: dict[int, list[Column]] = {}
-        for values in cursors["columns"].fetchall():  # rel_oid, then Column's fields in order
-            columns_by_rel.setdefault(values[0], []).append(Column(*values[1:]))
-        rows: dict[str, list[Row]] = {
-            name: cursors[name].fetchall() for name, _, as_dicts in queries if as_dicts
-        }
-        pg_types = (
-            tuple(PgType(*values) for values in cursors["type_list"].fetchall())
-            if type_list
-            else ()
-        )
-        view_order = (
-            tuple((schema, name) for schema, name in cursors["view_order"].fetchall())
-            if type_list
-            else ()
-        )
-        version = int(version_cur.fetchone()[0])  # type: ignore[index]
-    for cur in cursors.values():
-        cur.close()
-    relation_rows = rows["relations"]
-    constraint_rows = rows.get("constraints", [])
-    index_rows = rows.get("indexes", [])
-    enum_rows = rows["enums"]
-    composite_rows = rows["composites"]
-    domain_rows = rows["domains"]
-    function_rows = rows["functions"]
-    fk_rows = rows["foreign_keys"]
-    rule_rows = rows["view_rules"]
+
+def _rows(text: bytes | str | None) -> list[Row]:
+    return orjson.loads(text) if text else []
+
+
+def _read(
+    conn: Reader,
+    schema_rows: list[Row],
+    texts: dict[str, bytes | str | None],
+    options: TypegenOptions,
+) -> Catalog:
+    is_libpq = isinstance(conn, LibpqConnection)
+    version = int(conn.server_version if is_libpq else conn.info.server_version)
+    columns_by_rel: dict[int, list[Column]] = {}
+    arrays: list[list[Any]] = orjson.loads(texts["columns"] or b"[]")
+    for values in arrays:  # rel_oid, then Column's fields in order
+        columns_by_rel.setdefault(values[0], []).append(Column(*values[1:]))
+    relation_rows = _rows(texts["relations"])
+    constraint_rows = _rows(texts.get("constraints"))
+    index_rows = _rows(texts.get("indexes"))
+    enum_rows = _rows(texts["enums"])
+    composite_rows = _rows(texts["composites"])
+    domain_rows = _rows(texts["domains"])
+    function_rows = _rows(texts["functions"])
+    fk_rows = _rows(texts["foreign_keys"])
+    rule_rows = _rows(texts["view_rules"])
+    pg_types = tuple(PgType(*row.values()) for row in _rows(texts.get("type_list")))
+    view_order = tuple((row["schema"], row["name"]) for row in _rows(texts.get("view_order")))
 
     constraints_by_rel: dict[int, list[Constraint]] = {}
     for row in constraint_rows:
@@ -204,6 +239,9 @@ def _read(
                 indexes=tuple(sorted(indexes_by_rel.get(oid, []), key=lambda i: i.name)),
                 comment=row["comment"],
                 rls_enabled=bool(row["rls_enabled"]),
+                insert_enabled=bool(row["insert_enabled"]),
+                update_enabled=bool(row["update_enabled"]),
+                instead_writable=bool(row["instead_writable"]),
             )
         )
 
@@ -217,6 +255,8 @@ def _read(
             referenced_schema=row["referenced_schema"],
             referenced_relation=row["referenced_relation"],
             referenced_columns=tuple(row["referenced_columns"]),
+            key_schema_quoted=bool(row["key_schema_quoted"]),
+            key_schema=row["key_schema"],
         )
         for row in fk_rows
     ]
@@ -252,9 +292,12 @@ def _read(
     )
 
 
-def _type_ref(item: Sequence[str]) -> TypeRef:
-    name, schema, relkind, display = item
-    return TypeRef(schema=schema, name=name, relation_kind=relkind or None, display=display)
+def _type_ref(item: Sequence[Any]) -> TypeRef:
+    name, schema, relkind, display = item[:4]
+    oid = int(item[4]) if len(item) > 4 else 0
+    return TypeRef(
+        schema=schema, name=name, relation_kind=relkind or None, display=display, oid=oid
+    )
 
 
 def _composite(row: Row) -> CompositeType:
@@ -301,7 +344,7 @@ def _function(row: Row) -> Function:
 
 
 def _view_relationships(
-    conn: psycopg.Connection[Any],
+    conn: Reader,
     rule_rows: Sequence[Row],
     foreign_keys: Sequence[Relationship],
     names_by_oid: dict[int, tuple[str, str]],
@@ -309,6 +352,13 @@ def _view_relationships(
 ) -> list[Relationship]:
     if not rule_rows or not foreign_keys:
         return []
+    from ctas7_panel.schema.relationships import (  # only when there are views and keys
+        expand_view_relationships,
+        resolve_view_sources,
+        target_list_origins,
+        view_key_dependencies,
+    )
+
     origins = {row["oid"]: target_list_origins(row["action"]) for row in rule_rows}
     for row in rule_rows:
         names_by_oid.setdefault(row["oid"], (row["schema"], row["name"]))
@@ -318,7 +368,12 @@ def _view_relationships(
     known_columns = {oid for oid, _ in column_names}
     missing = [oid for oid in wanted if oid not in known_columns]
     if missing:
-        for row in _fetch(conn, "relation_names", {"oids": missing}):
+        statement = render("relation_names", "array[]::text[]", details=False, oids=missing)
+        if isinstance(conn, LibpqConnection):
+            text = conn.batch([statement])[0][0]
+        else:
+            text = conn.execute(statement.encode()).fetchone()[0]
+        for row in _rows(text):
             names_by_oid[row["oid"]] = (row["schema"], row["name"])
             column_names[(row["oid"], row["position"])] = row["column_name"]
     direct: dict[tuple[str, str], list[tuple[int, str, tuple[str, str], str]]] = {}
@@ -343,7 +398,7 @@ class _CallableModule(types.ModuleType):
 
     def __call__(
         self,
-        conn: psycopg.Connection[Any],
+        conn: Reader,
         options: TypegenOptions,
         *,
         details: bool = True,

@@ -24,7 +24,7 @@ built from the same SQL produce equal models. ``introspect`` builds a ``Catalog`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ctas7_panel.schema.options import TypegenOptions
 
@@ -47,6 +47,9 @@ class TypeRef:
     name: str
     relation_kind: str | None = None  # relkind of typrelid: 'c' composite, 'r' table row, ...
     display: str = ""  # format_type(oid, NULL) under the session's search_path
+    # The type's OID: only for the order Supabase's generator lists conflicting overloads
+    # in (by argument type OID); not part of equality, never in a snapshot.
+    oid: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,7 @@ class Column:
     is_updatable: bool
     collation: str | None = None
     comment: str | None = None
+    format_schema: str = ""  # schema of ``format``'s type (the base type's, for a domain)
 
     @property
     def has_default(self) -> bool:
@@ -108,6 +112,12 @@ class Relation:
     indexes: tuple[Index, ...] = ()
     comment: str | None = None
     rls_enabled: bool = False
+    # views, counting INSTEAD OF triggers and INSTEAD rules: pg_relation_is_updatable(oid, true)
+    insert_enabled: bool = False  # & 8
+    update_enabled: bool = False  # & 4
+    # an INSTEAD OF INSERT/UPDATE trigger or an unconditional INSTEAD INSERT/UPDATE rule
+    # makes every column of a view writable
+    instead_writable: bool = False
 
     @property
     def is_table(self) -> bool:
@@ -192,6 +202,11 @@ class Relationship:
     referenced_schema: str
     referenced_relation: str
     referenced_columns: tuple[str, ...]
+    # the foreign key's schema needs quoting (quote_ident(name) <> name); for a relationship
+    # through a view, that of the underlying key. Supabase's generator 0.99.0 loses the
+    # columns of such keys when it is given a schema list (it filters on regnamespace::text).
+    key_schema_quoted: bool = False
+    key_schema: str = ""  # the foreign key's own schema (that of the underlying key, for a view)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from ctas7_panel.errors import SchemaError, UsageError
 from ctas7_panel.schema.options import PG_META_VERSIONS, TypegenOptions
@@ -98,6 +99,20 @@ def install_command(version: str) -> list[str]:
     return ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"]
 
 
+def node_url(url: str) -> str:
+    """``url`` in a form Node's URL parser accepts: a Unix-socket URL without a host name
+    (``postgresql://u@/db?host=/tmp/x``) gets ``localhost``, which the ``host`` parameter
+    then overrides in node-postgres."""
+    parts = urlsplit(url)
+    if parts.hostname:
+        return url
+    user = parts.netloc.rpartition("@")[0]
+    netloc = f"{user}@localhost" if user else "localhost"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def environment(
     url: str,
     options: TypegenOptions,
@@ -123,7 +138,7 @@ def environment(
             del env[key]
     env.update(
         LANG="C.UTF-8",
-        PG_META_DB_URL=url,
+        PG_META_DB_URL=node_url(url),
         PG_META_GENERATE_TYPES=lang,
         PG_META_GENERATE_TYPES_DETECT_ONE_TO_ONE_RELATIONSHIPS=(
             "true" if options.detect_one_to_one else "false"

@@ -191,6 +191,7 @@ def expand_view_relationships(
                     Relationship(
                         r.foreign_key_name, d.view[0], d.view[1], cols, r.is_one_to_one,
                         r.referenced_schema, r.referenced_relation, r.referenced_columns,
+                        r.key_schema_quoted, r.key_schema,
                     )
                 )  # fmt: skip
         for d in referenced:
@@ -198,7 +199,7 @@ def expand_view_relationships(
                 out.append(
                     Relationship(
                         r.foreign_key_name, r.schema, r.relation, r.columns, r.is_one_to_one,
-                        d.view[0], d.view[1], cols,
+                        d.view[0], d.view[1], cols, r.key_schema_quoted, r.key_schema,
                     )
                 )  # fmt: skip
         for d in referencing:
@@ -208,7 +209,8 @@ def expand_view_relationships(
                         out.append(
                             Relationship(
                                 r.foreign_key_name, d.view[0], d.view[1], cols, r.is_one_to_one,
-                                e.view[0], e.view[1], ref_cols,
+                                e.view[0], e.view[1], ref_cols, r.key_schema_quoted,
+                                r.key_schema,
                             )
                         )  # fmt: skip
     return out

@@ -22,7 +22,15 @@ from importlib import resources
 
 from ctas7_panel.schema.collation import sort_key
 from ctas7_panel.schema.gcpause import gc_paused
-from ctas7_panel.schema.model import Catalog, Column, Function, Relation, Relationship
+from ctas7_panel.schema.model import (
+    Catalog,
+    Column,
+    Function,
+    FunctionArg,
+    Relation,
+    Relationship,
+    TypeRef,
+)
 from ctas7_panel.schema.options import TypegenOptions
 from ctas7_panel.schema.tsdoc import (
     HARDLINE,
@@ -295,10 +303,46 @@ def _put(
 # --------------------------------------------------------------------------- catalog -> tree
 
 
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """A relationship as printed; ``None`` columns print as ``null``."""
+
+    foreign_key_name: str
+    columns: tuple[str, ...] | None
+    is_one_to_one: bool
+    referenced_relation: str
+    referenced_columns: tuple[str, ...] | None
+
+
 @lru_cache(maxsize=4096)
-def _json_list(items: tuple[str, ...]) -> str:
+def _json_list(items: tuple[str, ...] | None) -> str:
     """``JSON.stringify(items)``: the generator sorts relationships by it."""
+    if items is None:
+        return "null"
     return json.dumps(list(items), ensure_ascii=False, separators=(",", ":"))
+
+
+def _append_array(t: TsType) -> TsType:
+    """``t`` with ``[]`` written after it, as the generator appends it to the type's text:
+    it binds to the last member of a union or intersection (``"a" | "b"[]``)."""
+    if isinstance(t, Union):
+        return Union((*t.members[:-1], _append_array(t.members[-1])))
+    if isinstance(t, Intersection):
+        return Intersection(t.left, _append_array(t.right))
+    return Arr(t)
+
+
+def _string_list(items: tuple[str, ...] | None) -> str:
+    """A flat array literal of strings, or ``null``."""
+    if items is None:
+        return "null"
+    return "[" + ", ".join(map(ts_string, items)) + "]"
+
+
+def _string_tuple(items: tuple[str, ...] | None) -> TsType:
+    if items is None:
+        return NULL
+    return Tuple(tuple(lit(c) for c in items))
 
 
 _PRIMITIVES = {
@@ -328,15 +372,79 @@ _PRIMITIVES = {
     "record": "Record<string, unknown>",
 }
 _ROW_KINDS = frozenset({"r", "p", "v", "m", "f", "c"})
+_RELATION_KINDS = frozenset({"r", "p", "v", "m", "f"})
 _TEXTLIKE = frozenset({"json", "jsonb", "text"})
+JSON = Atom("Json")
+NON_NULL_JSON = Atom("NonNullable<Json>")
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What differs between the releases of Supabase's generator we reproduce.
+
+    0.98.0 is postgres-meta's own template printed by prettier 3.5.3; 0.99.0 generates
+    through ``@supabase/postgrest-typegen`` 0.2.2 and prints with oxfmt.
+    """
+
+    no_args: Atom  # the Args of a function without input arguments
+    non_null_json: bool  # a NOT NULL json column is NonNullable<Json>
+    generated_never: bool  # generated columns are `?: never` in Insert/Update
+    own_type_schema: bool  # a type name resolves in its own schema first (else: the output's)
+    every_relation_kind: bool  # foreign tables and materialized views resolve as row types
+    computed_by_type: bool  # computed fields match the argument's type, named or not
+    trigger_aware_views: bool  # view Insert/Update follow INSTEAD OF triggers and rules
+    quoted_key_schema: bool  # keys in a schema needing quotes lose their columns (schema list)
+    by_identity: bool  # functions of one name keep identity-argument order on ties
+    helpers: str  # the fixed helper types after Database
+
+
+RULES: dict[str, Rules] = {
+    "0.98.0": Rules(
+        no_args=NEVER,
+        non_null_json=False,
+        generated_never=False,
+        own_type_schema=False,
+        every_relation_kind=False,
+        computed_by_type=False,
+        trigger_aware_views=False,
+        quoted_key_schema=False,
+        by_identity=False,
+        helpers="helpers.ts",
+    ),
+    "0.99.0": Rules(
+        no_args=Atom("Record<PropertyKey, never>"),
+        non_null_json=True,
+        generated_never=True,
+        own_type_schema=True,
+        every_relation_kind=True,
+        computed_by_type=True,
+        trigger_aware_views=True,
+        quoted_key_schema=True,
+        by_identity=True,
+        helpers="helpers-0.99.0.ts",
+    ),
+}
+
+
+def _is_textlike(ref: TypeRef) -> bool:
+    """json, jsonb or text of pg_catalog (the generator checks OIDs 114, 3802, 25)."""
+    return ref.name in _TEXTLIKE and ref.schema == "pg_catalog"
+
+
 _ARRAY_INDEX = re.compile(r"^(?:0|[1-9][0-9]{0,9})$")
+
+
+# computed-field candidates of a schema: by pg_get_function_arguments() text, by row type
+_ComputedIndex = tuple[dict[str, list[Function]], dict[tuple[str, str], list[Function]]]
 
 
 class _Generator:
     def __init__(self, catalog: Catalog, options: TypegenOptions) -> None:
         self.catalog = catalog
         self.options = options
+        self.rules = rules = RULES[options.pg_meta_version]
         self.included = set(catalog.schema_names)
+        by_schema = rules.own_type_schema  # 0.99.0 sorts candidates by schema first
         self.enums: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
         for e in catalog.enums:
             if e.labels:
@@ -344,20 +452,34 @@ class _Generator:
         self.composites: dict[str, list[str]] = {}
         for c in catalog.composites:
             self.composites.setdefault(c.name, []).append(c.schema)
-        self.tables: dict[str, list[str]] = {}
-        self.views: dict[str, list[str]] = {}
+        if by_schema:
+            for enums in self.enums.values():
+                enums.sort(key=lambda e: sort_key(e[0]))
+            for owners in self.composites.values():
+                owners.sort(key=sort_key)
+        # row types by name: (section, kind pool) in the generator's lookup order
+        kinds = (
+            (("Tables", ("table", "partitioned_table")), ("Tables", ("foreign_table",)),
+             ("Views", ("view",)), ("Views", ("materialized_view",)))
+            if rules.every_relation_kind
+            else (("Tables", ("table", "partitioned_table")), ("Views", ("view",)))
+        )  # fmt: skip
+        self.row_types: dict[str, list[tuple[str, str]]] = {}  # name -> [(section, schema)]
         self.relations: dict[tuple[str, str], Relation] = {}
         for rel in catalog.relations:
             self.relations[(rel.schema, rel.name)] = rel
-            if rel.kind in ("table", "partitioned_table"):
-                self.tables.setdefault(rel.name, []).append(rel.schema)
-            elif rel.kind == "view":
-                self.views.setdefault(rel.name, []).append(rel.schema)
+        for section, pool in kinds:
+            found = [r for r in catalog.relations if r.kind in pool]
+            if by_schema:
+                found.sort(key=lambda r: sort_key(r.schema))
+            for rel in found:
+                self.row_types.setdefault(rel.name, []).append((section, rel.schema))
         self._type_cache: dict[tuple[str, str], TsType] = {}
         self._kept: dict[str, list[Function]] = {}
         self._column_types: dict[tuple[str, str, bool], tuple[TsType, str]] = {}
         self._sorted_columns: dict[tuple[str, str], list[Column]] = {}
-        self._by_argument: dict[str, dict[str, list[Function]]] = {}
+        self._computed: dict[str, _ComputedIndex] = {}
+        self._listed = frozenset(options.schemas or ())
         self.relationships_by_relation: dict[tuple[str, str], list[Relationship]] = {}
         for r in catalog.relationships:
             if r.schema == r.referenced_schema:
@@ -365,7 +487,12 @@ class _Generator:
 
     # ---- types
 
+    def type_of(self, ref: TypeRef, schema: str) -> TsType:
+        """The TypeScript type of ``ref`` used in output schema ``schema``."""
+        return self.ts_type(ref.name, ref.schema if self.rules.own_type_schema else schema)
+
     def ts_type(self, name: str, schema: str) -> TsType:
+        """The type named ``name``; ``schema`` is where same-named types are looked up first."""
         key = (name, schema)
         cached = self._type_cache.get(key)
         if cached is None:
@@ -375,7 +502,7 @@ class _Generator:
     def _ts_type(self, name: str, schema: str) -> TsType:
         primitive = _PRIMITIVES.get(name)
         if primitive is not None:
-            return Atom(primitive)
+            return JSON if primitive == "Json" else Atom(primitive)
         if name.startswith("_"):
             return Arr(self.ts_type(name[1:], schema))
         enums = self.enums.get(name)
@@ -390,37 +517,47 @@ class _Generator:
             if owner in self.included:
                 return ref(owner, "CompositeTypes", name)
             return UNKNOWN
-        for pool, section in ((self.tables, "Tables"), (self.views, "Views")):
-            owners = pool.get(name)
-            if owners:
+        candidates = self.row_types.get(name)
+        if candidates:
+            if self.rules.every_relation_kind:
+                section, owner = next((c for c in candidates if c[1] == schema), candidates[0])
+            else:  # tables first, then views, each preferring the output schema
+                tables = [c for c in candidates if c[0] == "Tables"] or candidates
+                section = tables[0][0]
+                owners = [c[1] for c in tables]
                 owner = schema if schema in owners else owners[0]
+            if owner in self.included:
                 return ref(owner, section, name, "Row")
         return UNKNOWN
 
     # ---- columns
 
-    def column_type(self, name: str, schema: str, is_nullable: bool) -> tuple[TsType, str]:
-        """A column's type and its one-line text, cached.
+    def column_type(self, c: Column, schema: str, is_nullable: bool) -> tuple[TsType, str]:
+        """Column ``c``'s type in a relation of ``schema``, and its one-line text, cached.
 
         A column's type is a keyword, a reference, an array or a union of literals: never an
         object, so it never holds a hard line break and always has a one-line text.
         """
-        key = (name, schema, is_nullable)
+        lookup = c.format_schema if self.rules.own_type_schema else schema
+        key = (c.format, lookup, is_nullable)
         cached = self._column_types.get(key)
         if cached is None:
-            t = nullable(self.ts_type(name, schema), is_nullable)
+            t = self.nullable_column(self.ts_type(c.format, lookup), is_nullable)
             cached = self._column_types[key] = (t, _flat(t))
         return cached
 
-    def column_member(self, key: str, optional: bool, name: str, schema: str, null: bool) -> Member:
-        t, flat = self.column_type(name, schema, null)
-        return Member(key, optional, t, flat=flat)
+    def nullable_column(self, t: TsType, is_nullable: bool) -> TsType:
+        """``T | null`` for a nullable column; 0.99.0 narrows a NOT NULL ``Json``."""
+        if not is_nullable and t is JSON and self.rules.non_null_json:
+            return NON_NULL_JSON
+        return nullable(t, is_nullable)
 
     def row_members(self, rel: Relation) -> list[Member]:
-        return [
-            self.column_member(ts_key(c.name), False, c.format, rel.schema, c.is_nullable)
-            for c in self.sorted_columns(rel)
-        ]
+        out = []
+        for c in self.sorted_columns(rel):
+            t, flat = self.column_type(c, rel.schema, c.is_nullable)
+            out.append(Member(ts_key(c.name), False, t, flat=flat))
+        return out
 
     def sorted_columns(self, rel: Relation) -> list[Column]:
         key = (rel.schema, rel.name)
@@ -433,16 +570,40 @@ class _Generator:
         """``rel``'s columns in collation order, each with its printed key."""
         return [(c, ts_key(c.name)) for c in self.sorted_columns(rel)]
 
-    def sorted_relationships(self, rel: Relation) -> list[Relationship]:
-        rels = list(self.relationships_by_relation.get((rel.schema, rel.name), ()))
-        rels.sort(
+    def sorted_relationships(self, rel: Relation) -> list[Shown]:
+        shown = [
+            r
+            for r in map(self.shown, self.relationships_by_relation.get((rel.schema, rel.name), ()))
+            if r is not None
+        ]
+        shown.sort(
             key=lambda r: (
                 sort_key(r.foreign_key_name),
                 sort_key(r.referenced_relation),
                 sort_key(_json_list(r.referenced_columns)),
             )
         )
-        return rels
+        return shown
+
+    def shown(self, r: Relationship) -> Shown | None:
+        """``r`` as the generator prints it, or ``None`` when it does not list it.
+
+        0.99.0, given a schema list, filters keys on ``connamespace::regnamespace::text``,
+        the quoted name: a key in a schema whose name needs quoting loses its columns (and
+        one-to-one), and the relationships that a view would take over from it disappear.
+        """
+        filtered = self.rules.quoted_key_schema and self.options.schemas is not None
+        if filtered and r.key_schema and r.key_schema not in self._listed:
+            return None  # 0.99.0 reads only the keys of the listed schemas
+        if not (r.key_schema_quoted and filtered):
+            return Shown(r.foreign_key_name, r.columns, r.is_one_to_one, r.referenced_relation,
+                         r.referenced_columns)  # fmt: skip
+        referenced = self.relations.get((r.referenced_schema, r.referenced_relation))
+        if referenced is not None and referenced.is_view:
+            return None
+        referencing = self.relations.get((r.schema, r.relation))
+        columns = r.columns if referencing is not None and referencing.is_view else None
+        return Shown(r.foreign_key_name, columns, False, r.referenced_relation, None)
 
     # ---- tables and views, written straight to lines
 
@@ -467,17 +628,18 @@ class _Generator:
         else:
             out.append(section + "Row: {")
         writes: list[str] = []  # Insert and Update, for tables (one pass over the columns)
+        generated_never = self.rules.generated_never
         if rel.is_table and cols:
             inserts = [section + "Insert: {"]
             for c, key in cols:
-                t, flat = column_type(c.format, schema, c.is_nullable)
+                t, flat = column_type(c, schema, c.is_nullable)
                 line = f"{member}{key}: {flat}"
                 width = len(line) if line.isascii() else string_width(line)
                 if width <= PRINT_WIDTH:
                     out.append(line)
                 else:
                     render_member(Member(key, False, t, flat=flat), member_indent, out)
-                if c.identity == "ALWAYS":
+                if c.identity == "ALWAYS" or (generated_never and c.generated is not None):
                     _put(
                         inserts, member_indent, f"{member}{key}?: never", key, True, NEVER, "never"
                     )
@@ -497,23 +659,28 @@ class _Generator:
             writes = [*inserts, section + "Update: {", *writes, section + "}"]
         else:
             for c, key in cols:
-                t, flat = column_type(c.format, schema, c.is_nullable)
+                t, flat = column_type(c, schema, c.is_nullable)
                 _put(out, member_indent, f"{member}{key}: {flat}", key, False, t, flat)
             if rel.is_table:
                 writes = [section + "Insert: {}", section + "Update: {}"]
-            elif rel.kind == "view" and rel.is_updatable:
-                body: list[str] = []
-                for c, key in cols:
-                    if c.is_updatable:
-                        t, flat = column_type(c.format, schema, True)
-                    else:
-                        t, flat = NEVER, "never"
-                    _put(body, member_indent, f"{member}{key}?: {flat}", key, True, t, flat)
-                if body:
-                    writes = [section + "Insert: {", *body, section + "}"]
-                    writes += [section + "Update: {", *body, section + "}"]
-                else:
-                    writes = [section + "Insert: {}", section + "Update: {}"]
+            else:
+                insert, update = self.view_writes(rel)
+                if insert or update:
+                    body: list[str] = []
+                    writable = self.rules.trigger_aware_views and rel.instead_writable
+                    for c, key in cols:
+                        if c.is_updatable or writable:
+                            t, flat = column_type(c, schema, True)
+                        else:
+                            t, flat = NEVER, "never"
+                        _put(body, member_indent, f"{member}{key}?: {flat}", key, True, t, flat)
+                    for title, wanted in (("Insert", insert), ("Update", update)):
+                        if wanted:
+                            writes += (
+                                [f"{section}{title}: {{", *body, section + "}"]
+                                if body
+                                else [f"{section}{title}: {{}}"]
+                            )
         if cols or computed:
             for m in computed:
                 render_member(m, member_indent, out)
@@ -531,14 +698,12 @@ class _Generator:
                 out.append(member + "{")
                 lines = [
                     f"{field}foreignKeyName: {ts_string(r.foreign_key_name)}",
-                    f"{field}columns: [{', '.join(map(ts_string, r.columns))}]",
+                    f"{field}columns: {_string_list(r.columns)}",
                 ]
                 if one_to_one:
                     lines.append(f"{field}isOneToOne: {'true' if r.is_one_to_one else 'false'}")
                 lines.append(f"{field}referencedRelation: {ts_string(r.referenced_relation)}")
-                lines.append(
-                    f"{field}referencedColumns: [{', '.join(map(ts_string, r.referenced_columns))}]"
-                )
+                lines.append(f"{field}referencedColumns: {_string_list(r.referenced_columns)}")
                 if all(
                     (len(line) if line.isascii() else string_width(line)) <= PRINT_WIDTH
                     for line in lines
@@ -551,17 +716,23 @@ class _Generator:
             out.append(section + "]")
         out.append(pad + "}")
 
-    def relationship_members(self, r: Relationship) -> list[Member]:
+    def view_writes(self, rel: Relation) -> tuple[bool, bool]:
+        """Whether view ``rel`` gets an Insert and an Update block."""
+        if rel.kind != "view":
+            return False, False
+        if self.rules.trigger_aware_views:
+            return rel.insert_enabled, rel.update_enabled
+        return rel.is_updatable, rel.is_updatable
+
+    def relationship_members(self, r: Shown) -> list[Member]:
         members = [
             simple("foreignKeyName", lit(r.foreign_key_name)),
-            simple("columns", Tuple(tuple(lit(c) for c in r.columns))),
+            simple("columns", _string_tuple(r.columns)),
         ]
         if self.options.detect_one_to_one:
             members.append(simple("isOneToOne", TRUE if r.is_one_to_one else FALSE))
         members.append(simple("referencedRelation", lit(r.referenced_relation)))
-        members.append(
-            simple("referencedColumns", Tuple(tuple(lit(c) for c in r.referenced_columns)))
-        )
+        members.append(simple("referencedColumns", _string_tuple(r.referenced_columns)))
         return members
 
     # ---- functions
@@ -573,13 +744,24 @@ class _Generator:
         first = n_in - fn.default_count
         return [i < n_in and i >= first and fn.default_count > 0 for i in range(len(fn.args))]
 
+    def generator_in_args(self, fn: Function) -> list[tuple[FunctionArg, bool]]:
+        """The input arguments as the generator sees them: sorted by name, each with the
+        ``has_default`` it got from the zip (see ``quirk_defaults``)."""
+        defaults = self.quirk_defaults(fn)
+        members = [
+            (a, defaults[i]) for i, a in enumerate(fn.args) if a.mode in ("in", "inout", "variadic")
+        ]
+        members.sort(key=lambda item: sort_key(item[0].name))
+        return members
+
     def kept_functions(self, schema: str) -> list[Function]:
         """The schema's functions that the generator emits, in name order."""
         cached = self._kept.get(schema)
         if cached is None:
-            cached = self._kept[schema] = sorted(
-                self._kept_functions(schema), key=lambda f: sort_key(f.name)
-            )
+            kept = self._kept_functions(schema)
+            if self.rules.by_identity:  # 0.99.0 sorts by identity arguments, then OID
+                kept.sort(key=lambda f: sort_key(f.identity_arguments))
+            cached = self._kept[schema] = sorted(kept, key=lambda f: sort_key(f.name))
         return cached
 
     def _kept_functions(self, schema: str) -> list[Function]:
@@ -594,39 +776,30 @@ class _Generator:
         return out
 
     def _is_kept(self, fn: Function) -> bool:
-        defaults = self.quirk_defaults(fn)
-        in_args = [
-            (a, defaults[i]) for i, a in enumerate(fn.args) if a.mode in ("in", "inout", "variadic")
-        ]
+        in_args = self.generator_in_args(fn)
         if not in_args:
             return True
         unnamed = [(a, d) for a, d in in_args if a.name == ""]
         if not unnamed:
             return True
-        if all(d and a.type.name in _TEXTLIKE for a, d in unnamed):
+        if all(d and _is_textlike(a.type) for a, d in unnamed):
             return True
         if len(in_args) == 1:
             arg = in_args[0][0]
-            return arg.type.name in _TEXTLIKE or arg.type.relation_kind in _ROW_KINDS
+            return _is_textlike(arg.type) or arg.type.relation_kind in _ROW_KINDS
         return False
 
     def args_type(self, fn: Function) -> TsType:
-        defaults = self.quirk_defaults(fn)
-        members = [
-            (a, defaults[i]) for i, a in enumerate(fn.args) if a.mode in ("in", "inout", "variadic")
-        ]
+        members = self.generator_in_args(fn)
         if not members:
-            return NEVER
-        members.sort(key=lambda item: sort_key(item[0].name))
+            return self.rules.no_args
         return Obj(
-            tuple(
-                Member(ts_key(a.name), d, self.ts_type(a.type.name, fn.schema)) for a, d in members
-            ),
+            tuple(Member(ts_key(a.name), d, self.type_of(a.type, fn.schema)) for a, d in members),
             expanded=False,
         )
 
     def _returns_relation(self, fn: Function) -> Relation | None:
-        if fn.return_type.relation_kind not in ("r", "p", "v", "m", "f"):
+        if fn.return_type.relation_kind not in _RELATION_KINDS:
             return None
         if fn.return_type.schema != fn.schema:
             return None
@@ -639,7 +812,7 @@ class _Generator:
             table_args.sort(key=lambda a: sort_key(a.name))
             return Obj(
                 tuple(
-                    Member(ts_key(a.name), False, self.ts_type(a.type.name, fn.schema))
+                    Member(ts_key(a.name), False, self.type_of(a.type, fn.schema))
                     for a in table_args
                 ),
                 expanded=True,
@@ -647,91 +820,106 @@ class _Generator:
         rel = self._returns_relation(fn)
         if rel is not None:
             return Obj(tuple(self.row_members(rel)), expanded=True)
-        return self.ts_type(fn.return_type.name, fn.schema)
+        return self.type_of(fn.return_type, fn.schema)
 
-    def returns_type(self, fn: Function) -> TsType:
-        base = self.return_base(fn)
+    def returns_array(self, fn: Function) -> bool:
+        """``[]`` after Returns: a set, unless it is a row type with ROWS <= 1."""
         row_return = fn.return_type.relation_kind in _ROW_KINDS
-        if fn.returns_set and not (fn.rows <= 1 and row_return):
-            return Arr(base)
-        return base
+        return fn.returns_set and not (fn.rows <= 1 and row_return)
 
     def setof_options(self, fn: Function) -> TsType | None:
         if fn.return_type.relation_kind not in _ROW_KINDS:
             return None
-        in_args = fn.in_args
         source = "*"
-        if len(in_args) == 1 and in_args[0].type.relation_kind in _ROW_KINDS:
-            source = in_args[0].type.display
+        one_to_one = fn.rows <= 1
+        if len(fn.args) == 1 and fn.args[0].type.relation_kind in _ROW_KINDS:
+            source = fn.args[0].type.display  # the only argument, of any mode
+            if not fn.returns_set:
+                one_to_one = True
         return Obj(
             (
                 Member("from", False, lit(source)),
                 Member("to", False, lit(fn.return_type.name)),
-                Member("isOneToOne", False, FALSE if fn.rows > 1 else TRUE),
+                Member("isOneToOne", False, TRUE if one_to_one else FALSE),
                 Member("isSetofReturn", False, TRUE if fn.returns_set else FALSE),
             ),
             expanded=True,
         )
 
-    @staticmethod
-    def _signature(fn: Function) -> str:
-        args = ", ".join(f"{a.name} => {a.type.name}" for a in fn.in_args)
-        return f"{fn.schema}.{fn.name}({args})"
-
     def overload_errors(self, fns: Sequence[Function]) -> dict[int, str]:
-        """Messages for overloads PostgREST could not tell apart, by index in ``fns``."""
+        """Messages for overloads PostgREST could not tell apart, by index in ``fns``.
+
+        Two shapes, as the generator checks them: a function without input arguments beside
+        one whose single unnamed argument has a default (the message names the first such
+        overload by its return type), and functions whose single *named* input argument has
+        the same name and different types (listed by argument type OID). Overloads whose
+        single arguments are unnamed are told apart by type, so they are no conflict.
+        """
+        if len(fns) <= 1:
+            return {}
         errors: dict[int, str] = {}
-
-        def message(group: Sequence[Function]) -> str:
-            listed = ", ".join(self._signature(f) for f in group)
-            return (
-                f"Could not choose the best candidate function between: {listed}. "
-                "Try renaming the parameters or the function itself in the database so "
-                "function overloading can be resolved"
-            )
-
-        no_args = [i for i, f in enumerate(fns) if not f.in_args]
-        defaulted = [
-            i
-            for i, f in enumerate(fns)
-            if len(f.in_args) == 1 and f.in_args[0].name == "" and f.in_args[0].has_default
-        ]
-        if no_args and defaulted:
-            group = [fns[i] for i in sorted(no_args + defaulted)]
-            for i in no_args:
-                errors[i] = message(group)
-        single: dict[str, list[int]] = {}
-        for i, f in enumerate(fns):
-            if len(f.in_args) == 1:
-                single.setdefault(f.in_args[0].name, []).append(i)
-        for indexes in single.values():
-            types = {fns[i].in_args[0].type.name for i in indexes}
-            if len(indexes) > 1 and len(types) > 1:
-                group = [fns[i] for i in indexes]
-                for i in indexes:
-                    errors[i] = message(group)
+        tail = (
+            ". Try renaming the parameters or the function itself in the database so "
+            "function overloading can be resolved"
+        )
+        args = [self.generator_in_args(f) for f in fns]
+        for i, fn in enumerate(fns):
+            schema, name = fn.schema, fn.name
+            if not args[i]:
+                others = [
+                    j
+                    for j in range(len(fns))
+                    if j != i and len(args[j]) == 1 and args[j][0][0].name == "" and args[j][0][1]
+                ]
+                if others:
+                    returns = fns[others[0]].return_type.name
+                    errors[i] = (
+                        "Could not choose the best candidate function between: "
+                        f"{schema}.{name}(), {schema}.{name}( => {returns}){tail}"
+                    )
+                    continue
+            if len(args[i]) == 1 and args[i][0][0].name != "":
+                mine = args[i][0][0]
+                others = [
+                    j
+                    for j in range(len(fns))
+                    if j != i
+                    and len(args[j]) == 1
+                    and args[j][0][0].name == mine.name
+                    and args[j][0][0].type.oid != mine.type.oid
+                ]
+                if others:
+                    group = sorted([i, *others], key=lambda j: args[j][0][0].type.oid)
+                    listed = ", ".join(
+                        f"{schema}.{name}({args[j][0][0].name} => {args[j][0][0].type.name})"
+                        for j in group
+                    )
+                    errors[i] = (
+                        f"Could not choose the best candidate function between: {listed}{tail}"
+                    )
         return errors
 
     def function_entry(self, fn: Function, error: str | None) -> Obj:
         members = [Member("Args", False, self.args_type(fn))]
-        in_args = fn.in_args
-        scalar_return = fn.return_type.relation_kind is None
-        if error is None and len(in_args) == 1 and in_args[0].name == "" and scalar_return:
-            if in_args[0].type.relation_kind in _ROW_KINDS:
+        in_args = self.generator_in_args(fn)
+        if error is None and len(in_args) == 1 and in_args[0][0].name == "":
+            arg = in_args[0][0]
+            if arg.type.relation_kind in _ROW_KINDS and fn.return_type.relation_kind is None:
                 error = (
                     f"the function {fn.schema}.{fn.name} with parameter or with a single "
                     "unnamed json/jsonb parameter, but no matches were found in the schema cache"
                 )
+        returns: TsType
         if error is not None:
-            returns: TsType = Intersection(
-                Obj((Member("error", False, TRUE),), expanded=False), lit(error)
-            )
-            members.append(Member("Returns", False, returns))
+            returns = Intersection(Obj((Member("error", False, TRUE),), expanded=False), lit(error))
         else:
-            members.append(Member("Returns", False, self.returns_type(fn)))
-            setof = self.setof_options(fn)
-            if setof is not None:
-                members.append(Member("SetofOptions", False, setof))
+            returns = self.return_base(fn)
+        if self.returns_array(fn):
+            returns = _append_array(returns)
+        members.append(Member("Returns", False, returns))
+        setof = self.setof_options(fn)
+        if setof is not None:
+            members.append(Member("SetofOptions", False, setof))
         return Obj(tuple(members), expanded=False)
 
     def functions_section(self, schema: str) -> list[Member]:
@@ -755,15 +943,38 @@ class _Generator:
         return members
 
     def computed_fields(self, rel: Relation) -> list[Member]:
-        by_argument = self._by_argument.get(rel.schema)
-        if by_argument is None:
-            by_argument = self._by_argument[rel.schema] = {}
+        """Functions of ``rel``'s schema that PostgREST offers as columns of ``rel``.
+
+        0.98.0 matches ``pg_get_function_arguments()`` against the relation's name (one
+        unnamed argument of its row type, visible on the search path); 0.99.0 matches a
+        single input argument of the relation's row type, named or not, and falls back to
+        the name comparison otherwise.
+        """
+        index = self._computed.get(rel.schema)
+        if index is None:
+            by_text: dict[str, list[Function]] = {}
+            by_type: dict[tuple[str, str], list[Function]] = {}
             for fn in self.kept_functions(rel.schema):
-                by_argument.setdefault(fn.argument_types, []).append(fn)
-        return [
-            Member(ts_key(fn.name), False, nullable(self.return_base(fn)))
-            for fn in by_argument.get(rel.name, ())
-        ]
+                in_args = fn.in_args
+                if (
+                    self.rules.computed_by_type
+                    and len(in_args) == 1
+                    and in_args[0].type.relation_kind in _ROW_KINDS
+                ):
+                    arg = in_args[0].type
+                    if arg.relation_kind in _RELATION_KINDS:
+                        by_type.setdefault((arg.schema, arg.name), []).append(fn)
+                    continue
+                by_text.setdefault(fn.argument_types, []).append(fn)
+            index = self._computed[rel.schema] = (by_text, by_type)
+        by_text, by_type = index
+        matched = by_text.get(rel.name, [])
+        if by_type:
+            typed = by_type.get((rel.schema, rel.name), [])
+            if typed:
+                order = {id(f): i for i, f in enumerate(self.kept_functions(rel.schema))}
+                matched = sorted([*matched, *typed], key=lambda f: order[id(f)])
+        return [Member(ts_key(fn.name), False, nullable(self.return_base(fn))) for fn in matched]
 
     # ---- sections
 
@@ -800,7 +1011,7 @@ class _Generator:
                 False,
                 Obj(
                     tuple(
-                        Member(ts_key(a.name), False, nullable(self.ts_type(a.type.name, schema)))
+                        Member(ts_key(a.name), False, nullable(self.type_of(a.type, schema)))
                         for a in c.attributes
                     ),
                     True,
@@ -837,9 +1048,9 @@ _INTERNAL_COMMENTS = (
 )
 
 
-@lru_cache(maxsize=1)
-def _helpers() -> str:
-    return resources.files("ctas7_panel.schema.templates").joinpath("helpers.ts").read_text()
+@lru_cache(maxsize=4)
+def _helpers(name: str) -> str:
+    return resources.files("ctas7_panel.schema.templates").joinpath(name).read_text()
 
 
 def _const_key(name: str) -> str:
@@ -906,7 +1117,7 @@ def _generate(catalog: Catalog, options: TypegenOptions) -> str:
     else:
         lines.append("export type Database = {}")
     lines.append("")
-    lines.append(_helpers().rstrip("\n"))
+    lines.append(_helpers(gen.rules.helpers).rstrip("\n"))
     lines.append("")
     lines.extend(_constants(catalog, schemas))
     return "\n".join(lines) + "\n\n"

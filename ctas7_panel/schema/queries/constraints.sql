@@ -1,7 +1,7 @@
 -- Constraints of the relations of the included schemas ($1 text[]), NOT NULL ones excepted
 -- (PostgreSQL 18 lists those too; nullability is in the columns).
 select
-  con.conrelid as rel_oid,
+  con.conrelid::int8 as rel_oid,
   con.conname as name,
   con.contype::text as kind,
   pg_get_constraintdef(con.oid) as definition,

@@ -1,8 +1,10 @@
 -- Foreign keys of every non-system schema (relationships may reach through views of other
 -- schemas), without the copies PostgreSQL makes on partitions. One-to-one when the key's
--- columns are exactly those of a primary key or unique constraint of the referencing table
--- (set equality: a key never names a column twice). Column names come from one grouped join
--- with pg_attribute rather than two subqueries per key (~3x faster on 1000 tables).
+-- columns, in the key's order, are exactly those of a primary key or unique constraint of the
+-- referencing table in attnum order (PostgREST compares ordered lists: a key (code, id) on a
+-- table whose primary key is (id, code) is not one-to-one). Column names come from one grouped
+-- join with pg_attribute rather than two subqueries per key (~3x faster on 1000 tables).
+-- key_schema_quoted: the key's schema name needs quoting (regnamespace::text differs from it).
 with fks as (
   select con.oid, con.conname, con.conrelid, con.confrelid, con.conkey, con.confkey
   from pg_constraint con
@@ -32,11 +34,13 @@ select
   exists (
     select 1 from pg_constraint u
     where u.conrelid = fk.conrelid and u.contype in ('p', 'u')
-      and u.conkey @> fk.conkey and u.conkey <@ fk.conkey
+      and array(select k from unnest(u.conkey) as k order by k) = fk.conkey
   ) as is_one_to_one,
   n2.nspname as referenced_schema,
   c2.relname as referenced_relation,
-  coalesce(nm.referenced_columns, '{}') as referenced_columns
+  coalesce(nm.referenced_columns, '{}') as referenced_columns,
+  quote_ident(n1.nspname) <> n1.nspname as key_schema_quoted,
+  n1.nspname as key_schema
 from fks fk
 join pg_class c1 on c1.oid = fk.conrelid
 join pg_namespace n1 on n1.oid = c1.relnamespace

@@ -1,5 +1,6 @@
 -- Plain functions (prokind 'f') of the included schemas ($1 text[]). Each argument's type is
--- [typname, schema, relkind of its row relation or '', format_type] in declaration order.
+-- [typname, schema, relkind of its row relation or '', format_type, oid] in declaration
+-- order.
 select
   n.nspname as schema,
   p.proname as name,
@@ -20,7 +21,8 @@ select
   l.lanname as language,
   p.provolatile::text as volatility,
   p.prosecdef as security_definer,
-  md5(coalesce(p.prosrc, '') || coalesce(p.probin, '')) as definition_md5,
+  case when %(details)s then md5(coalesce(p.prosrc, '') || coalesce(p.probin, '')) else '' end
+    as definition_md5,
   d.description as comment
 from pg_proc p
 join pg_namespace n on n.oid = p.pronamespace
@@ -33,7 +35,7 @@ left join pg_description d
 left join lateral (
   select jsonb_agg(
     jsonb_build_array(t.typname, tn.nspname, coalesce(tc.relkind::text, ''),
-                      format_type(u.oid, null))
+                      format_type(u.oid, null), u.oid::int8)
     order by u.i) as types
   from unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])) with ordinality as u(oid, i)
   join pg_type t on t.oid = u.oid

@@ -1,6 +1,6 @@
 -- Indexes of the relations of the included schemas ($1 text[]).
 select
-  i.indrelid as rel_oid,
+  i.indrelid::int8 as rel_oid,
   ic.relname as name,
   pg_get_indexdef(i.indexrelid) as definition,
   i.indisunique as is_unique,

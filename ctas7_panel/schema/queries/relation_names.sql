@@ -1,7 +1,7 @@
 -- Names of some relations and their columns, by oid ($1 oid[]): the tables and views that a
 -- view reads and that lie outside the included schemas.
 select
-  c.oid,
+  c.oid::int8 as oid,
   n.nspname as schema,
   c.relname as name,
   a.attnum as position,

@@ -1,7 +1,7 @@
 -- The parsed query tree of every view and materialized view outside the system schemas: the
 -- top-level target list tells which base-table column each view column passes through.
 select
-  c.oid,
+  c.oid::int8 as oid,
   n.nspname as schema,
   c.relname as name,
   r.ev_action::text as action

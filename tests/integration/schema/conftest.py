@@ -97,3 +97,28 @@ def reference_versions() -> tuple[str, ...]:
     for version in reference.REFERENCE_VERSIONS:
         install_reference(version)
     return reference.REFERENCE_VERSIONS
+
+
+class Tally(list):  # type: ignore[type-arg]
+    """The comparisons made so far; a short repr (Hypothesis prints the test's arguments)."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} typegen comparisons>"
+
+
+DIFF_OUTCOMES = pytest.StashKey[Tally]()
+
+
+@pytest.fixture(scope="session")
+def differential_outcomes(request: pytest.FixtureRequest) -> Tally:
+    """Every comparison the differential typegen tests made, for the end-of-run tally."""
+    return request.config.stash.setdefault(DIFF_OUTCOMES, Tally())
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:  # type: ignore[no-untyped-def]
+    outcomes = config.stash.get(DIFF_OUTCOMES, None)
+    if outcomes:
+        from ctas7_panel.schema.differential import tally
+
+        terminalreporter.write_sep("-", "typegen differential (ours vs postgres-meta from npm)")
+        terminalreporter.write_line(tally(outcomes))

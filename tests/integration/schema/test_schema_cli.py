@@ -14,11 +14,14 @@ from ctas7_panel.cli import main
 def test_typegen_stdout_and_file(fresh_db_url: str, goldens, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     goldens.load(fresh_db_url, "ctas7_supabase_like")
     assert main(["schema", "typegen", "--db-url", fresh_db_url], {}) == 0
-    assert capsys.readouterr().out == goldens.expected("ctas7_supabase_like")
+    assert capsys.readouterr().out == goldens.expected("ctas7_supabase_like", "0.99.0")
+    older = ["schema", "typegen", "--db-url", fresh_db_url, "--pg-meta-version", "0.98.0"]
+    assert main(older, {}) == 0
+    assert capsys.readouterr().out == goldens.expected("ctas7_supabase_like", "0.98.0")
     target = tmp_path / "database.types.ts"
     target.write_text("old")
     assert main(["schema", "typegen", "--db-url", fresh_db_url, "-o", str(target)], {}) == 0
-    assert target.read_text() == goldens.expected("ctas7_supabase_like")
+    assert target.read_text() == goldens.expected("ctas7_supabase_like", "0.99.0")
     assert [p.name for p in tmp_path.iterdir()] == ["database.types.ts"]  # no temp file left
     argv = ["schema", "typegen", "--schema", "public", "--no-detect-one-to-one"]
     argv += ["--postgrest-version", "13.0.5"]

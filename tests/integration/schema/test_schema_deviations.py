@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ctas7_panel import pgtools
 from ctas7_panel.schema import TypegenOptions, generate_typescript, introspect
 
+NO_ARGS = {"0.98.0": "never", "0.99.0": "Record<PropertyKey, never>"}
 
-def test_object_prototype_names_and_spaced_schema(fresh_db_url: str, goldens) -> None:  # type: ignore[no-untyped-def]
+
+@pytest.mark.parametrize("version", ["0.98.0", "0.99.0"])
+def test_object_prototype_names_and_spaced_schema(fresh_db_url: str, goldens, version: str) -> None:  # type: ignore[no-untyped-def]
     goldens.load(fresh_db_url, "deviations")
-    options = TypegenOptions(schemas=None)
+    options = TypegenOptions(schemas=None, pg_meta_version=version)
+    none = NO_ARGS[version]
     with pgtools.connect(fresh_db_url) as conn:
         text = generate_typescript(introspect(conn, options), options)
     functions = text[text.index("  public: {") :]
     functions = functions[functions.index("    Functions: {") : functions.index("    Enums: {")]
     assert functions == (
         "    Functions: {\n"
-        "      __proto__: { Args: never; Returns: number }\n"
-        "      constructor: { Args: never; Returns: number }\n"
+        f"      __proto__: {{ Args: {none}; Returns: number }}\n"
+        f"      constructor: {{ Args: {none}; Returns: number }}\n"
         "      hasOwnProperty: { Args: { k: string }; Returns: boolean }\n"
-        "      plain_fn: { Args: never; Returns: number }\n"
+        f"      plain_fn: {{ Args: {none}; Returns: number }}\n"
         "      toString: { Args: { x: number }; Returns: string }\n"
-        "      valueOf: { Args: never; Returns: number }\n"
+        f"      valueOf: {{ Args: {none}; Returns: number }}\n"
         "    }\n"
     )
     # schemas named like prototype members, with enums and composite types

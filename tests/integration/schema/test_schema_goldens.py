@@ -1,4 +1,6 @@
-"""Every golden regenerates byte for byte, on the test server (PG 15 in CI) and on embedded PG 18.
+"""Every golden of both generator versions (postgres-meta 0.98.0 in ``golden/``, 0.99.0 in
+``golden-0.99.0/``) regenerates byte for byte, on the test server (PG 15 in CI) and on
+embedded PG 18.
 
 Also: generated files type-check with ``tsc --noEmit --strict`` (one tsc run for all of them).
 """
@@ -9,6 +11,7 @@ import difflib
 import os
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,28 +21,32 @@ from ctas7_panel.schema import TypegenOptions, generate_typescript, introspect
 
 REPO = Path(__file__).resolve().parents[3]
 GOLDEN_NAMES = sorted(p.stem for p in (REPO / "tests/fixtures/typegen/golden").glob("*.ts"))
+VERSIONS = ("0.98.0", "0.99.0")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
-def _generate(goldens, url: str, name: str) -> str:  # type: ignore[no-untyped-def]
+def _check_all_versions(goldens, url: str, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Load ``name`` once, then generate and compare it for every version."""
     goldens.load(url, name)
-    options = goldens.options(name)
     with pgtools.connect(url) as conn:
-        catalog = introspect(conn, options)
-    return generate_typescript(catalog, options)
+        for version in VERSIONS:
+            options = goldens.options(name, version)
+            _assert_same(goldens, name, version, generate_typescript(introspect(conn, options)))
 
 
-def _assert_same(goldens, name: str, text: str) -> None:  # type: ignore[no-untyped-def]
-    expected = goldens.expected(name)
+def _assert_same(goldens, name: str, version: str, text: str) -> None:  # type: ignore[no-untyped-def]
+    expected = goldens.expected(name, version)
     if text != expected:
         diff = difflib.unified_diff(
             expected.splitlines(), text.splitlines(), "golden", "generated", lineterm=""
         )
         shown = "\n".join(list(diff)[:60])
-        pytest.fail(f"{name}: generated types differ from the golden:\n{shown}")
+        pytest.fail(f"{name} ({version}): generated types differ from the golden:\n{shown}")
 
 
 def test_goldens_are_present() -> None:
+    newer = REPO / "tests/fixtures/typegen/golden-0.99.0"
+    assert sorted(p.stem for p in newer.glob("*.ts")) == GOLDEN_NAMES
     assert GOLDEN_NAMES == [
         "big_1000",
         "ctas7_core",
@@ -51,7 +58,7 @@ def test_goldens_are_present() -> None:
 
 @pytest.mark.parametrize("name", GOLDEN_NAMES)
 def test_golden_on_test_server(name: str, fresh_db_url: str, goldens) -> None:  # type: ignore[no-untyped-def]
-    _assert_same(goldens, name, _generate(goldens, fresh_db_url, name))
+    _check_all_versions(goldens, fresh_db_url, name)
 
 
 @pytest.mark.parametrize("name", GOLDEN_NAMES)
@@ -59,7 +66,7 @@ def test_golden_on_embedded_pg18(name: str, fresh_embedded_db_url: str, goldens)
     with pgtools.connect(fresh_embedded_db_url) as conn:
         version = int(conn.execute("show server_version_num").fetchone()[0])  # type: ignore[index]
     assert version >= 180000, f"embedded server is {version}, expected PostgreSQL 18"
-    _assert_same(goldens, name, _generate(goldens, fresh_embedded_db_url, name))
+    _check_all_versions(goldens, fresh_embedded_db_url, name)
 
 
 def find_tsc() -> str | None:
@@ -81,17 +88,24 @@ def test_generated_files_type_check(tmp_path: Path, fresh_db_url: str, goldens) 
         pytest.skip(reason)
     files = []
     for name in GOLDEN_NAMES:
-        target = tmp_path / f"{name}.ts"
-        target.write_text(goldens.expected(name))
-        files.append(str(target))
+        for version in VERSIONS:
+            target = tmp_path / f"{name}-{version}.ts"
+            target.write_text(goldens.expected(name, version))
+            files.append(str(target))
     goldens.load(fresh_db_url, "edge_cases")
     goldens.load(fresh_db_url, "deviations")
     variants = {
-        "all_schemas": TypegenOptions(schemas=None),
-        "internal_no_o2o": TypegenOptions(
-            schemas=("public", "Sales Team"), detect_one_to_one=False, postgrest_version="13.0.5"
-        ),
-        "nothing": TypegenOptions(schemas=("no_such_schema",)),
+        f"{label}_{version}": replace(options, pg_meta_version=version)
+        for label, options in {
+            "all_schemas": TypegenOptions(schemas=None),
+            "internal_no_o2o": TypegenOptions(
+                schemas=("public", "Sales Team"),
+                detect_one_to_one=False,
+                postgrest_version="13.0.5",
+            ),
+            "nothing": TypegenOptions(schemas=("no_such_schema",)),
+        }.items()
+        for version in VERSIONS
     }
     with pgtools.connect(fresh_db_url) as conn:
         for label, options in variants.items():

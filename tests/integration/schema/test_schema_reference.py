@@ -24,7 +24,7 @@ def test_oracle_reproduces_golden(
     version: str, reference_versions: tuple[str, ...], fresh_db_url: str, goldens
 ) -> None:  # type: ignore[no-untyped-def]
     goldens.load(fresh_db_url, "ctas7_core")
-    options = goldens.options("ctas7_core")
+    options = goldens.options("ctas7_core", version)
     text = reference.run_reference(fresh_db_url, version, options)
     assert text == goldens.expected("ctas7_core", version)
 
@@ -65,3 +65,9 @@ def test_environment_is_the_cli_one() -> None:
     }
     with pytest.raises(UsageError, match="kotlin"):
         reference.environment("postgresql://h/db", TypegenOptions(), lang="kotlin")
+
+
+def test_socket_urls_get_a_host_node_accepts() -> None:
+    url = "postgresql://postgres:@/db_1?host=/tmp/pg-x/pg"
+    assert reference.node_url(url) == "postgresql://postgres:@localhost/db_1?host=/tmp/pg-x/pg"
+    assert reference.node_url("postgresql://u@h:5433/d") == "postgresql://u@h:5433/d"

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from ctas7_panel.schema.model import Enum, Relationship
+from dataclasses import replace
+
+import pytest
+
+from ctas7_panel.schema.model import Enum, FunctionArg, Relationship, TypeRef
 from ctas7_panel.schema.options import TypegenOptions
 from ctas7_panel.schema.typegen import generate_typescript
+
+V098 = TypegenOptions(pg_meta_version="0.98.0")
+V099 = TypegenOptions(pg_meta_version="0.99.0")
+NO_ARGS = {"0.98.0": "never", "0.99.0": "Record<PropertyKey, never>"}
 
 
 def _section(text: str, start: str, end: str) -> str:
@@ -20,11 +28,12 @@ def test_integer_like_function_names_come_first_in_numeric_order(build) -> None:
     assert order == ['"7"', '"10"', '"42"', '"007"', '"4294967295"', "aa", "zz"]
 
 
-def test_object_prototype_names_do_not_crash(build) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("version", ["0.98.0", "0.99.0"])
+def test_object_prototype_names_do_not_crash(build, version: str) -> None:  # type: ignore[no-untyped-def]
     fns = [build.function(n) for n in ("constructor", "toString", "__proto__", "valueOf")]
-    text = generate_typescript(build.catalog(functions=fns))
+    text = generate_typescript(build.catalog(functions=fns), replace(V098, pg_meta_version=version))
     for name in ("__proto__", "constructor", "toString", "valueOf"):
-        assert f"      {name}: {{ Args: never; Returns: number }}\n" in text
+        assert f"      {name}: {{ Args: {NO_ARGS[version]}; Returns: number }}\n" in text
 
 
 def test_long_members_break_after_the_colon_and_unknown_gets_no_null(build) -> None:  # type: ignore[no-untyped-def]
@@ -70,7 +79,7 @@ def test_postgrest_version_and_no_one_to_one(build) -> None:  # type: ignore[no-
 
 def test_overloads_inline_when_short_and_broken_when_long(build) -> None:  # type: ignore[no-untyped-def]
     short = [build.function("o"), build.function("o", [("x", "json")], "json")]
-    text = generate_typescript(build.catalog(functions=short))
+    text = generate_typescript(build.catalog(functions=short), V098)
     assert (
         "      o: { Args: never; Returns: number } | { Args: { x: Json }; Returns: Json }\n" in text
     )
@@ -78,7 +87,7 @@ def test_overloads_inline_when_short_and_broken_when_long(build) -> None:  # typ
         build.function("overloaded", [("first_argument", "text")], "text"),
         build.function("overloaded", [("first_argument", "text"), ("second_argument", "int4")]),
     ]
-    text = generate_typescript(build.catalog(functions=long))
+    text = generate_typescript(build.catalog(functions=long), V098)
     assert (
         "      overloaded:\n"
         "        | { Args: { first_argument: string }; Returns: string }\n"
@@ -100,3 +109,87 @@ def test_proto_key_in_constants_is_computed(build) -> None:  # type: ignore[no-u
     text = generate_typescript(build.catalog(enums=[enum], schemas=("__proto__",)))
     assert '  ["__proto__"]: {\n    Enums: {\n      kind: ["a"],\n' in text
     assert "  __proto__: {\n    Tables: {" in text
+
+
+def _fn(build, name: str, args: list[tuple[str, str, str, int]], returns: str = "int4", **kw):  # type: ignore[no-untyped-def]
+    """A function whose arguments are ``(name, mode, typname, oid)``; ``kw`` sets fields."""
+    fn = build.function(name, returns=returns)
+    fargs = tuple(
+        FunctionArg(n, mode, TypeRef("pg_catalog", t, kw.pop(f"kind_{t}", None), t, oid), False)
+        for n, mode, t, oid in args
+    )
+    return replace(
+        fn, args=fargs, argument_types=", ".join(f"{n} {t}".strip() for n, _, t, _ in args), **kw
+    )
+
+
+@pytest.mark.parametrize("version", ["0.98.0", "0.99.0"])
+def test_overloads_with_one_unnamed_argument_each_are_no_conflict(build, version: str) -> None:  # type: ignore[no-untyped-def]
+    """Bug A: f(text) and f(jsonb) are told apart by type; only named arguments conflict."""
+    fns = [_fn(build, "f", [("", "in", "text", 25)]), _fn(build, "f", [("", "in", "jsonb", 3802)])]
+    text = generate_typescript(build.catalog(functions=fns), replace(V099, pg_meta_version=version))
+    assert (
+        '      f:\n        | { Args: { "": Json }; Returns: number }\n'
+        '        | { Args: { "": string }; Returns: number }\n'
+    ) in text
+    assert "Could not choose" not in text
+
+
+def test_named_conflicts_list_by_type_oid_and_set_returns_append_brackets(build) -> None:  # type: ignore[no-untyped-def]
+    """The conflict list is in argument-type OID order; a set-returning overload keeps its
+    ``[]``, written after the message literal (bug C's relative)."""
+    fns = [
+        _fn(build, "n", [("x", "in", "text", 25)], returns_set=True, rows=1000.0),
+        _fn(build, "n", [("x", "in", "int4", 23)]),
+    ]
+    text = generate_typescript(build.catalog(functions=fns), V099)
+    message = (
+        "Could not choose the best candidate function between: public.n(x => int4), "
+        "public.n(x => text). Try renaming the parameters or the function itself in the "
+        "database so function overloading can be resolved"
+    )
+    assert f'        }} & "{message}"[]\n' in text
+    assert f'        }} & "{message}"\n' in text
+
+
+def test_no_args_conflict_names_the_defaulted_overloads_return_type(build) -> None:  # type: ignore[no-untyped-def]
+    fns = [
+        _fn(build, "d", []),
+        replace(_fn(build, "d", [("", "in", "text", 25)], returns="bool"), default_count=1),
+    ]
+    text = generate_typescript(build.catalog(functions=fns), V098)
+    assert "public.d(), public.d( => bool). Try renaming" in text
+
+
+def test_setof_source_is_the_only_argument_of_any_mode(build) -> None:  # type: ignore[no-untyped-def]
+    """``SetofOptions.from`` names the row type of a function's only argument, even an OUT
+    one; with two arguments (one of them OUT) it is "*"."""
+    table = build.table("a", [build.column("id")])
+    row = TypeRef("public", "a", "r", "a")
+    only_out = replace(_fn(build, "o1", [("r", "out", "a", 16384)], kind_a="r"), return_type=row)
+    in_and_out = replace(
+        _fn(build, "o2", [("p", "in", "a", 16384), ("r", "out", "a", 16384)], kind_a="r"),
+        return_type=row,
+    )
+    text = generate_typescript(build.catalog([table], functions=[only_out, in_and_out]), V098)
+    o1 = _section(text, "      o1: {", "      o2: {")
+    assert 'from: "a"' in o1 and "isOneToOne: true" in o1
+    assert 'from: "*"' in text[text.index("      o2: {") :]
+
+
+def test_set_of_an_inline_enum_appends_brackets_to_its_last_label(build) -> None:  # type: ignore[no-untyped-def]
+    hidden = Enum("hidden", "vis", ("secret", "top_secret"))
+    fn = replace(
+        _fn(build, "sv", []), return_type=TypeRef("hidden", "vis", None, "hidden.vis"),
+        returns_set=True, rows=1000.0,
+    )  # fmt: skip
+    text = generate_typescript(build.catalog(functions=[fn], enums=[hidden]), V099)
+    assert '        Returns: "secret" | "top_secret"[]\n' in text
+
+
+def test_a_user_type_named_text_is_not_text(build) -> None:  # type: ignore[no-untyped-def]
+    """Unnamed arguments are kept only for pg_catalog's json, jsonb and text."""
+    fn = _fn(build, "dt", [("", "in", "text", 99999)])
+    fn = replace(fn, args=(replace(fn.args[0], type=TypeRef("public", "text", None, "text")),))
+    text = generate_typescript(build.catalog(functions=[fn]), V099)
+    assert "dt:" not in text
