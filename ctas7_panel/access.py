@@ -47,11 +47,14 @@ RESERVED_TYPES: frozenset[str] = frozenset(
         "invalid_event",
         "bus_rejected",
         "ingress_rejected",
+        "store_rejected",
+        "feed_skipped",
     }
 )
 RESERVED_RULE = (
-    "reserved event types (schema_*, legion_schema_telemetry, bridge_metrics, invalid_event, "
-    "bus_rejected, ingress_rejected) need CTAS7_ADMIN_TOKEN"
+    "reserved event types ("
+    + ", ".join([f"{p}*" for p in RESERVED_PREFIXES] + sorted(RESERVED_TYPES))
+    + ") need CTAS7_ADMIN_TOKEN"
 )
 COOKIE_NAME = "ctas7_session"
 _COOKIE_CONTEXT = b"ctas7 dashboard session v1"

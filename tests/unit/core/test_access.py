@@ -94,7 +94,8 @@ def test_reserved_types_need_admin_ordinary_ones_read() -> None:
 
 
 def _produced_event_types() -> set[str]:
-    """Every event type literal the package passes to ``Event.create`` (or names *_EVENT)."""
+    """Every event type literal the package passes to ``Event.create`` or ``Event(...)`` (or
+    names *_EVENT)."""
     found: set[str] = set()
     for path in (ROOT / "ctas7_panel").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -108,6 +109,14 @@ def _produced_event_types() -> set[str]:
                 and isinstance(node.args[0], ast.Constant)
             ):
                 found.add(node.args[0].value)
+            if (  # Event(event_id, "type", ...): dead-letter stand-ins and the like
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "Event"
+                and len(node.args) > 1
+                and isinstance(node.args[1], ast.Constant)
+            ):
+                found.add(node.args[1].value)
             if (
                 isinstance(node, ast.Assign)
                 and isinstance(node.value, ast.Constant)
