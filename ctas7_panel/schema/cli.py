@@ -5,12 +5,16 @@ Lean at import time: only ``argparse`` here; the handlers import psycopg and the
 Exit codes: 0 success (``diff``: 0 also when there are differences), 2 for a bad URL, an
 unreachable database or an unreadable snapshot (one line on stderr saying which and why).
 
-``--db-url`` falls back to ``settings.database_url`` (``CTAS7_DATABASE_URL``) when set.
+The database of every subcommand (``_database``, one helper): ``--db-url``, else
+``CTAS7_DATABASE_URL``, else the embedded PostgreSQL in ``CTAS7_HOME/pg`` (started for the
+command if it is not running, and stopped again; an already running one, e.g. the app's, is
+used and left running).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from typing import Any
 
@@ -102,10 +106,19 @@ def register(
     diff = schema_sub.add_parser(
         "diff",
         help="compare two schemas (snapshot files or postgresql:// URLs)",
-        description="Show what changed between OLD and NEW (each a snapshot file or a URL).",
+        description="Show what changed between OLD and NEW. Each is a snapshot file (written by "
+        "'ctas7 schema snapshot', or the record 'ctas7 schema sync' keeps next to the hash "
+        "cache, e.g. .last_schema_hash.snapshot.json) or a postgresql:// URL; without NEW, "
+        "OLD is compared with the live database (--db-url, CTAS7_DATABASE_URL or embedded).",
     )
     diff.add_argument("old", metavar="OLD", help="snapshot file or postgresql:// URL")
-    diff.add_argument("new", metavar="NEW", help="snapshot file or postgresql:// URL")
+    diff.add_argument(
+        "new",
+        metavar="NEW",
+        nargs="?",
+        help="snapshot file or postgresql:// URL (default: the live database)",
+    )
+    _add_db_url(diff)
     diff.add_argument(
         "--schema",
         metavar="A,B",
@@ -142,19 +155,17 @@ def _add_db_url(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db-url",
         metavar="URL",
-        help="postgresql:// URL of the database (default: CTAS7_DATABASE_URL)",
+        help="postgresql:// URL of the database (default: CTAS7_DATABASE_URL, else the embedded "
+        "PostgreSQL in CTAS7_HOME/pg)",
     )
 
 
-def _db_url(args: argparse.Namespace, settings: Any) -> str:
-    from ctas7_panel.pgtools import check_url
+def _database(args: argparse.Namespace, settings: Any) -> contextlib.AbstractContextManager[str]:
+    """The database of a one-shot command: ``--db-url``, ``CTAS7_DATABASE_URL`` or embedded."""
+    from ctas7_panel.embedded import database_url
 
-    url = args.db_url or getattr(settings, "database_url", None)
-    if not url:
-        raise UsageError(
-            "no database given: pass --db-url postgresql://... or set CTAS7_DATABASE_URL"
-        )
-    return check_url(str(url))
+    url = getattr(args, "db_url", None) or getattr(settings, "database_url", None)
+    return database_url(url, settings.home, what="--db-url")
 
 
 def _options(args: argparse.Namespace) -> Any:
@@ -219,15 +230,15 @@ def typegen_handler(args: argparse.Namespace, settings: Any) -> int:
     """``ctas7 schema typegen``: print or write the TypeScript types."""
     from ctas7_panel.schema.gcpause import gc_paused
 
-    with gc_paused():  # one-shot: no collector passes over imports, introspection, generation
-        return _typegen(args, settings)
+    # one-shot: no collector passes over imports, introspection, generation
+    with gc_paused(), _database(args, settings) as url:
+        return _typegen(args, settings, url)
 
 
-def _typegen(args: argparse.Namespace, settings: Any) -> int:
+def _typegen(args: argparse.Namespace, settings: Any, url: str) -> int:
     from ctas7_panel.schema.languages import needs_type_list, render
 
     options = _options(args)
-    url = _db_url(args, settings)
     language = getattr(args, "lang", "typescript")
     generator = "typegen" if language == "typescript" else f"typegen_{language}"
     catalog = _read_catalog(
@@ -259,8 +270,8 @@ def _typegen(args: argparse.Namespace, settings: Any) -> int:
 def snapshot_handler(args: argparse.Namespace, settings: Any) -> int:
     """``ctas7 schema snapshot``: write the canonical snapshot, print its fingerprint."""
     options = _options(args)
-    url = _db_url(args, settings)
-    catalog = _read_catalog(url, options)
+    with _database(args, settings) as url:
+        catalog = _read_catalog(url, options)
     from ctas7_panel.atomic import atomic_write
     from ctas7_panel.schema.snapshot import canonical_json, fingerprint, to_snapshot
 
@@ -286,10 +297,16 @@ def _load_side(source: str, options: Any) -> dict[str, Any]:
 
 
 def diff_handler(args: argparse.Namespace, settings: Any) -> int:
-    """``ctas7 schema diff OLD NEW``: print what changed, as text or JSON."""
+    """``ctas7 schema diff OLD [NEW]``: print what changed, as text or JSON."""
     options = _options(args)
     old = _load_side(args.old, options)
-    new = _load_side(args.new, options)
+    if args.new is None:
+        from ctas7_panel.schema.snapshot import to_snapshot
+
+        with _database(args, settings) as url:
+            new = to_snapshot(_read_catalog(url, options))
+    else:
+        new = _load_side(args.new, options)
     from ctas7_panel.schema.diff import diff_snapshots
 
     result = diff_snapshots(old, new)

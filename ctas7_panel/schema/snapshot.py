@@ -1,4 +1,5 @@
-"""Canonical snapshot of a ``Catalog`` and its fingerprint (pure, except ``load_snapshot``).
+"""Canonical snapshot of a ``Catalog`` and its fingerprint (pure, except ``load_snapshot``, which
+reads either snapshot file through ``snapshot_file``).
 
 A snapshot is plain JSON: names, types, nullability, defaults, identity, generated columns,
 constraints, indexes and comments of every included object, in a fixed order and with no
@@ -210,32 +211,9 @@ def types_hash(types_text: str) -> str:
 
 
 def load_snapshot(path: str | Path) -> Snapshot:
-    """Read a snapshot file, or raise ``ArtifactError`` saying what is wrong with it."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise ArtifactError(
-            f"snapshot file {str(path)!r} does not exist: write one with "
-            "'ctas7 schema snapshot --db-url URL -o FILE'"
-        ) from exc
-    except OSError as exc:
-        raise ArtifactError(f"cannot read snapshot file {str(path)!r}: {exc.strerror}") from exc
-    try:
-        snapshot = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise ArtifactError(
-            f"snapshot file {str(path)!r} is not valid JSON ({exc}): regenerate it with "
-            "'ctas7 schema snapshot'"
-        ) from exc
-    if not isinstance(snapshot, dict) or "relations" not in snapshot or "format" not in snapshot:
-        raise ArtifactError(
-            f"snapshot file {str(path)!r} is not a ctas7 schema snapshot (no 'format' and "
-            "'relations' keys): regenerate it with 'ctas7 schema snapshot'"
-        )
-    if snapshot["format"] != SNAPSHOT_FORMAT:
-        raise ArtifactError(
-            f"snapshot file {str(path)!r} has format {snapshot['format']!r}, this version reads "
-            f"format {SNAPSHOT_FORMAT}: regenerate it with 'ctas7 schema snapshot'"
-        )
-    return snapshot
+    """The canonical snapshot in a snapshot file (a bare snapshot or the sync node's record),
+    or ``ArtifactError`` saying what is wrong with it (see ``snapshot_file``)."""
+    from ctas7_panel.schema.snapshot_file import read_snapshot_file
+
+    return read_snapshot_file(path).snapshot
+

@@ -53,6 +53,7 @@ from ctas7_panel import pgtools
 from ctas7_panel.errors import Ctas7Error, DatabaseError, SchemaError, UsageError
 from ctas7_panel.events import Event
 from ctas7_panel.schema import artifacts
+from ctas7_panel.schema.snapshot_file import SnapshotRecord  # the record lives with its loader
 from ctas7_panel.settings import redact_url
 
 if TYPE_CHECKING:
@@ -62,7 +63,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_FORMAT = "ctas7-sync-snapshot/1"
 STDERR_TAIL_CHARS = 2000
 
 
@@ -218,59 +218,6 @@ def builtin_differ(old: dict[str, Any], new: dict[str, Any]) -> DiffSummary:
 
 
 # --- the snapshot record on disk ---------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotRecord:
-    """The snapshot file: the schema the types were made from, and what they hashed to."""
-
-    fingerprint: str
-    types_hash: str  # of the seed's types file
-    generator: str
-    table_count: int
-    snapshot: dict[str, Any]
-    types_hashes: dict[str, str] = field(default_factory=dict)  # every types file: path -> hash
-
-    def encode(self) -> bytes:
-        return orjson.dumps(
-            {
-                "format": SNAPSHOT_FORMAT,
-                "fingerprint": self.fingerprint,
-                "types_hash": self.types_hash,
-                "types_hashes": self.types_hashes,
-                "generator": self.generator,
-                "table_count": self.table_count,
-                "snapshot": self.snapshot,
-            },
-            option=orjson.OPT_SORT_KEYS,
-        )
-
-    @classmethod
-    def decode(cls, loaded: artifacts.Loaded) -> tuple[SnapshotRecord | None, str | None]:
-        if not loaded.ok:
-            return None, loaded.problem
-        obj = loaded.value
-        if obj.get("format") != SNAPSHOT_FORMAT:
-            return None, f"corrupt: format is not {SNAPSHOT_FORMAT!r}"
-        hashes = obj.get("types_hashes", {})
-        if not isinstance(hashes, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in hashes.items()
-        ):
-            return None, "corrupt: types_hashes is not an object of path -> hash"
-        try:
-            rec = cls(
-                str(obj["fingerprint"]),
-                str(obj["types_hash"]),
-                str(obj["generator"]),
-                int(obj["table_count"]),
-                obj["snapshot"],
-                hashes,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            return None, f"corrupt: {exc}"
-        if not isinstance(rec.snapshot, dict):
-            return None, "corrupt: snapshot is not an object"
-        return rec, None
 
 
 # --- the pure decision -------------------------------------------------------------------------

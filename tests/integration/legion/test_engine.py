@@ -252,7 +252,7 @@ async def test_bad_events_and_bad_snapshots_leave_the_engine_running(
     assert err.value.field == "payload.reload_required"
 
     artifacts.snapshot.write_text("{not json")
-    with pytest.raises(ArtifactError, match="corrupt"):
+    with pytest.raises(ArtifactError, match="is not valid JSON"):
         await engine.handle_schema_update_event(for_legion("def"))
     assert engine.get_schema_status()["current_hash"] == good_hash
     ok = await engine.execute(Task("still", query=Query("jobs", op="count")))
@@ -336,14 +336,74 @@ async def test_artifacts_rewritten_by_another_process_trigger_a_reload(
     assert eng.get_schema_status()["is_watching"] is False
 
 
-async def test_engine_without_snapshot_explains_what_to_do(jobs_db: str, tmp_path: Any) -> None:
+async def test_engine_given_only_a_database_url_reads_the_schema_itself(
+    jobs_db: str, artifacts: Artifacts
+) -> None:
+    """No snapshot file yet (no sync ran here): Legion introspects the database, with the same
+    fingerprint the Schema Sync Node computes, so the first snapshot that lands reloads nothing.
+    """
     async with LegionExecutionEngine(
-        database_url=jobs_db, hash_cache_path=tmp_path / "h", watch=False
+        database_url=jobs_db, hash_cache_path=artifacts.hash_cache, schema_path=artifacts.types
     ) as eng:
-        assert eng.get_schema_status()["current_hash"] is None
+        status = eng.get_schema_status()
+        assert status["current_hash"] is not None and status["last_update"] is not None
+        assert eng.registry.get("jobs") is not None
+        result = await eng.execute(Task("q", query=Query("jobs", op="count")))
+        assert result.ok and result.value == [{"count": 3}]
+        assert result.schema_hash == status["current_hash"]
+
+        written = artifacts.write(jobs_db)  # what a sync writes: snapshot, then hash cache
+        assert written == status["current_hash"]
+        await asyncio.sleep(0.5)  # the watcher sees the new files: same hash, no reload
+        assert eng.get_schema_status()["current_hash"] == written
+        assert eng.last_reload is None
+
+
+async def test_engine_with_no_snapshot_and_no_database_schema_explains_what_to_do(
+    fresh_db_url: str, tmp_path: Any
+) -> None:
+    async with LegionExecutionEngine(
+        database_url=fresh_db_url, hash_cache_path=tmp_path / "h", watch=False
+    ) as eng:
+        assert len(eng.registry) == 0  # an empty database: nothing to run against
         result = await eng.execute(Task("q", query=Query("jobs")))
         assert result.status == "failed"
-        assert "no schema snapshot loaded" in (result.error or "")
+        assert "jobs" in (result.error or "")
+
+
+async def test_schema_update_event_as_dict_or_json_text(
+    engine: LegionExecutionEngine, jobs_db: str, artifacts: Artifacts
+) -> None:
+    """A caller porting the seed passes the event's JSON: the dict, or the text."""
+    pgtools.apply_sql(jobs_db, "ALTER TABLE public.jobs ADD COLUMN zone text")
+    newer = artifacts.write(jobs_db)
+    as_dict = for_legion(newer).to_dict()
+    report = await engine.handle_schema_update_event(as_dict)
+    assert report is not None and report.new_hash == newer
+    assert await engine.handle_schema_update_event(as_dict) is None  # same event_id: once
+
+    pgtools.apply_sql(jobs_db, "ALTER TABLE public.jobs DROP COLUMN zone")
+    newest = artifacts.write(jobs_db)
+    raw = ev.schema_updated(
+        new_hash=newest, old_hash=newer, schema_path=str(artifacts.types), table_count=1
+    )
+    bare = {"event_type": "schema_updated", "payload": raw.payload}  # no id, time or source
+    report = await engine.handle_schema_update_event(orjson_text(bare))
+    assert report is not None and report.new_hash == newest
+
+    with pytest.raises(EventError, match="JSON"):
+        await engine.handle_schema_update_event("{not json")
+    with pytest.raises(EventError, match="event_type"):
+        await engine.handle_schema_update_event({"payload": {}})
+    with pytest.raises(EventError, match="expected an Event"):
+        await engine.handle_schema_update_event(42)  # type: ignore[arg-type]
+    assert engine.get_schema_status()["current_hash"] == newest
+
+
+def orjson_text(obj: Any) -> str:
+    import orjson
+
+    return orjson.dumps(obj).decode()
 
 
 async def test_unreachable_database_is_a_clear_error(tmp_path: Any) -> None:

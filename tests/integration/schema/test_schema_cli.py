@@ -54,8 +54,8 @@ def test_snapshot_and_diff(fresh_db_url: str, goldens, tmp_path: Path, capsys) -
             ["schema", "typegen", "--db-url", "postgresql://nobody@127.0.0.1:1/none"],
             "cannot connect to",
         ),
-        (["schema", "typegen", "--db-url", "http://example"], "bad database URL"),
-        (["schema", "typegen"], "no database given"),
+        (["schema", "typegen", "--db-url", "http://example"], "bad --db-url"),
+        (["schema", "diff", "/nonexistent/old.json", "--db-url", "http://x"], "does not exist"),
         (["schema", "diff", "/nonexistent/old.json", "/nonexistent/new.json"], "does not exist"),
     ],
 )
