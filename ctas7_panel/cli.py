@@ -29,6 +29,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ctas7_panel.mcp.cli",
     "ctas7_panel.graph.cli",
     "ctas7_panel.playwright.cli",
+    "ctas7_panel.db_cli",
+    "ctas7_panel.notebooks_cli",
 )
 
 Handler = Callable[..., int]

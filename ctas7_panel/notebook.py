@@ -11,29 +11,69 @@ machine that is down for the first half of the run (nothing listens on its port)
 for the second half (a small server that acknowledges every event). So the reliability notebook
 has real retries, real dead letters (deliveries that gave up during the outage) and a real
 recovery to analyse.
+
+A generated history lives in a temporary folder ``ctas7-notebook-<pid>-*``: the embedded
+database in it (most of its size) is deleted as soon as the run ends, the rest when the
+``History`` is closed (``close()`` or ``with``) or the kernel exits; folders left by kernels that
+were killed are swept by the next ``generate``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
 import time
+import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ctas7_panel.store import EventStore, open_store
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+PREFIX = "ctas7-notebook-"
 
 
 @dataclass
 class History:
-    """The store to analyse and where it came from."""
+    """The store to analyse and where it came from. ``close()`` (or ``with``) closes the store
+    and deletes a generated history's folder; the kernel's exit does it too."""
 
     store: EventStore
     generated: bool
     seconds: float
     home: Path | None = None
+    _cleanup: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.generated and self.home is not None:
+            self._cleanup = weakref.finalize(self, _remove, self.store, self.home)
+
+    def close(self) -> None:
+        if self._cleanup is not None:
+            self._cleanup()
+        else:
+            self.store.close()
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def events(self, **filters: Any) -> pd.DataFrame:
+        """``store.load_events(**filters)`` with ``timestamp`` in UTC as *naive* datetimes:
+        Bokeh plots those as they are (a timezone-aware column makes it warn that numpy
+        datetimes carry no timezone)."""
+        frame = self.store.load_events(**filters)
+        frame["timestamp"] = frame["timestamp"].dt.tz_convert(None)
+        return frame
 
     def describe(self) -> str:
         n = self.store.count()
@@ -60,19 +100,19 @@ def generate(seconds: float = 8.0, *, outage: bool = True) -> History:
     from ctas7_panel.bridge.delivery import RetryPolicy
     from ctas7_panel.demo import DemoConfig
     from ctas7_panel.netutil import free_port
-    from ctas7_panel.runtime import Runtime, embedded_defaults
+    from ctas7_panel.runtime import Runtime
     from ctas7_panel.settings import Settings
 
-    home = Path(tempfile.mkdtemp(prefix="ctas7-notebook-"))
-    settings = embedded_defaults(
-        Settings.from_env(
-            {
-                "CTAS7_HOME": str(home),
-                "CTAS7_STORE_URL": f"sqlite:///{home}/events.db",
-                "CTAS7_POLL_INTERVAL": "1",
-            }
-        ),
-        {},
+    sweep_stale()
+    home = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
+    settings = Settings.from_env(
+        {
+            "CTAS7_HOME": str(home),
+            "CTAS7_STORE_URL": f"sqlite:///{home}/events.db",
+            "CTAS_SCHEMA_PATH": str(home / "database" / "supabase_schema.ts"),
+            "CTAS_HASH_CACHE_PATH": str(home / ".last_schema_hash"),
+            "CTAS7_POLL_INTERVAL": "1",
+        }
     )
     demo = DemoConfig(
         ddl_every=max(0.4, seconds / 10),
@@ -84,15 +124,19 @@ def generate(seconds: float = 8.0, *, outage: bool = True) -> History:
     forward = {"neural_mux": f"ws://127.0.0.1:{port}/mux_events"} if outage else None
     retry = RetryPolicy(max_attempts=8, base=0.05, max_delay=0.5, max_elapsed=seconds / 4)
     t0 = time.monotonic()
-    runtime = Runtime(
-        settings,
-        demo=True,
-        gateway=False,
-        demo_config=demo,
-        forward=forward,
-        retry=retry,
-        metrics_interval=1.0,
-    ).start()
+    try:
+        runtime = Runtime(
+            settings,
+            demo=True,
+            gateway=False,
+            demo_config=demo,
+            forward=forward,
+            retry=retry,
+            metrics_interval=1.0,
+        ).start()
+    except BaseException:
+        shutil.rmtree(home, ignore_errors=True)
+        raise
     server = None
     try:
         if outage:
@@ -105,9 +149,31 @@ def generate(seconds: float = 8.0, *, outage: bool = True) -> History:
         if server is not None:
             runtime.call(_close(server)).result(10)
         runtime.stop()
+        shutil.rmtree(home / "pg", ignore_errors=True)  # the database: stopped, not needed now
+        shutil.rmtree(home / "run", ignore_errors=True)
     return History(
         open_store(settings.store_url), generated=True, seconds=time.monotonic() - t0, home=home
     )
+
+
+def _remove(store: EventStore, home: Path) -> None:
+    with contextlib.suppress(Exception):
+        store.close()
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def sweep_stale(tmp: Path | None = None) -> list[Path]:
+    """Delete ``ctas7-notebook-<pid>-*`` folders whose process is gone; return them."""
+    import psutil
+
+    removed = []
+    for path in Path(tmp or tempfile.gettempdir()).glob(f"{PREFIX}*"):
+        pid_text = path.name[len(PREFIX) :].split("-", 1)[0]
+        if not pid_text.isdigit() or psutil.pid_exists(int(pid_text)):
+            continue  # an older layout, or a live kernel's
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
 
 
 async def _ack_server(port: int) -> Any:

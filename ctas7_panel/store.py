@@ -168,10 +168,22 @@ class EventStore:
         return int(self._run("SELECT count(*) FROM ctas7_events")[0][0])
 
     def add_dead_letter(
-        self, event: Event, target: str, reason: str, *, attempts: int = 1, now: float | None = None
+        self,
+        event: Event,
+        target: str,
+        reason: str,
+        *,
+        attempts: int = 1,
+        now: float | None = None,
+        first_failure: float | None = None,
     ) -> int:
-        """Record a failed delivery; the same (event, target) again bumps ``attempts``."""
+        """Record a failed delivery; the same (event, target) again bumps ``attempts``.
+
+        ``first_failure`` (unix s, default ``now``): when the first of ``attempts`` failed, so
+        ``last_failure - first_failure`` is how long delivery was tried before giving up.
+        """
         ts = time.time() if now is None else now
+        first = ts if first_failure is None else min(first_failure, ts)
         ph = self._ph
         try:
             event_json = event.to_json().decode()
@@ -183,7 +195,7 @@ class EventStore:
             f"{ph}, {ph}) ON CONFLICT (event_id, target) DO UPDATE SET reason = excluded.reason, "
             "attempts = ctas7_dead_letters.attempts + excluded.attempts, "
             "last_failure = excluded.last_failure, replayed_at = NULL RETURNING id",
-            (_text(event.event_id), event_json, _text(target), _text(reason), attempts, ts, ts),
+            (_text(event.event_id), event_json, _text(target), _text(reason), attempts, first, ts),
             write=True,
         )
         return int(rows[0][0])

@@ -127,7 +127,7 @@ class _Item:
 
     done: asyncio.Future[None]
     events: Sequence[Event] = ()
-    letter: tuple[Event, str, str, int] | None = None
+    letter: tuple[Event, str, str, int, float | None] | None = None
 
     @property
     def size(self) -> int:
@@ -190,10 +190,17 @@ class StoreWriter:
         return await self._put(_Item(self._future(), events=events))
 
     async def dead_letter(
-        self, event: Event, target: str, reason: str, *, attempts: int = 1
+        self,
+        event: Event,
+        target: str,
+        reason: str,
+        *,
+        attempts: int = 1,
+        first_failure: float | None = None,
     ) -> asyncio.Future[None]:
         """Queue a dead letter (``EventStore.add_dead_letter``); same promise as ``write``."""
-        return await self._put(_Item(self._future(), letter=(event, target, reason, attempts)))
+        letter = (event, target, reason, attempts, first_failure)
+        return await self._put(_Item(self._future(), letter=letter))
 
     def _future(self) -> asyncio.Future[None]:
         return asyncio.get_running_loop().create_future()
@@ -324,13 +331,17 @@ class StoreWriter:
                 self._keep(*item.letter)
 
     def _refuse(self, event: Event, reason: str) -> None:
-        self._keep(event, STORE_TARGET, f"the history cannot hold this event: {reason}", 1)
+        self._keep(event, STORE_TARGET, f"the history cannot hold this event: {reason}", 1, None)
         self.health.dead_lettered += 1
 
-    def _keep(self, event: Event, target: str, reason: str, attempts: int) -> None:
+    def _keep(
+        self, event: Event, target: str, reason: str, attempts: int, first: float | None
+    ) -> None:
         """A dead letter; if the store refuses even that while writable, a stand-in."""
         try:
-            self.store.add_dead_letter(event, target, reason[:2000], attempts=attempts)
+            self.store.add_dead_letter(
+                event, target, reason[:2000], attempts=attempts, first_failure=first
+            )
         except StoreUnavailable:
             raise  # down: retried later
         except StoreError as exc:
@@ -342,7 +353,9 @@ class StoreWriter:
                 "store",
                 {"event_id": repr(event.event_id)[:200], "error": str(exc)[:2000]},
             )
-            self.store.add_dead_letter(stand_in, target, reason[:2000], attempts=attempts)
+            self.store.add_dead_letter(
+                stand_in, target, reason[:2000], attempts=attempts, first_failure=first
+            )
         if target == STORE_TARGET:
             log.warning("store: dead-lettered %r: %s", event.event_id, reason)
 

@@ -489,7 +489,11 @@ class TelemetryBridge:
             )
             target = f"invalid:{d.target}"
         stored = await self._writer.dead_letter(
-            event, target, reason[:2000], attempts=max(1, d.attempts)
+            event,
+            target,
+            reason[:2000],
+            attempts=max(1, d.attempts),
+            first_failure=time.time() - (time.monotonic() - d.first_attempt),
         )
         await asyncio.wait([stored])
         if stored.cancelled():  # closing before the store took it: leave the message unacked
