@@ -10,3 +10,12 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def refusing_port(host: str = "127.0.0.1") -> socket.socket:
+    """A socket bound to a free port and never listening: connecting to that port is refused,
+    and no other process can take it while the socket is open. Its port:
+    ``sock.getsockname()[1]``; close it when done. For a URL that must reach nothing."""
+    sock = socket.socket()
+    sock.bind((host, 0))
+    return sock

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -21,9 +22,44 @@ from pathlib import Path
 import pytest
 
 from ctas7_panel import pgtools
-from ctas7_panel.netutil import free_port
+from ctas7_panel.netutil import free_port, refusing_port
+from ctas7_panel.settings import VARIABLES
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _isolate_from_live_apps() -> socket.socket:
+    """The suite never reaches a running app, database or bus: the caller's ctas7 settings are
+    dropped from this process's environment (its subprocesses and notebooks inherit that), and
+    ``CTAS7_BRIDGE_URL`` points at a port held open for the session that refuses every
+    connection, so a test (or an inner pytest run) that sends events without a URL of its own
+    sends them nowhere instead of to ``ws://127.0.0.1:8002``. Runs when this file is imported:
+    before any plugin's ``pytest_configure`` (the ctas7 plugin reads the environment there).
+    """
+    for var in VARIABLES:
+        if var.name != "CTAS7_LOG_LEVEL":
+            os.environ.pop(var.name, None)
+    sock = refusing_port()
+    os.environ["CTAS7_BRIDGE_URL"] = f"ws://127.0.0.1:{sock.getsockname()[1]}/telemetry_bridge"
+    return sock  # kept open (module global) for the whole session
+
+
+_REFUSING_BRIDGE = _isolate_from_live_apps()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _REFUSING_BRIDGE.close()
+
+
+@pytest.fixture
+def bridge_url() -> Iterator[str]:
+    """A bridge ingress URL of this test's own that refuses every connection (its port is held
+    for the test): for tests that send events and must not reach anything."""
+    sock = refusing_port()
+    try:
+        yield f"ws://127.0.0.1:{sock.getsockname()[1]}/telemetry_bridge"
+    finally:
+        sock.close()
 
 
 # Test modules import helpers from the package, not from this file (pytest runs with

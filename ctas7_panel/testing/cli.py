@@ -9,15 +9,16 @@
   the events are stored, 1 when they could not be, 2 for an unreadable or unknown file.
 
 Events always go to the event store (``CTAS7_STORE_URL``) and, with ``CTAS7_BUS_URL=redis://``,
-to the bus; with the in-memory bus they go to a bridge only when one is named
-(``--bridge-url`` or ``CTAS7_BRIDGE_URL``). Delivery problems are one warning on stderr.
+to the bus; with the in-memory bus to the bridge's ingress (``--bridge-url``, else
+``CTAS7_BRIDGE_URL``, default the seed's ``ws://127.0.0.1:8002/telemetry_bridge``: the app's,
+when it runs in its default place; nobody listening there is not a problem). Delivery problems
+are one warning on stderr.
 Heavy imports happen inside the handlers.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -95,8 +96,7 @@ def deliver(
     """Store and send ``events``; return the delivery problems (empty when all went well)."""
     from ctas7_panel.testing.telemetry import TelemetryConfig, TelemetrySender
 
-    url = bridge_url or os.environ.get(BRIDGE_ENV) or None
-    config = TelemetryConfig.from_settings(settings, bridge_url=url, default_bridge=False)
+    config = TelemetryConfig.from_settings(settings, bridge_url=bridge_url, optional_default=True)
     sender = TelemetrySender(config)
     sender.start()
     for event in events:

@@ -159,10 +159,10 @@ class Ctas7Session:
         )
 
     def _bridge_url(self) -> str | None:
+        """The flag or ini value; else the sender takes ``CTAS7_BRIDGE_URL`` from settings."""
         return (
             self.config.getoption("ctas7_bridge_url")
             or self.config.getini("ctas7_bridge_url")
-            or os.environ.get(BRIDGE_ENV)
             or None
         )
 

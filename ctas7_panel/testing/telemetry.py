@@ -8,10 +8,13 @@ each batch to every sink:
 - the event store (``CTAS7_STORE_URL``): always, so nothing is lost when the rest is down;
 - the bus, when ``CTAS7_BUS_URL`` is ``redis://``: published on topic ``events`` (the bridge
   consumes it in group ``bridge``);
-- otherwise the bridge's websocket ingress (``ws://127.0.0.1:8002/telemetry_bridge`` unless
-  configured): one event per frame, each answered ``{"ack": id}`` or ``{"error": ...}``; it
-  sends ``CTAS7_ADMIN_TOKEN`` when set (the audit's ``schema_*`` events are reserved), else
-  ``CTAS7_TOKEN``.
+- otherwise the bridge's websocket ingress (``CTAS7_BRIDGE_URL``, default the seed's
+  ``ws://127.0.0.1:8002/telemetry_bridge``): one event per frame, each answered ``{"ack": id}``
+  or ``{"error": ...}``; it sends ``CTAS7_ADMIN_TOKEN`` when set (the audit's ``schema_*``
+  events are reserved), else ``CTAS7_TOKEN``. For one-shot commands (``ctas7 audit``,
+  ``ctas7 ingest``) the default ingress is optional: when nothing listens there (no app
+  running) the events stay in the store and nothing is reported; a configured ingress that
+  refuses is reported.
 
 A sink that fails keeps its undelivered events (bounded: ``max_pending``, oldest dropped and
 counted) and is retried at most every ``retry_interval`` seconds and once more at ``close``.
@@ -53,6 +56,7 @@ class TelemetryConfig:
     store_url: str | None = None
     bus_url: str | None = None  # redis://... (None: do not publish on a bus)
     bridge_url: str | None = None  # ws://.../telemetry_bridge (None: do not send to a bridge)
+    bridge_optional: bool = False  # True: a refused connection is "no app running", not a problem
     token: str | None = None
     batch: int = 500
     connect_timeout: float = 2.0
@@ -67,21 +71,22 @@ class TelemetryConfig:
         settings: Settings,
         *,
         bridge_url: str | None = None,
-        default_bridge: bool = True,
+        optional_default: bool = False,
         **overrides: Any,
     ) -> TelemetryConfig:
         """Redis bus when configured, else the bridge's ingress; always the store.
 
-        With the in-memory bus and no ``bridge_url``, ``default_bridge`` decides whether the
-        default ingress (``ws://127.0.0.1:8002/telemetry_bridge``) is tried.
+        The ingress is ``bridge_url`` (a flag or ini value), else ``settings.bridge_url``
+        (``CTAS7_BRIDGE_URL``, default the seed's). ``optional_default``: when that is the
+        default URL, a refused connection means no app is running (see the module docstring).
         """
         remote_bus = not settings.bus_url.startswith("memory")
-        if not bridge_url and default_bridge:
-            bridge_url = DEFAULT_BRIDGE_URL
+        url = bridge_url or settings.bridge_url
         values: dict[str, Any] = {
             "store_url": settings.store_url,
             "bus_url": settings.bus_url if remote_bus else None,
-            "bridge_url": None if remote_bus else (bridge_url or None),
+            "bridge_url": None if remote_bus else url,
+            "bridge_optional": optional_default and url == DEFAULT_BRIDGE_URL,
             "token": settings.client_token,  # admin when set: audits publish schema_* events
         }
         values.update(overrides)
@@ -149,10 +154,17 @@ class BridgeSink:
     """The bridge's websocket ingress: frames out, one ``ack`` or ``error`` reply each."""
 
     def __init__(
-        self, url: str, *, token: str | None, connect_timeout: float, reply_timeout: float
+        self,
+        url: str,
+        *,
+        token: str | None,
+        connect_timeout: float,
+        reply_timeout: float,
+        optional: bool = False,
     ) -> None:
         self.url = url
         self.name = f"bridge {redact_url(url)}"
+        self.optional = optional  # nobody listening is not a problem (the events are stored)
         self.token = token
         self.connect_timeout = connect_timeout
         self.reply_timeout = reply_timeout
@@ -216,6 +228,7 @@ class _State:
     delivered: int = 0
     refused: int = 0
     dropped: int = 0
+    absent: bool = False  # an optional sink with nobody listening: not tried again
 
 
 class TelemetrySender:
@@ -236,6 +249,7 @@ class TelemetrySender:
                         token=config.token,
                         connect_timeout=config.connect_timeout,
                         reply_timeout=config.reply_timeout,
+                        optional=config.bridge_optional,
                     )
                 )
         self._states = [_State(s, deque()) for s in sinks]
@@ -317,6 +331,8 @@ class TelemetrySender:
     async def _deliver(self, batch: list[Event], *, final: bool) -> None:
         now = time.monotonic()
         for st in self._states:
+            if st.absent:
+                continue
             st.pending.extend(batch)
             overflow = len(st.pending) - self.config.max_pending
             for _ in range(max(0, overflow)):
@@ -329,6 +345,10 @@ class TelemetrySender:
                 try:
                     st.refused += await st.sink.send(chunk)
                 except Exception as exc:  # any sink failure: keep the events, retry later
+                    if getattr(st.sink, "optional", False) and str(exc) == "connection refused":
+                        st.absent = True  # no app is running: the store has the events
+                        st.pending.clear()
+                        break
                     st.error = str(exc)
                     st.retry_at = time.monotonic() + self.config.retry_interval
                     break
@@ -357,12 +377,12 @@ class TelemetrySender:
                     else ""
                 )
                 out.append(
-                    f"{st.sink.name}: {lost} test event(s) not delivered: "
+                    f"{st.sink.name}: {lost} event(s) not delivered: "
                     f"{st.error or 'dropped, too many pending'}{where}"
                 )
             if st.refused:
                 first = getattr(st.sink, "first_rejection", None)
                 out.append(f"{st.sink.name}: refused {st.refused} event(s): {first}")
         if self.overflowed:
-            out.append(f"{self.overflowed} test event(s) dropped: the telemetry queue was full")
+            out.append(f"{self.overflowed} event(s) dropped: the telemetry queue was full")
         return out

@@ -37,10 +37,14 @@ def core_db(fresh_db_url: str) -> str:
 
 
 @pytest.fixture
-def env(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, core_db: str) -> Path:
-    """Relative artifact paths (inside pytester's directory), a SQLite store, no bus."""
-    for var in ("CTAS7_BUS_URL", "CTAS7_BRIDGE_URL", "PLAYWRIGHT_SCHEMA_AUDIT_ENABLED"):
+def env(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, core_db: str, bridge_url: str
+) -> Path:
+    """Relative artifact paths (inside pytester's directory), a SQLite store, no bus, a bridge
+    URL of this test's own (refusing: the audit's events reach nothing but the store)."""
+    for var in ("CTAS7_BUS_URL", "PLAYWRIGHT_SCHEMA_AUDIT_ENABLED"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("CTAS7_BRIDGE_URL", bridge_url)
     monkeypatch.setenv("CTAS7_DATABASE_URL", core_db)
     monkeypatch.setenv("CTAS_SCHEMA_PATH", "database/supabase_schema.ts")
     monkeypatch.setenv("CTAS_HASH_CACHE_PATH", ".last_schema_hash")

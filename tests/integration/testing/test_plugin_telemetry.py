@@ -76,10 +76,14 @@ def completed(events: list[Event]) -> dict[str, dict[str, object]]:
 
 
 @pytest.fixture
-def env(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """A clean ctas7 environment for the inner run; returns the event store's file."""
-    for var in ("CTAS7_BUS_URL", "CTAS7_BRIDGE_URL", "PLAYWRIGHT_SCHEMA_AUDIT_ENABLED"):
+def env(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, bridge_url: str
+) -> Path:
+    """A clean ctas7 environment for the inner run (a bridge URL of its own, refusing); returns
+    the event store's file."""
+    for var in ("CTAS7_BUS_URL", "PLAYWRIGHT_SCHEMA_AUDIT_ENABLED"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("CTAS7_BRIDGE_URL", bridge_url)
     db = tmp_path / "events.db"
     monkeypatch.setenv("CTAS7_STORE_URL", f"sqlite:///{db}")
     return db
@@ -156,7 +160,7 @@ def test_bridge_down_tests_pass_with_exactly_one_warning(
     out = result.stdout.str()
     assert re.search(r"2 passed, 1 warning in", out), out
     assert out.count("Ctas7TelemetryWarning") == 1
-    assert f"bridge {bridge}: 4 test event(s) not delivered: connection refused" in out
+    assert f"bridge {bridge}: 4 event(s) not delivered: connection refused" in out
     assert "(all of them are in the event store)" in out
     assert len(stored(env)) == 4  # nothing lost
 

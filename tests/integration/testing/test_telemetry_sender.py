@@ -59,4 +59,4 @@ def test_store_down_is_reported_not_raised(tmp_path: Path) -> None:
     sender.submit(ev.playwright_test_started(nodeid="t::a"))
     problems = sender.close(5.0)
     assert len(problems) == 1
-    assert problems[0].startswith("event store sqlite:///") and "1 test event(s)" in problems[0]
+    assert problems[0].startswith("event store sqlite:///") and "1 event(s)" in problems[0]
