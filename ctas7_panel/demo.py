@@ -9,7 +9,12 @@
 - ``task_rate`` times a second it runs a Legion task (inserts, counts, selects on the demo
   tables) through the ``LegionExecutionEngine``, which publishes ``task_executed``;
 - every ``tests_every`` seconds it runs the small pytest suite in ``ctas7_panel.demo_suite`` in a
-  subprocess with the ctas7 telemetry plugin on, so ``playwright_test_*`` events flow too.
+  subprocess, so ``playwright_test_*`` events flow too: with the ctas7 telemetry plugin on when
+  the app has a bridge ingress (``CTAS7_BRIDGE_URL`` in ``test_env``: the gateway's), else with
+  ``--junitxml`` and the report published on the bus (``ctas7_panel.testing.ingest``). When the
+  run cannot happen or breaks (pytest missing, a usage or internal error, the plugin's events
+  undelivered), it publishes a ``playwright_test_completed`` with outcome ``error``, nodeid
+  ``demo_suite`` and the reason in ``message``, so the dashboard's test panel says why.
 
 Nothing here is synthetic except the traffic: the events come from the components themselves.
 ``run(stop)`` is cancel-safe; each step's failure is logged and the demo goes on.
@@ -19,12 +24,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import itertools
 import logging
 import os
 import random
 import secrets
 import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,9 +42,20 @@ from ctas7_panel import migrations, pgtools
 from ctas7_panel.errors import Ctas7Error
 
 if TYPE_CHECKING:
+    from ctas7_panel.events import Event
     from ctas7_panel.legion import LegionExecutionEngine
 
 log = logging.getLogger(__name__)
+
+BRIDGE_ENV = "CTAS7_BRIDGE_URL"
+DEMO_SUITE_NODEID = "demo_suite"
+NO_PYTEST = -2
+PYTEST_EXIT = {
+    2: "was interrupted",
+    3: "hit an internal error",
+    4: "was called wrongly (usage error)",
+    5: "collected no tests",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +136,13 @@ class DemoActivity:
         legion: LegionExecutionEngine | None = None,
         config: DemoConfig | None = None,
         test_env: dict[str, str] | None = None,
+        publish: Callable[[Event], Awaitable[None]] | None = None,
     ) -> None:
         self.database_url = database_url
         self.legion = legion
         self.config = config or DemoConfig()
-        self.test_env = test_env
+        self.test_env = test_env  # None: no test runs
+        self.publish = publish  # how test results reach the bus (junit reports, failures)
         self.ddl_applied: list[str] = []
         self.tasks_run = 0
         self.test_runs = 0
@@ -193,30 +215,115 @@ class DemoActivity:
             await _sleep(stop, self.config.tests_every)
 
     async def run_test_suite(self) -> int:
-        """Run the demo pytest suite with telemetry on; return pytest's exit code."""
-        suite = Path(__file__).with_name("demo_suite")
-        env = {**os.environ, **(self.test_env or {}), "CTAS7_DEMO_DATABASE_URL": self.database_url}
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "pytest",
-            str(suite),
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "--ctas7-telemetry",
-            "-o",
-            "addopts=",
-            "-W",
-            "ignore",
-            cwd=str(suite),
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        code = await proc.wait()
+        """Run the demo pytest suite and make its results events; return pytest's exit code
+        (``NO_PYTEST`` when pytest is not installed)."""
+        started = time.time()
         self.test_runs += 1
+        if importlib.util.find_spec("pytest") is None:
+            await self._test_run_failed(
+                "pytest is not installed in the app's Python "
+                f"({sys.executable}): pip install 'pytest>=8'",
+                started,
+            )
+            return NO_PYTEST
+        suite = Path(__file__).with_name("demo_suite")
+        env = {
+            **os.environ,
+            **(self.test_env or {}),
+            "CTAS7_DEMO_DATABASE_URL": self.database_url,
+            "PYTHONDONTWRITEBYTECODE": "1",  # nothing written into the installed package
+        }
+        with tempfile.TemporaryDirectory(prefix="ctas7-demo-tests-") as tmp:
+            argv = [sys.executable, "-m", "pytest", str(suite), "-q", "-p", "no:cacheprovider"]
+            plugin = uses_plugin(self.test_env or {})
+            junit = Path(tmp) / "demo-suite.xml"
+            argv += ["--ctas7-telemetry"] if plugin else [f"--junitxml={junit}"]
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=tmp,
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            try:
+                output, _ = await proc.communicate()
+            except asyncio.CancelledError:  # stopping: no test run outlives the app
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await asyncio.shield(proc.wait())
+                raise
+            code = proc.returncode if proc.returncode is not None else -1
+            text = output.decode("utf-8", "replace")
+            problem = test_run_problem(code, text)
+            if problem is None and not plugin:
+                problem = await self._publish_junit(junit, started)
+        if problem is not None:
+            log.warning("demo: the test run did not report: %s", problem)
+            await self._test_run_failed(problem, started)
         return code
+
+    async def _publish_junit(self, report: Path, started: float) -> str | None:
+        """Publish the JUnit report's events on the bus; the problem, if any."""
+        from ctas7_panel.testing.ingest import parse_report, to_events
+
+        try:
+            data = await asyncio.to_thread(report.read_bytes)
+            parsed = parse_report(data, "junit-xml")
+        except (OSError, Ctas7Error) as exc:
+            return f"pytest wrote no usable report ({exc})"
+        for event in to_events(parsed, source_node="pytest", default_start=started):
+            await self._publish(event)
+        return None
+
+    async def _test_run_failed(self, reason: str, started: float) -> None:
+        from ctas7_panel import events as ev
+
+        await self._publish(
+            ev.playwright_test_completed(
+                nodeid=DEMO_SUITE_NODEID,
+                outcome="error",
+                duration_ms=round((time.time() - started) * 1000, 3),
+                source_node="demo",
+                when="run",
+                message=f"the demo's test run did not report: {reason}"[:500],
+            )
+        )
+
+    async def _publish(self, event: Event) -> None:
+        if self.publish is None:
+            return
+        try:
+            await self.publish(event)
+        except Ctas7Error as exc:
+            log.warning("demo: cannot publish %s: %s", event.event_type, exc)
+
+
+def uses_plugin(test_env: dict[str, str]) -> bool:
+    """Whether the telemetry plugin can reach the app: through its bridge ingress or a shared
+    Redis bus (decided by ``test_env`` alone, never by an inherited ``CTAS7_BRIDGE_URL``)."""
+    bus = test_env.get("CTAS7_BUS_URL", "memory://")
+    return bool(test_env.get(BRIDGE_ENV)) or not bus.startswith("memory")
+
+
+def test_run_problem(code: int, output: str) -> str | None:
+    """Why a pytest run of the demo suite did not report its results, or None (pure).
+
+    Exit 0 (all passed) and 1 (some failed) are normal runs; anything else (2 interrupted,
+    3 internal error, 4 usage error, 5 no tests) is a problem, named with pytest's last words;
+    so is the telemetry plugin's warning that its events were not delivered.
+    """
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    if code not in (0, 1):
+        meaning = PYTEST_EXIT.get(code, f"exit code {code}")
+        tail = next(
+            (line for line in reversed(lines) if "error" in line.lower()),
+            lines[-1] if lines else "",
+        )
+        return f"pytest {meaning}" + (f": {tail}" if tail else "")
+    for line in lines:
+        if "ctas7 telemetry:" in line:
+            return line[line.index("ctas7 telemetry:") :]
+    return None
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:

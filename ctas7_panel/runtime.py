@@ -9,8 +9,9 @@ one runtime of the process (started on first use, stopped at exit).
 Start order matters and is fixed: every consumer subscribes (bridge, Legion, Neural Mux) before
 any producer (watcher, demo) can publish, so nothing is published into the void. Stop order is
 the reverse. With nothing configured: embedded PostgreSQL in ``CTAS7_HOME/pg``, the memory bus,
-the SQLite store, artifacts under ``CTAS7_HOME`` (unless ``CTAS_SCHEMA_PATH`` /
-``CTAS_HASH_CACHE_PATH`` are set), and the demo on.
+the SQLite store in ``CTAS7_HOME``, the artifacts where every command looks for them (the seed's
+``./database/supabase_schema.ts`` and ``./.last_schema_hash``, relative to the working
+directory), and the demo on.
 """
 
 from __future__ import annotations
@@ -44,19 +45,6 @@ class Status:
         prev = self.components.get(name)
         since = prev["since"] if prev and prev["up"] == up else time.time()
         self.components[name] = {"up": up, "since": since, "detail": detail}
-
-
-def embedded_defaults(settings: Settings, environ: dict[str, str] | None = None) -> Settings:
-    """With no database configured, keep the demo's artifacts inside ``CTAS7_HOME``."""
-    if settings.database_url is not None:
-        return settings
-    env = environ or {}
-    changes: dict[str, Any] = {}
-    if "CTAS_SCHEMA_PATH" not in env:
-        changes["schema_path"] = str(settings.home / "database" / "supabase_schema.ts")
-    if "CTAS_HASH_CACHE_PATH" not in env:
-        changes["hash_cache_path"] = str(settings.home / ".last_schema_hash")
-    return settings.replace(**changes) if changes else settings
 
 
 class Services:
@@ -99,6 +87,7 @@ class Services:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._closers: list[Callable[[], Awaitable[None] | None]] = []
+        self._dependents: list[Callable[[], Awaitable[None]]] = []
 
     async def __aenter__(self) -> Services:
         try:
@@ -220,17 +209,24 @@ class Services:
 
             test_env = None
             if self.run_test_suite:
+                store = s.store_path  # the test run has its own working directory
                 test_env = {
-                    "CTAS7_STORE_URL": s.store_url,
+                    "CTAS7_STORE_URL": f"sqlite:///{store.resolve()}" if store else s.store_url,
                     "CTAS7_BUS_URL": s.bus_url,
                 }
                 if self.gateway is not None:
                     test_env["CTAS7_BRIDGE_URL"] = self.gateway.url("telemetry_bridge")
+            bus = self.bus
+
+            async def publish(event: Event) -> None:
+                await bus.publish(event, topic="events")
+
             self.demo = DemoActivity(
                 self.database_url,
                 legion=self.legion,
                 config=self.demo_config or DemoConfig(),
                 test_env=test_env,
+                publish=publish,
             )
             self._spawn(self.demo.run(self._stop), "demo")
             self.status.set("demo", True)
@@ -267,9 +263,21 @@ class Services:
     def stop(self) -> None:
         self._stop.set()
 
+    def add_dependent(self, close: Callable[[], Awaitable[None]]) -> None:
+        """Something running on these services (the dashboard hub reads the bus and the
+        store): ``close()`` is awaited first when the services stop, so it never reads a
+        closed store."""
+        self._dependents.append(close)
+
     async def close(self) -> None:
-        """Stop everything, producers first, in reverse start order."""
+        """Stop what depends on the services, then everything, producers first, in reverse
+        start order."""
         self._stop.set()
+        while self._dependents:
+            try:
+                await self._dependents.pop()()
+            except Exception as exc:  # keep closing the rest
+                log.warning("runtime: error while stopping: %s", exc)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -347,6 +355,27 @@ _lock = threading.Lock()
 _runtime: Runtime | None = None
 
 
+def stop_before_thread_pools_end(stop: Callable[[], None]) -> None:
+    """Call ``stop`` at interpreter exit *before* the thread pools' workers end.
+
+    Closing the services hands blocking work (the store's last writes, the sync node's
+    connection, the embedded server's stop) to the loop's thread pool. At exit Python first
+    tells every pool worker to finish (``concurrent.futures`` registers that with
+    ``threading._register_atexit``, which runs before ``atexit``), and a pool whose workers have
+    finished refuses new work ("cannot schedule new futures after shutdown"). So the runtime
+    registers its stop the same way, later, which makes it run first (those hooks run last
+    registered, first called). ``atexit`` is the fallback where that hook does not exist.
+    """
+    register = getattr(threading, "_register_atexit", None)
+    if register is None:
+        atexit.register(stop)
+        return
+    try:
+        register(stop)
+    except RuntimeError:  # already shutting down
+        atexit.register(stop)
+
+
 def get_runtime(settings: Settings | None = None, **options: Any) -> Runtime:
     """The process's one runtime, started on first call (later calls return it)."""
     global _runtime
@@ -355,12 +384,12 @@ def get_runtime(settings: Settings | None = None, **options: Any) -> Runtime:
             if settings is None:
                 import os
 
-                settings = embedded_defaults(Settings.from_env(os.environ), dict(os.environ))
+                settings = Settings.from_env(os.environ)
             runtime = Runtime(settings, **options)
             runtime.start()
-            atexit.register(runtime.stop)
+            stop_before_thread_pools_end(runtime.stop)
             _runtime = runtime
         return _runtime
 
 
-__all__ = ["Runtime", "Services", "Status", "embedded_defaults", "get_runtime"]
+__all__ = ["Runtime", "Services", "Status", "get_runtime"]

@@ -63,12 +63,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo.set_defaults(handler=cmd_demo)
 
 
-def _settings(settings: Settings) -> Settings:
-    from ctas7_panel.runtime import embedded_defaults
-
-    return embedded_defaults(settings, dict(os.environ))
-
-
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from ctas7_panel.demo import DemoConfig
     from ctas7_panel.runtime import Services
@@ -81,9 +75,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     )
 
     async def run() -> None:
-        async with Services(
-            _settings(settings), demo=True, gateway=True, demo_config=config
-        ) as svc:
+        async with Services(settings, demo=True, gateway=True, demo_config=config) as svc:
             sub = await svc.bus.subscribe("demo-cli", topic="events")
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
@@ -128,12 +120,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from ctas7_panel.runtime import get_runtime
 
-    effective = _settings(settings)
-    runtime = get_runtime(effective, demo=args.demo, gateway=not args.no_gateway)
+    runtime = get_runtime(settings, demo=args.demo, gateway=not args.no_gateway)
     from ctas7_panel.dashboard.access import guarded_app
 
     def app() -> Any:
-        return guarded_app(effective, os.environ)
+        return guarded_app(settings, os.environ)
 
     mcp = None
     if not args.no_mcp:  # the MCP server at /mcp on the same port (ctas7_panel.mcp.embed)

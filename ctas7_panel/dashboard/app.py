@@ -60,12 +60,12 @@ def load_runtime(settings: Settings, environ: Mapping[str, str]) -> Any:
     port = environ.get("CTAS7_DEV_INGEST_PORT")
     if not port:
         try:
-            from ctas7_panel.runtime import embedded_defaults, get_runtime
+            from ctas7_panel.runtime import get_runtime
         except ModuleNotFoundError as exc:
             if exc.name != "ctas7_panel.runtime":
                 raise
         else:
-            return get_runtime(embedded_defaults(settings, dict(environ)))
+            return get_runtime(settings)
     from ctas7_panel.dashboard._dev_source import get_runtime as dev_runtime
 
     rate = float(environ.get("CTAS7_DEMO_RATE", "4") or 0)
@@ -143,6 +143,9 @@ async def _start(hub: Hub, settings: Settings, environ: Mapping[str, str]) -> No
 
             hub.replay = replay
         await asyncio.wrap_future(call(hub.start()))
+        services = getattr(runtime, "services", None)
+        if services is not None:  # the hub stops before the store and bus it reads
+            services.add_dependent(hub.close)
     except Exception as exc:
         log.exception("dashboard: the runtime or hub failed to start")
         hub.digest.set_status("bus", False, hub.clock(), f"start failed: {exc}")
