@@ -232,12 +232,18 @@ class DemoActivity:
             **(self.test_env or {}),
             "CTAS7_DEMO_DATABASE_URL": self.database_url,
             "PYTHONDONTWRITEBYTECODE": "1",  # nothing written into the installed package
+            # only the plugins this run needs, whatever else is installed (faster, and no
+            # other plugin's settings or hooks in the demo's run)
+            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
         }
         with tempfile.TemporaryDirectory(prefix="ctas7-demo-tests-") as tmp:
             argv = [sys.executable, "-m", "pytest", str(suite), "-q", "-p", "no:cacheprovider"]
             plugin = uses_plugin(self.test_env or {})
             junit = Path(tmp) / "demo-suite.xml"
-            argv += ["--ctas7-telemetry"] if plugin else [f"--junitxml={junit}"]
+            if plugin:
+                argv += ["-p", "ctas7_panel.testing.plugin", "--ctas7-telemetry"]
+            else:
+                argv.append(f"--junitxml={junit}")
             proc = await asyncio.create_subprocess_exec(
                 *argv,
                 cwd=tmp,

@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import os
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,10 +39,17 @@ def pgdata_of(home: Path | str) -> Path:
     return Path(home).expanduser().resolve() / "pg"
 
 
+def runtime_dir() -> Path:
+    """Where the wheel keeps its inter-process lock when there is no ``XDG_RUNTIME_DIR``:
+    ``<tmp>/ctas7-run-<uid>``. Never inside a project's home: the wheel takes that lock again
+    at exit, so a home deleted by then (a notebook's temporary one) would come back."""
+    return Path(tempfile.gettempdir()) / f"ctas7-run-{os.getuid()}"
+
+
 def _wheel(pgdata: Path) -> Any:
     """Import the wheel (after giving it a runtime dir, so it does not warn)."""
     # the wheel reads platformdirs' runtime dir once, at import: give it one instead of a warning
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(pgdata.parent / "run"))
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir()))
     Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -129,9 +137,13 @@ class EmbeddedPostgres:
         return self.url
 
     def stop(self) -> None:
-        """Let go of the server; it stops if this process started it and holds the last handle."""
+        """Let go of the server; it stops if this process started it and holds the last handle.
+
+        A server this handle attached to is left alone (in this process another handle may
+        share the wheel's instance: the one that started it stops it)."""
         if self._server is not None:
-            self._server.cleanup()
+            if not self.attached:
+                self._server.cleanup()
             self._server = None
 
     def __enter__(self) -> EmbeddedPostgres:

@@ -150,7 +150,6 @@ def generate(seconds: float = 8.0, *, outage: bool = True) -> History:
             runtime.call(_close(server)).result(10)
         runtime.stop()
         shutil.rmtree(home / "pg", ignore_errors=True)  # the database: stopped, not needed now
-        shutil.rmtree(home / "run", ignore_errors=True)
     return History(
         open_store(settings.store_url), generated=True, seconds=time.monotonic() - t0, home=home
     )

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install what the tests need (Python deps, Debian's Chromium and iproute2, TypeScript, the
 # MCP Inspector and @playwright/test from npm) and run the whole suite: unit, integration
-# (real PostgreSQL/Redis), browser (Chromium) and notebooks.
+# (real PostgreSQL/Redis), browser (Chromium) and notebooks (tests/integration/notebooks runs
+# every notebook in a real kernel and fails on any error or warning in its outputs, or a
+# temporary folder left behind).
 # Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,4 +41,4 @@ for project in tests/refgen/*/; do
     (cd "$project" && npm ci --no-audit --no-fund --loglevel=error)
   fi
 done
-exec .venv/bin/python -m pytest tests notebooks --nbmake "$@"
+exec .venv/bin/python -m pytest tests "$@"

@@ -104,10 +104,7 @@ _REGENERATE = (
 
 def _bare_problem(obj: Any) -> str | None:
     if not isinstance(obj, dict) or "relations" not in obj or "format" not in obj:
-        return (
-            "is not a ctas7 schema snapshot (neither a sync record with format "
-            f"{RECORD_FORMAT!r} nor a snapshot with 'format' and 'relations' keys)"
-        )
+        return "is not a ctas7 schema snapshot (no 'format' and 'relations' keys)"
     if obj["format"] != SNAPSHOT_FORMAT:
         return f"has snapshot format {obj['format']!r}; this version reads format {SNAPSHOT_FORMAT}"
     if not isinstance(obj["relations"], list):
@@ -136,6 +133,11 @@ def parse_snapshot_file(data: bytes, *, source: str = "snapshot") -> SnapshotFil
         return SnapshotFile(record.snapshot, record.fingerprint, record)
     problem = _bare_problem(obj)
     if problem is not None:
+        if problem.startswith("is not"):
+            problem = (
+                "is not a ctas7 schema snapshot (neither a sync record with format "
+                f"{RECORD_FORMAT!r} nor a snapshot with 'format' and 'relations' keys)"
+            )
         raise ArtifactError(f"snapshot file {source!r} {problem}: {_REGENERATE}")
     return SnapshotFile(obj, fingerprint(obj))
 

@@ -93,3 +93,49 @@ def test_database_url_for_one_shot_commands(tmp_path: Path, fresh_db_url: str) -
         database_url("mysql://x", tmp_path, what="--db-url"),
     ):
         pass
+
+
+def test_a_running_server_is_left_running_and_a_held_one_is_not_stopped(tmp_path: Path) -> None:
+    """The app holds the server: ``ctas7 db stop`` refuses (naming the holder) unless --force;
+    a one-shot command attaches to it and leaves it up; a killed holder does not pin it."""
+    import json
+
+    from ctas7_panel.embedded import EmbeddedPostgres, database_url, ensure_running
+
+    pid_file = tmp_path / "pg" / "postmaster.pid"
+    app = EmbeddedPostgres(tmp_path / "pg")
+    app.start(migrate=False)
+    try:
+        with database_url(None, tmp_path) as url:  # a one-shot command while the app runs
+            with pgtools.connect(url) as conn:
+                assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert pid_file.exists()
+        env = {**os.environ, "CTAS7_HOME": str(tmp_path)}
+        refused = subprocess.run(
+            [sys.executable, "-m", "ctas7_panel", "db", "stop"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+        assert refused.returncode == 2 and str(os.getpid()) in refused.stderr
+        assert pid_file.exists()
+    finally:
+        app.stop()
+    assert not pid_file.exists(), "the process that started it stops it when it lets go"
+
+    # a holder killed with -9 leaves its pid in the handle list: pruned, so it does not pin it
+    ensure_running(tmp_path)  # started and left up, like `ctas7 db url`
+    handles = tmp_path / "pg" / ".handle_pids.json"
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    handles.write_text(json.dumps([int(dead)]))
+    from ctas7_panel.embedded import stop_server
+
+    assert stop_server(tmp_path) is True  # nobody alive holds it
+    assert not pid_file.exists()
+    assert stop_server(tmp_path) is False

@@ -29,3 +29,29 @@ def test_demo_migrations_are_ordered_and_real_ddl() -> None:
     assert [m.name for m in demo] == sorted(m.name for m in demo)
     assert len(demo) >= 8
     assert all(m.sql.strip() for m in demo)
+
+
+def test_test_run_problem_names_what_went_wrong() -> None:
+    from ctas7_panel.demo import test_run_problem
+
+    assert test_run_problem(0, "8 passed in 1.2s") is None
+    assert test_run_problem(1, "1 failed, 6 passed, 1 skipped") is None  # a normal run
+    usage = test_run_problem(4, "ERROR: usage: ...\nERROR: unrecognized arguments: --ctas7-x\n")
+    assert (
+        usage == "pytest was called wrongly (usage error): ERROR: unrecognized arguments: --ctas7-x"
+    )
+    assert test_run_problem(5, "no tests ran in 0.01s") == (
+        "pytest collected no tests: no tests ran in 0.01s"
+    )
+    assert test_run_problem(-9, "") == "pytest exit code -9"
+    warned = "8 passed, 1 warning\n  Ctas7TelemetryWarning: ctas7 telemetry: bridge ws://x: 16 ..."
+    assert test_run_problem(0, warned) == "ctas7 telemetry: bridge ws://x: 16 ..."
+
+
+def test_the_plugin_is_used_only_when_the_app_can_be_reached() -> None:
+    from ctas7_panel.demo import uses_plugin
+
+    assert uses_plugin({"CTAS7_BRIDGE_URL": "ws://127.0.0.1:1/telemetry_bridge"})
+    assert uses_plugin({"CTAS7_BUS_URL": "redis://127.0.0.1:6379/0"})
+    assert not uses_plugin({"CTAS7_BUS_URL": "memory://"})
+    assert not uses_plugin({})  # never the default port of whatever app runs there
