@@ -133,8 +133,9 @@ VARIABLES: tuple[Variable, ...] = (
         "CTAS7_HOME",
         "home",
         "./.ctas7",
-        "working directory for the embedded database, snapshots, the default store and the "
-        "Playwright reporter's spill files (spill/)",
+        "the project's working folder: the embedded database (pg/), the default event store "
+        "(events.db) and the Playwright reporter's spill files (spill/); the schema artifacts "
+        "live where CTAS_SCHEMA_PATH and CTAS_HASH_CACHE_PATH say",
     ),
     Variable(
         "CTAS7_MAX_EVENT_BYTES",
@@ -167,7 +168,8 @@ VARIABLES: tuple[Variable, ...] = (
         "bridge_url",
         "ws://127.0.0.1:8002/telemetry_bridge",
         "the bridge's websocket ingress, where the pytest plugin, ctas7 audit and ctas7 "
-        "ingest send events when the bus is memory://, and the Playwright reporter always",
+        "ingest send events when the bus is memory://, and the Playwright reporter always "
+        "(audit and ingest: no app listening at the default is not reported)",
     ),
     Variable(
         "CTAS7_CHROMIUM",
