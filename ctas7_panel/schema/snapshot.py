@@ -216,4 +216,3 @@ def load_snapshot(path: str | Path) -> Snapshot:
     from ctas7_panel.schema.snapshot_file import read_snapshot_file
 
     return read_snapshot_file(path).snapshot
-
