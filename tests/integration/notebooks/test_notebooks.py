@@ -45,7 +45,8 @@ def test_notebook_runs_clean_and_cleans_up(path: Path, tmp_path: Path) -> None:
         resources={"metadata": {"path": str(path.parent)}},
     )
     client.execute(env={**os.environ, "TMPDIR": str(tmp)})
-    assert problems(nb) == []
+    found = problems(nb)
+    assert not found, "\n".join(found)
     left = sorted(p.name for p in tmp.iterdir() if p.name.startswith("ctas7-notebook-"))
     assert left == [], "the notebook left its temporary folder behind"
 
