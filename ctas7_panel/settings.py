@@ -169,7 +169,8 @@ VARIABLES: tuple[Variable, ...] = (
         "ws://127.0.0.1:8002/telemetry_bridge",
         "the bridge's websocket ingress, where the pytest plugin, ctas7 audit and ctas7 "
         "ingest send events when the bus is memory://, and the Playwright reporter always "
-        "(audit and ingest: no app listening at the default is not reported)",
+        "(with CTAS7_GATEWAY_PORT set: that port's; audit and ingest: no app listening at the "
+        "default is not reported)",
     ),
     Variable(
         "CTAS7_CHROMIUM",
@@ -412,10 +413,23 @@ class Settings:
             if attr not in _BY_ATTR:
                 raise ConfigError(f"unknown setting {attr!r}")
             values[attr] = _convert(_BY_ATTR[attr], value) if isinstance(value, str) else value
-        return cls(**values)
+        settings = cls(**values)
+        if "bridge_url" not in values and settings.gateway_bridge_url is not None:
+            # the app serves every endpoint on CTAS7_GATEWAY_PORT: its clients send there
+            settings = settings.replace(bridge_url=settings.gateway_bridge_url)
+        return settings
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def gateway_bridge_url(self) -> str | None:
+        """The ingress of a gateway on ``CTAS7_GATEWAY_PORT`` (None when unset or 0)."""
+        if not self.gateway_port:
+            return None
+        host = "127.0.0.1" if self.bind in {"0.0.0.0", "::", "localhost"} else self.bind
+        host = f"[{host}]" if ":" in host else host
+        return f"ws://{host}:{self.gateway_port}/telemetry_bridge"
 
     @property
     def store_path(self) -> Path | None:

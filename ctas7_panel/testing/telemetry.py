@@ -82,11 +82,12 @@ class TelemetryConfig:
         """
         remote_bus = not settings.bus_url.startswith("memory")
         url = bridge_url or settings.bridge_url
+        defaults = {DEFAULT_BRIDGE_URL, settings.gateway_bridge_url}
         values: dict[str, Any] = {
             "store_url": settings.store_url,
             "bus_url": settings.bus_url if remote_bus else None,
             "bridge_url": None if remote_bus else url,
-            "bridge_optional": optional_default and url == DEFAULT_BRIDGE_URL,
+            "bridge_optional": optional_default and url in defaults,
             "token": settings.client_token,  # admin when set: audits publish schema_* events
         }
         values.update(overrides)

@@ -74,3 +74,18 @@ def test_readme_lists_every_variable() -> None:
     readme = (ROOT / "README.md").read_text()
     rows = set(re.findall(r"^\| `([A-Z0-9_]+)` \|", readme, flags=re.M))
     assert {v.name for v in VARIABLES} <= rows
+
+
+def test_clients_follow_a_single_port_gateway() -> None:
+    """With CTAS7_GATEWAY_PORT, the plugin/audit/ingest default ingress is on that port."""
+    s = Settings.from_env({"CTAS7_GATEWAY_PORT": "9123"})
+    assert s.bridge_url == "ws://127.0.0.1:9123/telemetry_bridge"
+    explicit = "ws://10.0.0.5:8002/telemetry_bridge"
+    assert (
+        Settings.from_env({"CTAS7_GATEWAY_PORT": "9123", "CTAS7_BRIDGE_URL": explicit}).bridge_url
+        == explicit
+    )
+    assert Settings.from_env({"CTAS7_GATEWAY_PORT": "0"}).bridge_url.endswith(
+        ":8002/telemetry_bridge"
+    )
+    assert Settings.from_env({}).bridge_url == "ws://127.0.0.1:8002/telemetry_bridge"
