@@ -2,10 +2,11 @@
 reloads that schema without dropping running tasks.
 
 Lifecycle: ``await engine.start()`` (or ``async with engine``) loads the schema snapshot into the
-typed table registry, opens the ``DatabaseMux`` pool, subscribes to bus topic ``target.legion``
-(group ``legion``) when a bus is given, and watches the schema artifacts on disk when ``watch``
-is on. ``await engine.close()`` stops consuming and watching, gives running tasks ``drain_s`` to
-finish, cancels the rest and closes the pool.
+typed table registry (with no snapshot file yet: the schema read from the database itself, with
+the fingerprint the Schema Sync Node would write), opens the ``DatabaseMux`` pool, subscribes to
+bus topic ``target.legion`` (group ``legion``) when a bus is given, and watches the schema
+artifacts on disk when ``watch`` is on. ``await engine.close()`` stops consuming and watching,
+gives running tasks ``drain_s`` to finish, cancels the rest and closes the pool.
 
 A reload (``reload_database_connections``; triggered by a ``schema_updated`` event, in either
 its raw or its "For Legion" form, or by the artifacts changing on disk) builds the new registry,
