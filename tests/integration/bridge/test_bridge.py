@@ -79,6 +79,8 @@ async def test_gives_up_into_the_dead_letter_store_then_replays(store: EventStor
         [dl] = store.dead_letters()
         assert (dl.target, dl.attempts, dl.event) == ("legion", 4, e)
         assert "gave up after 4 attempts" in dl.reason and "legion refused" in dl.reason
+        # first_failure is when the first attempt failed: the retries' backoff lies between
+        assert dl.last_failure - dl.first_failure >= sum(FAST.delay(k, 1.0) for k in (1, 2, 3))
         snap = bridge.metrics_snapshot()
         assert snap["targets"]["legion"]["dead_lettered"] == 1
         assert snap["targets"]["legion"]["success_rate"] == 0.0
