@@ -45,13 +45,10 @@ def cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(
             "--allow-writes needs CTAS7_ADMIN_TOKEN: writes are for callers holding it"
         )
-    import os
-
     from ctas7_panel.mcp.runners import run
-    from ctas7_panel.runtime import embedded_defaults
 
     return run(
-        embedded_defaults(settings, dict(os.environ)),
+        settings,  # the artifacts where the app and every command keep them
         http=args.http,
         port=port,
         allow_writes=args.allow_writes,
