@@ -56,7 +56,8 @@ def folder(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.mark.slow
 def test_typegen_with_nothing_configured_prints_the_demo_schema(folder: Path) -> None:
-    """Slow (~5 s): starts the embedded server from nothing (initdb, migrations)."""
+    """Slow (18 s at load 14 on 2 cores): initdb and migrations of a new embedded server, seven
+    CLI processes."""
     done = ctas7(folder, "schema", "typegen")
     assert done.stdout.startswith("export type Json =")
     for table in CORE_TABLES:
@@ -91,7 +92,7 @@ def test_typegen_with_nothing_configured_prints_the_demo_schema(folder: Path) ->
 
 @pytest.mark.slow
 def test_diff_of_two_snapshot_files_written_by_sync(folder: Path) -> None:
-    """Slow (~6 s): five CLI processes on one embedded server."""
+    """Slow (18 s at load 14): nine CLI processes on one embedded server."""
     url = ctas7(folder, "db", "url").stdout.strip()
     first = ctas7(folder, "schema", "sync")
     assert '"event_type":"schema_updated"' in first.stdout
@@ -122,7 +123,7 @@ def test_diff_of_two_snapshot_files_written_by_sync(folder: Path) -> None:
 
 @pytest.mark.slow
 def test_audit_right_after_the_app_ran_in_the_same_folder_is_verified(folder: Path) -> None:
-    """Slow (~30-60 s): the app as ``scripts/run-app.sh`` starts it (``panel serve``, nothing
+    """Slow (26 s at load 14): the app as ``scripts/run-app.sh`` starts it (``panel serve``, nothing
     configured but a free gateway port), its demo's first test run, a clean stop, then
     ``ctas7 audit`` in the same folder."""
     port = free_port()

@@ -27,7 +27,7 @@ def get(url: str) -> dict[str, object]:
 
 @pytest.mark.slow
 def test_ctas7_notebooks_serves_the_notebooks_with_this_python(tmp_path: Path) -> None:
-    """Slow (~10-20 s): JupyterLab's start-up."""
+    """Slow (17 s at load 14): JupyterLab's start-up."""
     port = free_port()
     log = tmp_path / "lab.log"
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
