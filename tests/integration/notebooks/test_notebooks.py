@@ -4,8 +4,8 @@ error and no warning, and leaves no temporary folder behind.
 Executed with nbclient (what nbmake and ``jupyter nbconvert --execute`` use), then the outputs
 are read: an error, or anything on stderr (where a warning goes), fails the test. The kernel
 gets its own ``TMPDIR`` so the check for left-over ``ctas7-notebook-*`` folders sees only its
-own. Slow (30-45 s each at load 12-14 on 2 cores; the nbmake run it replaces took the same):
-each notebook runs the real pipeline for 8 s.
+own. Slow (30-45 s each at load 12-14 on 2 cores): each notebook runs the real pipeline for 8 s.
+It replaces the suite's nbmake run of the notebooks (same execution, stricter checks).
 """
 
 from __future__ import annotations
