@@ -339,8 +339,7 @@ def run_audit(config: AuditConfig, *, clock: Any = time.time) -> AuditResult:
         )
     else:  # schema_artifact_modified: the types file was edited or deleted, and restored
         fingerprint = artifacts.read_hash_cache(cfg.hash_cache_path).value
-        snapshot = artifacts.read_snapshot(cfg.snapshot_file).value or {}
-        tables = snapshot.get("table_count")
+        tables = _recorded_table_count(cfg.snapshot_file)
         if fingerprint is not None and isinstance(tables, int):
             _record_probe(config, recorder.probe, fingerprint, tables)
         change = str(p.get("change", "modified"))
@@ -355,6 +354,17 @@ def run_audit(config: AuditConfig, *, clock: Any = time.time) -> AuditResult:
             **common,
         )
     return _finish(result, outcome, config)
+
+
+def _recorded_table_count(path: Path) -> int | None:
+    """The table count in the sync node's snapshot record (None if it cannot be read)."""
+    from ctas7_panel.schema.snapshot_file import read_snapshot_file
+
+    try:
+        record = read_snapshot_file(path).record
+    except Ctas7Error:
+        return None
+    return None if record is None else record.table_count
 
 
 def _finish(result: AuditResult, sync_event: Event, config: AuditConfig) -> AuditResult:

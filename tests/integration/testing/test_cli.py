@@ -60,8 +60,9 @@ def test_audit_exit_codes_report_and_events(
     types = Path(environ["CTAS_SCHEMA_PATH"])
     good = types.read_text()
     types.write_text(good.replace("nodes: {", "nodez: {", 1))
-    assert audit(environ, "--db-url", fresh_db_url, "--report", rep) == 0
-    assert "REGENERATED" in capsys.readouterr().out
+    assert audit(environ, "--db-url", fresh_db_url, "--report", rep, "--json") == 0
+    restored = orjson.loads(capsys.readouterr().out)
+    assert restored["status"] == "REGENERATED" and restored["table_count"] == 7
     assert types.read_text() == good
     assert "Types file modified on disk" in Path(rep).read_text()
 
