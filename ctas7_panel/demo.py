@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 BRIDGE_ENV = "CTAS7_BRIDGE_URL"
 DEMO_SUITE_NODEID = "demo_suite"
 NO_PYTEST = -2
+STOP_GRACE_S = 2.0  # how long a stopping demo lets its current steps finish
 PYTEST_EXIT = {
     2: "was interrupted",
     3: "hit an internal error",
@@ -149,12 +150,18 @@ class DemoActivity:
         self._churn = itertools.count()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run until ``stop`` is set or ``duration`` has passed."""
-        loops = [self._ddl_loop(stop)]
+        """Run until ``stop`` is set or ``duration`` has passed.
+
+        Then each loop finishes the step it is in (a Legion task, a DDL statement), for at most
+        ``STOP_GRACE_S``, so a stop does not show up as cancelled demo work; what is still
+        running after that (a long test run) is cancelled.
+        """
+        ending = asyncio.Event()
+        loops = [self._ddl_loop(ending)]
         if self.legion is not None and self.config.task_rate > 0:
-            loops.append(self._task_loop(stop))
+            loops.append(self._task_loop(ending))
         if self.test_env is not None and self.config.tests_every > 0:
-            loops.append(self._test_loop(stop))
+            loops.append(self._test_loop(ending))
         tasks = [asyncio.create_task(c) for c in loops]
         try:
             if self.config.duration is None:
@@ -164,7 +171,9 @@ class DemoActivity:
                     async with asyncio.timeout(self.config.duration):
                         await stop.wait()
         finally:
-            for t in tasks:
+            ending.set()
+            _, running = await asyncio.wait(tasks, timeout=STOP_GRACE_S)
+            for t in running:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 

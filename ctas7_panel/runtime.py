@@ -33,6 +33,7 @@ from ctas7_panel.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+STOP_GRACE_S = 5.0  # how long the producers get to finish their current step at a stop
 
 
 @dataclass
@@ -278,8 +279,10 @@ class Services:
                 await self._dependents.pop()()
             except Exception as exc:  # keep closing the rest
                 log.warning("runtime: error while stopping: %s", exc)
-        for task in self._tasks:
-            task.cancel()
+        if self._tasks:  # the watcher and the demo stop on _stop; a grace, then cancel
+            _, running = await asyncio.wait(self._tasks, timeout=STOP_GRACE_S)
+            for task in running:
+                task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         while self._closers:
