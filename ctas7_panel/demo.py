@@ -13,8 +13,8 @@
   the app has a bridge ingress (``CTAS7_BRIDGE_URL`` in ``test_env``: the gateway's), else with
   ``--junitxml`` and the report published on the bus (``ctas7_panel.testing.ingest``). When the
   run cannot happen or breaks (pytest missing, a usage or internal error, the plugin's events
-  undelivered), it publishes a ``playwright_test_completed`` with outcome ``error``, nodeid
-  ``demo_suite`` and the reason in ``message``, so the dashboard's test panel says why.
+  undelivered), it publishes ``test_run_status`` (``unavailable`` or ``failed``) with the
+  reason in ``message``: the dashboard's Test Results panel shows it as its note.
 
 Nothing here is synthetic except the traffic: the events come from the components themselves.
 ``run(stop)`` is cancel-safe; each step's failure is logged and the demo goes on.
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BRIDGE_ENV = "CTAS7_BRIDGE_URL"
-DEMO_SUITE_NODEID = "demo_suite"
 NO_PYTEST = -2
 STOP_GRACE_S = 2.0  # how long a stopping demo lets its current steps finish
 PYTEST_EXIT = {
@@ -233,6 +232,8 @@ class DemoActivity:
                 "pytest is not installed in the app's Python "
                 f"({sys.executable}): pip install 'pytest>=8'",
                 started,
+                status="unavailable",
+                code=None,
             )
             return NO_PYTEST
         suite = Path(__file__).with_name("demo_suite")
@@ -274,7 +275,7 @@ class DemoActivity:
                 problem = await self._publish_junit(junit, started)
         if problem is not None:
             log.warning("demo: the test run did not report: %s", problem)
-            await self._test_run_failed(problem, started)
+            await self._test_run_failed(problem, started, status="failed", code=code)
         return code
 
     async def _publish_junit(self, report: Path, started: float) -> str | None:
@@ -290,19 +291,25 @@ class DemoActivity:
             await self._publish(event)
         return None
 
-    async def _test_run_failed(self, reason: str, started: float) -> None:
-        from ctas7_panel import events as ev
+    async def _test_run_failed(
+        self, reason: str, started: float, *, status: str, code: int | None
+    ) -> None:
+        """``test_run_status``: the run as a whole, and why its results are not there."""
+        from ctas7_panel.events import Event
+        from ctas7_panel.testing import testevents
 
-        await self._publish(
-            ev.playwright_test_completed(
-                nodeid=DEMO_SUITE_NODEID,
-                outcome="error",
-                duration_ms=round((time.time() - started) * 1000, 3),
-                source_node="demo",
-                when="run",
-                message=f"the demo's test run did not report: {reason}"[:500],
-            )
+        event = Event.create(
+            testevents.RUN_STATUS,
+            {
+                "status": status,
+                "message": f"the demo's test run did not report: {reason}"[:500],
+                "run_id": f"demo-{int(started * 1000)}",
+                "exit_code": code,
+                "duration_ms": round(max(0.0, time.time() - started) * 1000, 3),
+            },
+            source_node="demo",
         )
+        await self._publish(testevents.check(event))
 
     async def _publish(self, event: Event) -> None:
         if self.publish is None:

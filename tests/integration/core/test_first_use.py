@@ -192,14 +192,11 @@ def wait_for_demo_tests(db: Path, app: subprocess.Popen[bytes], log: Path) -> se
         if db.exists():
             store = open_store(f"sqlite:///{db}")
             try:
-                done = [
-                    e.payload
-                    for _, e in store.fetch()
-                    if e.event_type == "playwright_test_completed"
-                ]
+                events = [e for _, e in store.fetch()]
             finally:
                 store.close()
-            errors = [p for p in done if p["nodeid"] == "demo_suite"]
+            done = [e.payload for e in events if e.event_type == "playwright_test_completed"]
+            errors = [e.payload for e in events if e.event_type == "test_run_status"]
             assert not errors, f"the demo's test run did not report: {errors}"
             if len(done) >= 8:  # the demo suite has 8 tests
                 return {str(p["outcome"]) for p in done}

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ctas7_panel.demo import DEMO_SUITE_NODEID, DemoActivity
+from ctas7_panel.demo import DemoActivity
 from ctas7_panel.events import Event
 from ctas7_panel.migrations import apply_migrations
 from ctas7_panel.store import open_store
+from ctas7_panel.testing import testevents
 
 DEMO_TESTS = 8  # ctas7_panel/demo_suite/test_demo_suite.py
 
@@ -42,7 +43,9 @@ async def test_without_a_bridge_the_results_come_from_a_junit_report(
     done = [e for e in seen if e.event_type == "playwright_test_completed"]
     assert len(done) == DEMO_TESTS, [e.payload for e in seen]
     assert {e.payload["outcome"] for e in done} >= {"passed", "skipped"}
-    assert DEMO_SUITE_NODEID not in {e.payload["nodeid"] for e in done}
+    for e in seen:
+        testevents.check(e)  # the one shape of test events
+    assert not [e for e in seen if e.event_type == testevents.RUN_STATUS]
     assert not (tmp_path / "events.db").exists()  # the plugin did not run
 
 
@@ -61,8 +64,9 @@ async def test_undelivered_plugin_events_are_reported_with_the_reason(
     )
     assert await demo.run_test_suite() in (0, 1)
     assert len(seen) == 1, [e.payload for e in seen]
-    payload = seen[0].payload
-    assert payload["nodeid"] == DEMO_SUITE_NODEID and payload["outcome"] == "error"
+    status = testevents.check(seen[0])
+    assert status.event_type == "test_run_status" and status.payload["status"] == "failed"
+    payload = status.payload
     assert "connection refused" in payload["message"] and bridge_url in payload["message"]
     store = open_store(store_url)
     try:
@@ -84,6 +88,8 @@ async def test_a_broken_run_says_what_pytest_said(tmp_path: Path) -> None:
     code = await demo.run_test_suite()
     assert code == 4
     assert len(seen) == 1
-    message = seen[0].payload["message"]
+    status = testevents.check(seen[0])
+    assert status.payload["status"] == "failed" and status.payload["exit_code"] == 4
+    message = status.payload["message"]
     assert message.startswith("the demo's test run did not report: pytest was called wrongly")
     assert "CTAS7_BUS_URL" in message
