@@ -260,6 +260,9 @@ class DemoActivity:
                 env=env,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
+                # its own session: a Ctrl+C or SIGTERM to the app's process group is the app's
+                # to handle (it kills the run when it stops), not an interrupted test run
+                start_new_session=True,
             )
             try:
                 output, _ = await proc.communicate()
