@@ -1,21 +1,20 @@
 """Every notebook under ``notebooks/`` runs top to bottom in a real Jupyter kernel, shows no
 error and no warning, and leaves no temporary folder behind.
 
-Executed with nbclient (what nbmake and ``jupyter nbconvert --execute`` use), then the outputs
-are read: an error, or anything on stderr (where a warning goes), fails the test. The kernel
-gets its own ``TMPDIR`` so the check for left-over ``ctas7-notebook-*`` folders sees only its
-own. Slow (30-45 s each at load 12-14 on 2 cores): each notebook runs the real pipeline for 8 s.
-It replaces the suite's nbmake run of the notebooks (same execution, stricter checks).
+Executed through nbmake (its ``NotebookRun``: the same execution as ``pytest --nbmake``), then
+the executed notebook's outputs are read: an error, or anything on stderr (where a warning
+goes), fails the test. The kernel gets its own ``TMPDIR`` so the check for left-over
+``ctas7-notebook-*`` folders sees only its own. Slow (30-45 s each at load 12-14 on 2 cores):
+each notebook runs the real pipeline for 8 s.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
+from nbmake.nb_run import NotebookRun
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[3] / "notebooks").glob("*.ipynb"))
 
@@ -34,19 +33,16 @@ def problems(nb: nbformat.NotebookNode) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs_clean_and_cleans_up(path: Path, tmp_path: Path) -> None:
+def test_notebook_runs_clean_and_cleans_up(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        nb,
-        timeout=300,
-        kernel_name="python3",
-        allow_errors=True,  # collected below, with the rest
-        resources={"metadata": {"path": str(path.parent)}},
-    )
-    client.execute(env={**os.environ, "TMPDIR": str(tmp)})
-    found = problems(nb)
+    monkeypatch.setenv("TMPDIR", str(tmp))  # the kernel inherits this process's environment
+    result = NotebookRun(path, default_timeout=300, kernel="python3").execute()
+    if result.error is not None:
+        pytest.fail(f"{path.name}: {result.error.summary}\n{result.error.trace}")
+    found = problems(result.nb)
     assert not found, "\n".join(found)
     left = sorted(p.name for p in tmp.iterdir() if p.name.startswith("ctas7-notebook-"))
     assert left == [], "the notebook left its temporary folder behind"
