@@ -103,7 +103,10 @@ def _print_event(event: Any, *, as_json: bool) -> None:
         return
     p = event.payload
     detail = p.get("status") or p.get("outcome") or p.get("name") or ""
-    stamp = time.strftime("%H:%M:%S", time.localtime(event.timestamp))
+    try:
+        stamp = time.strftime("%H:%M:%S", time.localtime(event.timestamp))
+    except (OverflowError, OSError, ValueError, TypeError):  # a producer on the bus, not the edge
+        stamp = "--:--:--"
     print(f"{stamp} {event.event_type:26s} {event.source_node:12s} {detail}", flush=True)
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ctas7_panel.demo import churn_sql, task_specs
+from ctas7_panel.events import Event
 from ctas7_panel.legion import Query
 from ctas7_panel.migrations import bundled
+from ctas7_panel.serve_cli import _print_event
 
 
 def test_churn_alternates_add_and_drop_of_the_same_column() -> None:
@@ -55,3 +59,13 @@ def test_the_plugin_is_used_only_when_the_app_can_be_reached() -> None:
     assert uses_plugin({"CTAS7_BUS_URL": "redis://127.0.0.1:6379/0"})
     assert not uses_plugin({"CTAS7_BUS_URL": "memory://"})
     assert not uses_plugin({})  # never the default port of whatever app runs there
+
+
+def test_demo_printer_survives_a_time_the_clock_cannot_show(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A producer on the bus is not checked at the edge: ``ctas7 demo`` prints the event anyway."""
+    for ts in (1e300, float("nan"), -1e20):
+        _print_event(Event("e1", "task_executed", ts, "legion", {"status": "ok"}), as_json=False)
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 3 and all(line.startswith("--:--:-- task_executed") for line in out), out
