@@ -39,17 +39,35 @@ def pgdata_of(home: Path | str) -> Path:
     return Path(home).expanduser().resolve() / "pg"
 
 
+# A Unix socket path holds at most 107 bytes (108 with the NUL). When the data directory's
+# path is too long for the socket, the wheel puts it at
+# <runtime dir>/python_PostgresServer/<10 hex>/.s.PGSQL.5432: the runtime dir must leave room.
+_SOCKET_PATH_MAX = 107
+_WHEEL_SOCKET_TAIL = len("/python_PostgresServer/0123456789/.s.PGSQL.5432")
+
+
+def _socket_fits(base: Path | str) -> bool:
+    return len(os.fsencode(str(base))) + _WHEEL_SOCKET_TAIL <= _SOCKET_PATH_MAX
+
+
 def runtime_dir() -> Path:
-    """Where the wheel keeps its inter-process lock when there is no ``XDG_RUNTIME_DIR``:
-    ``<tmp>/ctas7-run-<uid>``. Never inside a project's home: the wheel takes that lock again
-    at exit, so a home deleted by then (a notebook's temporary one) would come back."""
-    return Path(tempfile.gettempdir()) / f"ctas7-run-{os.getuid()}"
+    """Where the wheel keeps its inter-process lock and, when the data directory's path is too
+    long for a socket, the server's socket: ``<tmp>/ctas7-run-<uid>``, or ``/tmp/ctas7-run-<uid>``
+    when ``$TMPDIR`` is too deep for a socket path (a test's temporary folder). Never inside a
+    project's home: the wheel takes that lock again at exit, so a home deleted by then (a
+    notebook's temporary one) would come back."""
+    name = f"ctas7-run-{os.getuid()}"
+    preferred = Path(tempfile.gettempdir()) / name
+    return preferred if _socket_fits(preferred) else Path("/tmp") / name
 
 
 def _wheel(pgdata: Path) -> Any:
     """Import the wheel (after giving it a runtime dir, so it does not warn)."""
-    # the wheel reads platformdirs' runtime dir once, at import: give it one instead of a warning
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir()))
+    # the wheel reads platformdirs' runtime dir once, at import: give it one instead of a
+    # warning, and a short one when the environment's is too deep for a socket path
+    current = os.environ.get("XDG_RUNTIME_DIR")
+    if not current or not _socket_fits(current):
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir())
     Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -213,6 +213,7 @@ class RunTally:
     first_seen: float
     status: str = ""  # from test_run_status; "" when the runner sends none (pytest, ingest)
     message: str = ""
+    status_at: float = float("-inf")  # the time of the test_run_status that set ``status``
     projects: dict[str, ProjectCounts] = field(default_factory=dict)
 
 
@@ -254,7 +255,8 @@ class TestTally:
     durations: deque[float] = field(default_factory=deque)
     failures: deque[Failure] = field(default_factory=deque)
     runs: dict[str, RunTally] = field(default_factory=dict)  # oldest first
-    note: str = ""  # the last test_run_status: "status: message"
+    note: str = ""  # the latest test_run_status (by its time): "status: message"
+    note_at: float = float("-inf")
 
     def _run(self, event: Event) -> RunTally:
         p = event.payload
@@ -279,10 +281,19 @@ class TestTally:
         changed. A completed attempt with ``final: false`` (retried) only ends its attempt."""
         p = event.payload
         if event.event_type == "test_run_status":
+            # the latest word by the event's own time: events may arrive out of order (retried
+            # deliveries, a history replayed into a new session), and an early 'running' must
+            # not overwrite the run's final status
             status, message = str(p.get("status", "")), str(p.get("message", ""))
-            self.note = (f"{status}: {message}" if status and message else status or message)[:300]
+            if event.timestamp >= self.note_at:
+                self.note = (f"{status}: {message}" if status and message else status or message)[
+                    :300
+                ]
+                self.note_at = event.timestamp
             run = self._run(event)
-            run.status, run.message = status[:40], message[:300]
+            if event.timestamp >= run.status_at:
+                run.status, run.message = status[:40], message[:300]
+                run.status_at = event.timestamp
             return True
         if event.event_type == "playwright_test_started":
             self.running += 1

@@ -139,3 +139,30 @@ def test_a_running_server_is_left_running_and_a_held_one_is_not_stopped(tmp_path
     assert stop_server(tmp_path) is True  # nobody alive holds it
     assert not pid_file.exists()
     assert stop_server(tmp_path) is False
+
+
+def test_starts_when_tmpdir_and_data_dir_are_too_deep_for_a_socket(tmp_path: Path) -> None:
+    """CI's notebook run: TMPDIR and the home both inside a deep pytest folder, so neither the
+    data directory nor ``$TMPDIR/ctas7-run-<uid>`` can hold the server's socket (107 bytes at
+    most). The server still starts (its socket goes under /tmp/ctas7-run-<uid>)."""
+    deep = tmp_path / ("d" * 60) / ("e" * 40)
+    tmpdir = deep / "tmp"
+    tmpdir.mkdir(parents=True)
+    pgdata = deep / "home" / "pg"
+    assert len(str(pgdata / ".s.PGSQL.5432")) > 107
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CTAS7_DATABASE_URL", "XDG_RUNTIME_DIR")
+    }
+    env["TMPDIR"] = str(tmpdir)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(pgdata)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "0001_ctas7_core.sql" in done.stdout
+    assert list(tmpdir.iterdir()) == [], "nothing of the wheel's is left in TMPDIR"

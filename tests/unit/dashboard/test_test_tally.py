@@ -133,3 +133,14 @@ def test_run_status_reaches_the_tests_view() -> None:
     d = Digest()
     d.observe("events", status("r9", "unavailable", "pytest is not installed"), 1.0)
     assert d.tests_view().note == "unavailable: pytest is not installed"
+
+
+def test_a_late_running_status_does_not_hide_the_runs_final_status() -> None:
+    """Deliveries can be reordered (a retried batch): the latest status by event time wins."""
+    t = TestTally()
+    begin = status("r3", "running", "running 2 tests")
+    end = status("r3", "failed", "1 passed, 1 failed")
+    end = Event.create(end.event_type, end.payload, source_node="pw", timestamp=begin.timestamp + 5)
+    feed(t, started("t1", "desktop", run="r3"), end, begin)
+    assert [r.status for r in t.rows()] == ["failed"]
+    assert t.note == "failed: 1 passed, 1 failed"
