@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from ctas7_panel.errors import Ctas7Error
 from ctas7_panel.events import Event
+from ctas7_panel.schema.languages import LANGUAGES
 
 if TYPE_CHECKING:
     from ctas7_panel.mcp.sources import SchemaSource, Telemetry
@@ -46,7 +47,7 @@ VERSIONS = f"{SCHEME}schema/versions"
 TYPES = f"{SCHEME}schema/types/"
 TELEMETRY_STATUS = f"{SCHEME}telemetry/status"
 TELEMETRY_EVENTS = f"{SCHEME}telemetry/events"
-LANGS: tuple[str, ...] = ("typescript",)  # the generator's languages (ctas7 schema typegen)
+LANGS: tuple[str, ...] = LANGUAGES  # the generator's languages (ctas7 schema typegen --lang)
 SCHEMA_EVENTS = frozenset({"schema_updated"})
 _RELATION_KINDS = {"table", "view", "column"}
 

@@ -15,26 +15,36 @@ in ``ctas7_panel.mcp.server.TOOL_SPECS`` (name, description, read-only or write)
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ctas7_panel.errors import ArtifactError, UsageError
+from ctas7_panel.errors import ArtifactError, Ctas7Error, StoreError, UsageError
 from ctas7_panel.mcp import views
 from ctas7_panel.mcp.budget import BUDGET, check_key, decode_cursor, dumps, fit, shrink, text_pages
 
 if TYPE_CHECKING:
+    from ctas7_panel.events import Event
     from ctas7_panel.mcp.access import Access
     from ctas7_panel.mcp.live import Live
     from ctas7_panel.mcp.sources import LiveState, SchemaSource, Telemetry
+    from ctas7_panel.schema.typegen_meta import Generated
     from ctas7_panel.settings import Settings
+
+log = logging.getLogger(__name__)
 
 MAX_EVENTS = 200
 MAX_FILTERS = 100  # event types or sources in one query
 MAX_NAME = 200  # characters of a name filter
 DEFAULT_EVENTS = 50
+MAX_DEVIATIONS = 5  # listed in a generate_types answer, in at most DEVIATIONS_CHARS
+DEVIATIONS_CHARS = 2000
+TYPES_ENVELOPE = 4000  # room a generate_types page leaves for all but its text
+MAX_HOPS = 32  # of an impact walk
 CURRENT = "current"
 
 
@@ -101,8 +111,19 @@ def schema_status(deps: Deps) -> dict[str, Any]:
 
 
 def _last_schema_update(deps: Deps) -> float | None:
-    rows = deps.telemetry.events(types=["schema_updated"], limit=1)
-    return rows[0][1].timestamp if rows else None
+    events = _history(deps, "schema_updated", 1)
+    return events[0].timestamp if events else None
+
+
+def _history(deps: Deps, event_type: str, limit: int) -> list[Event]:
+    """The newest stored events of ``event_type``, newest first; none when the store cannot
+    be read: the answers that only draw on the history (status, diff, audit) still answer
+    from the live schema, and ``telemetry_status`` says what is wrong with the store."""
+    try:
+        return [e for _, e in deps.telemetry.events(types=[event_type], limit=limit)]
+    except StoreError as exc:
+        log.warning("mcp: answering without the event history: %s", exc)
+        return []
 
 
 def list_tables(
@@ -154,14 +175,21 @@ def describe_table(
     ).answer
 
 
-def types_text(deps: Deps, lang: str, schemas: Sequence[str] | None) -> tuple[str, str]:
-    """The generated file for ``lang`` and the fingerprint it was made from."""
+def generated(deps: Deps, lang: str, schemas: Sequence[str] | None) -> tuple[Generated, str]:
+    """The generated ``lang`` file (with its deviations from Supabase's) and the fingerprint
+    of the schema it was made from."""
     from ctas7_panel.mcp.live import LANGS
 
     if lang not in LANGS:
         raise UsageError(f"no generator for language {lang!r}: use one of {', '.join(LANGS)}")
-    state = deps.state(schemas)
-    return state.types, state.fingerprint
+    src = deps.source()
+    return src.generated(lang, src.key_for(schemas))
+
+
+def types_text(deps: Deps, lang: str, schemas: Sequence[str] | None) -> tuple[str, str]:
+    """The generated file for ``lang`` and the fingerprint it was made from."""
+    made, fp = generated(deps, lang, schemas)
+    return made.text, fp
 
 
 def generate_types(
@@ -171,19 +199,20 @@ def generate_types(
     schemas: Sequence[str] | None = None,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    """The types file exactly as ``ctas7 schema typegen`` writes it, in pages whose ``text``
-    concatenate to the file byte for byte (``sha256`` is the whole file's)."""
-    import hashlib
+    """The types file exactly as ``ctas7 schema typegen --lang`` writes it, in pages whose
+    ``text`` concatenate to the file byte for byte (``sha256`` is the whole file's).
+    ``deviations``: where the file differs from Supabase's on purpose (Python, Go: where
+    Supabase's would crash or not compile), the first ``MAX_DEVIATIONS``."""
+    from ctas7_panel.mcp.budget import Cursor
 
-    text, fp = types_text(deps, lang, schemas)
+    made, fp = generated(deps, lang, schemas)
+    text = made.text
     view = f"generate_types:{lang}:{','.join(schemas or [])}"
     page = check_key(decode_cursor(cursor, view), fp, "schema")
-    slices = text_pages(text, deps.budget - 1000, escaped=True)
+    slices = text_pages(text, deps.budget - TYPES_ENVELOPE, escaped=True)
     if page >= len(slices):
         raise UsageError(f"page {page + 1} is past the last page ({len(slices)}): start again")
     start, end = slices[page]
-    from ctas7_panel.mcp.budget import Cursor
-
     nxt = Cursor(view, fp, page + 1).encode() if page + 1 < len(slices) else None
     return {
         "lang": lang,
@@ -193,6 +222,14 @@ def generate_types(
         "total_chars": len(text),
         "page": page + 1,
         "pages": len(slices),
+        "deviations_total": len(made.deviations),
+        "deviations": shrink(
+            [
+                {"what": d.what, "where": d.where, "reference": d.reference, "ours": d.ours}
+                for d in made.deviations[:MAX_DEVIATIONS]
+            ],
+            DEVIATIONS_CHARS,
+        ),
         "text": text[start:end],
         "next_cursor": nxt,
     }
@@ -263,8 +300,7 @@ def schema_diff(
     Defaults: ``new`` = current, ``old`` = the version before the newest change."""
     from ctas7_panel.schema.diff import diff_snapshots
 
-    rows = deps.telemetry.events(types=["schema_updated"], limit=200)
-    events = [e for _, e in rows]
+    events = _history(deps, "schema_updated", 200)
     new = new or CURRENT
     if old is None:
         old = _previous_version(deps, events)
@@ -293,6 +329,9 @@ def schema_diff(
         "source": source,
         "summary": shrink(result.get("summary"), deps.budget // 4),
     }
+    recorded = views.recorded_impact(events, old_label, new_label)
+    if recorded is not None:  # what depended on what changed, as the sync node found it
+        envelope["impact"] = shrink(recorded, deps.budget // 5)
     return fit(
         entries,
         envelope,
@@ -328,6 +367,60 @@ def schema_history(deps: Deps, *, limit: int = 20, cursor: str | None = None) ->
     more = len(rows) > limit
     items = [views.version_row(seq, e) for seq, e in rows[:limit]]
     return _seq_page(deps, items, {}, "versions", "schema_history", more)
+
+
+def impact(
+    deps: Deps,
+    *,
+    target: str,
+    max_hops: int = MAX_HOPS,
+    breaking_only: bool = False,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """What dropping or changing ``target`` would break (``ctas7 schema impact``): the views,
+    functions, policies, triggers, foreign keys, sequences, Legion tasks and types files that
+    depend on it, by hop, ``breaking`` where PostgreSQL would need CASCADE or a query would
+    fail. The dependents come in pages; counts per kind cover all of them."""
+    from ctas7_panel.graph import impact as im
+    from ctas7_panel.graph.live import GraphInputs
+
+    if len(target) > MAX_NAME:
+        raise UsageError(f"target is {len(target)} characters long: give at most {MAX_NAME}")
+    max_hops = _limit(max_hops, MAX_HOPS, "max_hops")
+    src = deps.source()
+    inputs = GraphInputs.from_settings(deps.settings, options=src.options)
+    graph, state = src.graph(inputs)
+    result = im.to_dict(im.impact_of(graph, target, max_hops=max_hops))
+    dependents = result.pop("dependents")
+    counts: dict[str, int] = {}
+    for d in dependents:
+        counts[d["kind"]] = counts.get(d["kind"], 0) + 1
+    if breaking_only:
+        dependents = [d for d in dependents if d["breaking"]]
+    for d in dependents:
+        d.pop("id", None)  # the display name says the same, in fewer characters
+        d["via"] = d["via"][: im.VIA_SHOWN]
+    changes = [{k: c[k] for k in ("kind", "name", "change")} for c in result.pop("changes")]
+    query = f"{state.fingerprint}:{target}:{max_hops}:{breaking_only}"
+    key = hashlib.sha256(query.encode()).hexdigest()[:32]  # the cursor stays short
+    start = check_key(decode_cursor(cursor, "impact"), key, "the impact query")
+    totals = {"dependents_total": result.pop("total"), "breaking_total": result.pop("breaking")}
+    envelope = {
+        **result,
+        **totals,
+        "counts": dict(sorted(counts.items())),
+        "targets": shrink(changes, deps.budget // 8),
+        "breaking_only": breaking_only,
+    }
+    return fit(
+        [shrink(d, deps.budget // 8) for d in dependents],
+        envelope,
+        field="dependents",
+        view="impact",
+        key=key,
+        start=start,
+        budget=deps.budget,
+    ).answer
 
 
 # --- telemetry ------------------------------------------------------------------------------
@@ -395,28 +488,50 @@ def _seq_page(
 
 
 def telemetry_status(deps: Deps) -> dict[str, Any]:
-    """Bridge and target health, success rate, store and component status (``mcp://telemetry/
-    status`` of the seed)."""
-    metrics = deps.telemetry.bridge_metrics()
+    """Bridge and target health, success rate, the event store's health and component status
+    (``mcp://telemetry/status`` of the seed). A store that cannot be read is reported here
+    (``store.up`` false, with the reason), not raised: this is where an agent looks for it."""
+    t = deps.telemetry
+    store: dict[str, Any] = {"kind": t.store_kind, "readable": True}
+    answer: dict[str, Any] = {"mode": t.mode}
+    try:
+        metrics = t.bridge_metrics()
+        newest = t.events(limit=1)
+        pending = len(t.dead_letters())
+        stored = t.count()
+    except Ctas7Error as exc:  # StoreError, or the live metrics of a stopping runtime
+        metrics, newest, pending, stored = {}, [], None, None
+        store.update(readable=False, error=str(exc)[:500])
+    writer = t.writer_health()
+    store["writer"] = writer
+    if writer is None:
+        store["writer_note"] = (
+            "no store writer in this process: the bridge writes the store (its GET /healthz "
+            "says degraded while the store is down)"
+        )
+    store["up"] = store["readable"] and (writer is None or bool(writer.get("up")))
     targets = metrics.get("targets") or {}
-    newest = deps.telemetry.events(limit=1)
-    answer: dict[str, Any] = {
-        "mode": deps.telemetry.mode,
-        "success_rate": metrics.get("success_rate"),
-        "delivered": metrics.get("delivered"),
-        "dead_lettered": metrics.get("dead_lettered"),
-        "targets": {
-            name: {k: t.get(k) for k in ("delivered", "dead_lettered", "success_rate", "p95_ms")}
-            for name, t in targets.items()
-        },
-        "metrics_source": metrics.get("source"),
-        "dead_letters_pending": len(deps.telemetry.dead_letters()),
-        "events_stored": deps.telemetry.count(),
-        "last_event_at": newest[0][1].timestamp if newest else None,
-        "schema_feed": {"kind": deps.live.feed, "watching": deps.live.watching},
-    }
-    if deps.telemetry.components is not None:
-        answer["components"] = deps.telemetry.components()
+    answer.update(
+        {
+            "success_rate": metrics.get("success_rate"),
+            "delivered": metrics.get("delivered"),
+            "dead_lettered": metrics.get("dead_lettered"),
+            "targets": {
+                name: {
+                    k: v.get(k) for k in ("delivered", "dead_lettered", "success_rate", "p95_ms")
+                }
+                for name, v in targets.items()
+            },
+            "metrics_source": metrics.get("source"),
+            "dead_letters_pending": pending,
+            "events_stored": stored,
+            "last_event_at": newest[0][1].timestamp if newest else None,
+            "store": store,
+            "schema_feed": {"kind": deps.live.feed, "watching": deps.live.watching},
+        }
+    )
+    if t.components is not None:
+        answer["components"] = t.components()
     if "workers" in metrics:
         answer["workers"] = {
             w: {k: v.get(k) for k in ("age_s", "delivered", "dead_lettered", "success_rate")}
@@ -488,11 +603,11 @@ def audit(deps: Deps) -> dict[str, Any]:
     from ctas7_panel.schema import artifacts
 
     s = deps.settings
-    rows = deps.telemetry.events(types=["schema_audit"], limit=1)
+    audits = _history(deps, "schema_audit", 1)
     last: dict[str, Any] | None = None
     report: str | None = None
-    if rows:
-        event = rows[0][1]
+    if audits:
+        event = audits[0]
         last = {"at": event.timestamp, **shrink(event.payload, 3000)}
         report = _read_report(deps, event.payload.get("report_path"))
     state = deps.state()
@@ -564,6 +679,8 @@ __all__ = [
     "dead_letters",
     "describe_table",
     "generate_types",
+    "generated",
+    "impact",
     "list_tables",
     "query_events",
     "replay_dead_letters",
