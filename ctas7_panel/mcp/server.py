@@ -44,6 +44,7 @@ Subscribe to ctas7://schema/status to be told the moment the schema moves. Every
 most {BUDGET:,} characters of JSON; follow next_cursor for more. No tool runs SQL.
 """
 
+COMMENT = {"python": "#"}  # how a line comment starts in a types file (else //)
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
 
@@ -484,8 +485,8 @@ async def _types_page(deps: Deps, lang: str, cursor: str | None) -> str:
         else "last page"
     )
     head = (
-        f"// ctas7: page {page + 1} of {len(slices)} of the {lang} types for schema "
-        f"{fp[:12]} ({len(text)} chars); {nxt}; drop this line when joining pages\n"
+        f"{COMMENT.get(lang, '//')} ctas7: page {page + 1} of {len(slices)} of the {lang} types "
+        f"for schema {fp[:12]} ({len(text)} chars); {nxt}; drop this line when joining pages\n"
     )
     return head + text[start:end]
 
