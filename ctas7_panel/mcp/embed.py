@@ -193,14 +193,14 @@ class EmbeddedMcp:
         def hand_over(event: Event) -> None:  # on the runtime's loop
             loop.call_soon_threadsafe(live.deliver, event)
 
-        follower = BusFollower(svc.bus, hand_over)
+        follower = BusFollower(svc.bus, hand_over, on_status=live.set_watching)
 
         async def follow() -> None:
             self._runtime_stop = asyncio.Event()
             await follower.run(self._runtime_stop)
 
         self._follow = self.runtime.call(follow())
-        live.feed, live.watching = "bus", True
+        live.feed = "bus"
         await self._ready.wait()
 
     async def _sessions(self) -> None:
