@@ -502,10 +502,14 @@ def _register_prompts(server: MCPServer[Any], deps: Deps) -> None:
         return (
             "Here is a structured diff of a PostgreSQL schema (ctas7 schema_diff). Explain in "
             "plain words what changed, then list what it can break: application queries, "
-            "generated TypeScript types (Insert/Update/Row), RPC calls, views and foreign keys "
-            "that depend on the changed objects. Say which code to look at and how to adapt "
-            "it. If the diff is paged (next_cursor), fetch the remaining pages with the "
-            "schema_diff tool first.\n\n" + dumps(diff)
+            "generated types (TypeScript Insert/Update/Row, or the Python, Go, Swift models), "
+            "RPC calls, views, functions, policies, triggers and foreign keys that depend on "
+            "the changed objects. Its 'impact', when present, is what depended on them as the "
+            "sync node found it; for any changed table, column, type or function, the impact "
+            "tool says what depends on it now (breaking: PostgreSQL would need CASCADE or a "
+            "query would fail). Say which code to look at and how to adapt it. If the diff is "
+            "paged (next_cursor), fetch the remaining pages with the schema_diff tool first."
+            "\n\n" + dumps(diff)
         )
 
     @server.prompt()
