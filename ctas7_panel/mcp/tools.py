@@ -7,10 +7,12 @@ Each function takes the server's ``Deps`` and typed arguments and returns a JSON
 it; the server turns it into a tool error (or a resource error), never a crash.
 
 No function here runs SQL of the caller's: the only statements are the project's own catalog
-queries, the catalog probe and the event store's reads.
+queries, the catalog probe, the dependency facts of the schema graph (``impact``) and the event
+store's reads.
 
-To add a tool (e.g. ``impact`` from the schema graph): write its function here, then register it
-in ``ctas7_panel.mcp.server.TOOL_SPECS`` (name, description, read-only or write).
+To add a tool: write its function here, then a typed wrapper with its description and
+annotations (read-only, or a write offered only with ``--allow-writes``) in
+``ctas7_panel.mcp.server._register_tools``.
 """
 
 from __future__ import annotations
