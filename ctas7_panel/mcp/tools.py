@@ -600,8 +600,9 @@ def dead_letters(
 
 
 def audit(deps: Deps) -> dict[str, Any]:
-    """The last pre-test audit (verdict and report) and a read-only check of the types file
-    against the live schema now (``current``/``stale``; ``ctas7 audit`` regenerates)."""
+    """The last pre-test audit (verdict and report) and a read-only check of the types files
+    (``CTAS7_TYPES``, else ``CTAS_SCHEMA_PATH``; any language) against the live schema now
+    (``current``/``stale``; ``ctas7 audit`` regenerates)."""
     from ctas7_panel.schema import artifacts
 
     s = deps.settings
@@ -614,24 +615,33 @@ def audit(deps: Deps) -> dict[str, Any]:
         report = _read_report(deps, event.payload.get("report_path"))
     state = deps.state()
     cached = artifacts.read_hash_cache(s.hash_cache_path)
-    types_sha = artifacts.file_sha256(s.schema_path)
-    expected_types = state.types_hash if not s.typegen_command else _record_types_hash(s)
     problems = []
     if cached.value != state.fingerprint:
         problems.append(
             f"hash cache {s.hash_cache_path} is {cached.value or cached.problem}, "
             f"the live schema is {state.fingerprint[:12]}"
         )
-    if types_sha is None:
-        problems.append(f"types file {s.schema_path} is missing")
-    elif expected_types is not None and types_sha != expected_types:
-        problems.append(f"types file {s.schema_path} differs from what the live schema generates")
+    files = []
+    for lang, path in s.types or (("typescript", s.schema_path),):
+        if lang == "typescript" and s.typegen_command:
+            expected = _record_types_hash(s)  # the external generator's, as last recorded
+        else:
+            made, _ = generated(deps, lang, None)
+            expected = hashlib.sha256(made.text.encode()).hexdigest()
+        actual = artifacts.file_sha256(path)
+        if actual is None:
+            problems.append(f"{lang} types file {path} is missing")
+        elif expected is not None and actual != expected:
+            problems.append(f"{lang} types file {path} differs from what the live schema generates")
+        current = None if expected is None else actual == expected  # None: unknown
+        files.append({"lang": lang, "path": path, "current": current})
     live = {
         "verdict": "stale" if problems else "current",
-        "problems": problems,
+        "problems": shrink(problems, 4000),
         "fingerprint": state.fingerprint,
         "hash_cache": cached.value,
-        "schema_path": s.schema_path,
+        "schema_path": files[0]["path"],
+        "types_files": shrink(files, 4000),
         "fix": "run `ctas7 audit` (or `ctas7 schema sync`) to regenerate" if problems else None,
     }
     answer: dict[str, Any] = {"live": live, "last_audit": last, "report": None}

@@ -309,3 +309,36 @@ async def test_telemetry_status_reports_a_store_it_cannot_read(
             message = await error(client, "query_events", {})
             assert message.startswith("Error executing tool query_events")
             assert (await call(client, "schema_status"))["table_count"] == 7  # still serving
+
+
+async def test_audit_checks_every_configured_types_file(
+    mcp_env: dict[str, str], tmp_path: Path
+) -> None:
+    """With ``CTAS7_TYPES`` naming a TypeScript and a Python file, ``audit`` checks both against
+    the live schema: current after ``ctas7 audit`` wrote them, stale naming the Python file once
+    it is edited."""
+    ts, py = tmp_path / "db.ts", tmp_path / "models.py"
+    env = {**mcp_env, "CTAS7_TYPES": f"typescript:{ts},python:{py}"}
+    done = subprocess.run(  # noqa: ASYNC221 (the real pre-test audit writes the files)
+        [sys.executable, "-m", "ctas7_panel", "audit"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    async with Client(stdio(env)) as client:
+        live = (await call(client, "audit"))["live"]
+        assert live["verdict"] == "current", live["problems"]
+        assert live["types_files"] == [
+            {"lang": "typescript", "path": str(ts), "current": True},
+            {"lang": "python", "path": str(py), "current": True},
+        ]
+        py.write_text(py.read_text() + "\n# edited by hand\n")
+        live = (await call(client, "audit"))["live"]
+        assert live["verdict"] == "stale"
+        assert live["problems"] == [
+            f"python types file {py} differs from what the live schema generates"
+        ]
+        assert [f["current"] for f in live["types_files"]] == [True, False]
