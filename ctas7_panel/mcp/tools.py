@@ -41,7 +41,11 @@ log = logging.getLogger(__name__)
 
 MAX_EVENTS = 200
 MAX_FILTERS = 100  # event types or sources in one query
+MAX_FILTER_CHARS = 4000  # all of them together (they are echoed in the answer)
 MAX_NAME = 200  # characters of a name filter
+MAX_IDENT = 63  # bytes of a PostgreSQL name (NAMEDATALEN - 1): no schema or table is longer
+MAX_SCHEMAS = 20  # in one generate_types selection
+MAX_PATH = 1024  # characters of a snapshot file path given to schema_diff
 DEFAULT_EVENTS = 50
 MAX_DEVIATIONS = 5  # listed in a generate_types answer, in at most DEVIATIONS_CHARS
 DEVIATIONS_CHARS = 2000
@@ -82,6 +86,27 @@ def _selection(schema: str | None, deps: Deps) -> list[str] | None:
     if default is None or schema in default:  # None: every schema is read already
         return None
     return [schema]
+
+
+def _ident(value: str, what: str) -> str:
+    """A schema, table or view name as the caller gave it; refused when no PostgreSQL name can
+    be that long (it would only flood the answer and the cursor)."""
+    if len(value.encode()) > MAX_IDENT:
+        raise UsageError(
+            f"{what} {value[:40]!r}... is {len(value.encode())} bytes long: PostgreSQL names "
+            f"have at most {MAX_IDENT} (see list_tables)"
+        )
+    return value
+
+
+def _filters(name: str, values: Sequence[str] | None) -> None:
+    if values is None:
+        return
+    if len(values) > MAX_FILTERS:
+        raise UsageError(f"{name} has {len(values)} entries: give at most {MAX_FILTERS}")
+    total = sum(len(v) for v in values)
+    if total > MAX_FILTER_CHARS:
+        raise UsageError(f"{name} has {total} characters in all: give at most {MAX_FILTER_CHARS}")
 
 
 # --- schema ---------------------------------------------------------------------------------
@@ -139,6 +164,8 @@ def list_tables(
     """Tables and views, compact (name, kind, column count) unless ``columns``; paged."""
     if match is not None and len(match) > MAX_NAME:
         raise UsageError(f"match is {len(match)} characters long: give at most {MAX_NAME}")
+    if schema is not None:
+        _ident(schema, "schema")
     state = deps.state(_selection(schema, deps))
     rows = views.table_rows(state.snapshot, schema=schema, match=match, columns=columns)
     start = check_key(decode_cursor(cursor, "list_tables"), state.fingerprint, "schema")
@@ -158,6 +185,8 @@ def describe_table(
     deps: Deps, *, schema: str, name: str, cursor: str | None = None
 ) -> dict[str, Any]:
     """One table or view: columns (paged), constraints, indexes, foreign keys in and out."""
+    _ident(schema, "schema")
+    _ident(name, "name")
     state = deps.state(_selection(schema, deps))
     view = f"describe_table:{schema}.{name}"
     start = check_key(decode_cursor(cursor, view), state.fingerprint, "schema")
@@ -184,6 +213,11 @@ def generated(deps: Deps, lang: str, schemas: Sequence[str] | None) -> tuple[Gen
 
     if lang not in LANGS:
         raise UsageError(f"no generator for language {lang!r}: use one of {', '.join(LANGS)}")
+    if schemas is not None:
+        if len(schemas) > MAX_SCHEMAS:
+            raise UsageError(f"schemas has {len(schemas)} entries: give at most {MAX_SCHEMAS}")
+        for schema in schemas:
+            _ident(schema, "schema")
     src = deps.source()
     return src.generated(lang, src.key_for(schemas))
 
@@ -209,7 +243,8 @@ def generate_types(
 
     made, fp = generated(deps, lang, schemas)
     text = made.text
-    view = f"generate_types:{lang}:{','.join(schemas or [])}"
+    selection = ",".join(sorted(set(schemas or [])))
+    view = f"generate_types:{lang}:{hashlib.sha256(selection.encode()).hexdigest()[:16]}"
     page = check_key(decode_cursor(cursor, view), fp, "schema")
     slices = text_pages(text, deps.budget - TYPES_ENVELOPE, escaped=True)
     if page >= len(slices):
@@ -239,6 +274,11 @@ def generate_types(
 
 def _side(deps: Deps, spec: str, events: list[Any]) -> tuple[str, dict[str, Any]]:
     """(label, snapshot) for ``current``, a version hash (or prefix) or a snapshot file."""
+    if len(spec) > MAX_PATH:
+        raise UsageError(
+            f"version {spec[:40]!r}... is {len(spec)} characters long: give 'current', a hash "
+            f"or a snapshot file path of at most {MAX_PATH}"
+        )
     src = deps.source()
     if spec == CURRENT:
         state = deps.state()
@@ -322,7 +362,7 @@ def schema_diff(
             )
         result = recorded
         source = "recorded change"
-    key = f"{old_label}:{new_label}"
+    key = hashlib.sha256(f"{old_label}:{new_label}".encode()).hexdigest()[:32]  # short cursor
     start = check_key(decode_cursor(cursor, "schema_diff"), key, "the compared versions")
     entries = [shrink(e, deps.budget // 4) for e in result.get("entries", [])]
     envelope = {
@@ -439,9 +479,8 @@ def query_events(
 ) -> dict[str, Any]:
     """Stored events, newest first; payloads over 4,000 characters come truncated."""
     limit = _limit(limit, MAX_EVENTS, "limit")
-    for name, values in (("types", types), ("sources", sources)):
-        if values is not None and len(values) > MAX_FILTERS:
-            raise UsageError(f"{name} has {len(values)} entries: give at most {MAX_FILTERS}")
+    _filters("types", types)
+    _filters("sources", sources)
     if since is not None and not 0 <= since < 1e11:
         raise UsageError(f"since={since} is not a unix time: give seconds since 1970, e.g. 1.7e9")
     before = _seq_cursor(cursor, "query_events")
@@ -570,6 +609,8 @@ def dead_letters(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     """Events a target could not take: target, reason, attempts, first/last failure (paged)."""
+    if target is not None and len(target) > MAX_NAME:
+        raise UsageError(f"target is {len(target)} characters long: give at most {MAX_NAME}")
     letters = deps.telemetry.dead_letters(target=target, include_replayed=include_replayed)
     items = [
         {

@@ -218,12 +218,28 @@ async def test_every_tool_good_and_bad_arguments(
             ("impact", {"target": "x" * 5000}),
             ("impact", {"target": "public.tasks", "cursor": "c1.e30"}),
             ("impact", {}),
+            # oversized arguments: refused, never echoed into an answer over the budget
+            ("list_tables", {"schema": "s" * 5000}),
+            ("describe_table", {"schema": "public", "name": "n" * 64}),
+            ("describe_table", {"schema": "é" * 32, "name": "tasks"}),  # 64 bytes
+            ("generate_types", {"schemas": [f"s{i}" for i in range(21)]}),
+            ("generate_types", {"schemas": ["public", "x" * 100]}),
+            ("query_events", {"types": ["t" * 199] * 50}),
+            ("query_events", {"sources": ["s" * 4001]}),
+            ("dead_letters", {"target": "t" * 201}),
+            ("schema_diff", {"old": "x" * 5000}),
         ]
         for name, args in [*bad.items(), *bad_too]:
             message = await error(client, name, args)
             assert message.startswith(f"Error executing tool {name}"), message
         assert "did you mean" in await error(
             client, "describe_table", {"schema": "public", "name": "Tasks"}
+        )
+        assert "PostgreSQL names have at most 63" in await error(
+            client, "describe_table", {"schema": "public", "name": "n" * 64}
+        )
+        assert "types has 9950 characters in all: give at most 4000" in await error(
+            client, "query_events", {"types": ["t" * 199] * 50}
         )
         message = await error(client, "impact", {"target": "public.taskz"})
         assert "'public.taskz' is not in the schema" in message and "did you mean" in message
