@@ -17,6 +17,7 @@ annotations (read-only, or a write offered only with ``--allow-writes``) in
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -228,6 +229,14 @@ def types_text(deps: Deps, lang: str, schemas: Sequence[str] | None) -> tuple[st
     return made.text, fp
 
 
+@functools.lru_cache(maxsize=8)
+def _paged(text: str, budget: int) -> tuple[tuple[tuple[int, int], ...], str]:
+    """The pages of a generated file and its SHA-256, made once per file (the same ``str``
+    object comes back for every page of one schema version, so the lookup is by identity)."""
+    slices = tuple(text_pages(text, budget, escaped=True))
+    return slices, hashlib.sha256(text.encode()).hexdigest()
+
+
 def generate_types(
     deps: Deps,
     *,
@@ -246,7 +255,7 @@ def generate_types(
     selection = ",".join(sorted(set(schemas or [])))
     view = f"generate_types:{lang}:{hashlib.sha256(selection.encode()).hexdigest()[:16]}"
     page = check_key(decode_cursor(cursor, view), fp, "schema")
-    slices = text_pages(text, deps.budget - TYPES_ENVELOPE, escaped=True)
+    slices, sha256 = _paged(text, deps.budget - TYPES_ENVELOPE)
     if page >= len(slices):
         raise UsageError(f"page {page + 1} is past the last page ({len(slices)}): start again")
     start, end = slices[page]
@@ -255,7 +264,7 @@ def generate_types(
         "lang": lang,
         "schemas": list(schemas) if schemas else None,
         "hash": fp,
-        "sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "sha256": sha256,
         "total_chars": len(text),
         "page": page + 1,
         "pages": len(slices),
