@@ -82,7 +82,10 @@ class LiveState:
             if done is None:
                 catalog = self.typed if needs_type_list(lang) else self.catalog
                 if catalog is None:
-                    raise SchemaError(f"the {lang} types need the catalog's type list: read it")
+                    raise SchemaError(
+                        f"the {lang} types need the catalog's type list: use "
+                        "SchemaSource.generated, which reads it"
+                    )
                 done = self._files[lang] = render(lang, catalog, self.options)
             return done
 
