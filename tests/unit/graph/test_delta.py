@@ -3,6 +3,7 @@ mirror's delta plan writes what comparing whole graphs writes; the hand-over fil
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -94,12 +95,16 @@ def test_a_delta_applies_only_to_the_graph_it_starts_from() -> None:
     assert delta.changed == (Node(a, (), "s2"),) and delta.edges_removed == old.edges
     with pytest.raises(gd.DeltaMismatch, match="starts from another schema version"):
         gd.apply_delta(Graph(old.nodes, old.edges, "h0"), delta)
-    with pytest.raises(gd.DeltaMismatch, match="changes column public.t.a, which is not there"):
+    with pytest.raises(
+        gd.DeltaMismatch, match=re.escape("changes column public.t.a, which is not there")
+    ):
         gd.apply_delta(Graph({t: Node(t)}, (), "h1"), delta)
-    with pytest.raises(gd.DeltaMismatch, match="removes the edge public.t.a -> public.t"):
+    with pytest.raises(
+        gd.DeltaMismatch, match=re.escape("removes the edge public.t.a -> public.t")
+    ):
         gd.apply_delta(Graph(old.nodes, (), "h1"), delta)
     adds = gd.GraphDelta("h2", "h3", edges_added=(Edge(a, POOL[5]),))
-    with pytest.raises(gd.DeltaMismatch, match="adds an edge public.t.a -> public.t.b"):
+    with pytest.raises(gd.DeltaMismatch, match=re.escape("adds an edge public.t.a -> public.t.b")):
         gd.apply_delta(new, adds)
     keeps = gd.GraphDelta("h1", "h2", removed=(t,))
     with pytest.raises(gd.DeltaMismatch, match="removes a node but keeps the edge"):
