@@ -26,7 +26,7 @@ import orjson
 from ctas7_panel.atomic import atomic_write
 from ctas7_panel.errors import SchemaError
 from ctas7_panel.graph.impact import ADDED, CHANGED, REMOVED, Change
-from ctas7_panel.graph.model import Edge, Graph, Node, NodeId
+from ctas7_panel.graph.model import Edge, Graph, Node, NodeId, sort_edges
 
 log = logging.getLogger(__name__)
 
@@ -127,16 +127,26 @@ def graph_delta(old: Graph, new: Graph) -> GraphDelta:
     old_nodes, new_nodes = old.nodes, new.nodes
     added = [new_nodes[n] for n in new_nodes if n not in old_nodes]
     removed = [n for n in old_nodes if n not in new_nodes]
-    changed = [node for n, node in new_nodes.items() if n in old_nodes and old_nodes[n] != node]
-    old_edges, new_edges = set(old.edges), set(new.edges)
+    changed = []
+    for n, node in new_nodes.items():
+        was = old_nodes.get(n)
+        if was is not None and was is not node and was != node:
+            changed.append(node)
+    if old.edges == new.edges:
+        edges_added: tuple[Edge, ...] = ()
+        edges_removed: tuple[Edge, ...] = ()
+    else:
+        old_edges, new_edges = set(old.edges), set(new.edges)
+        edges_added = sort_edges(new_edges - old_edges)
+        edges_removed = sort_edges(old_edges - new_edges)
     return GraphDelta(
         old.fingerprint,
         new.fingerprint,
         tuple(sorted(added, key=_node_id)),
         tuple(sorted(removed)),
         tuple(sorted(changed, key=_node_id)),
-        tuple(sorted(new_edges - old_edges)),
-        tuple(sorted(old_edges - new_edges)),
+        edges_added,
+        edges_removed,
     )
 
 
@@ -166,7 +176,7 @@ def apply_delta(old: Graph, delta: GraphDelta, *, strict: bool = True) -> Graph:
     if delta.edges_added or delta.edges_removed:
         gone = set(delta.edges_removed)
         kept = [e for e in old.edges if e not in gone]
-        edges = tuple(sorted({*kept, *delta.edges_added}))
+        edges = sort_edges({*kept, *delta.edges_added})
     else:
         edges = old.edges
     if strict:

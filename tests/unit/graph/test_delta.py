@@ -16,7 +16,16 @@ from ctas7_panel.errors import SchemaError
 from ctas7_panel.graph import delta as gd
 from ctas7_panel.graph.impact import graph_changes
 from ctas7_panel.graph.mirror import MirrorState, plan_delta, plan_sync
-from ctas7_panel.graph.model import OBJECT, ROW, Edge, Graph, Node, NodeId, dedupe_edges
+from ctas7_panel.graph.model import (
+    OBJECT,
+    ROW,
+    Edge,
+    Graph,
+    Node,
+    NodeId,
+    dedupe_edges,
+    sort_edges,
+)
 
 # a small universe, so that two drawn graphs share most of their nodes and edges; relations of
 # one name under two kinds share a record id in the mirror (a table that became a view)
@@ -85,6 +94,14 @@ def test_the_delta_plan_writes_what_comparing_whole_graphs_writes(
     assert by_delta.text.startswith("BEGIN TRANSACTION;") and by_delta.text.endswith(
         "COMMIT TRANSACTION;"
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(graphs())
+def test_edges_sort_by_key_as_by_their_dataclass_order(g: Graph) -> None:
+    shuffled = [*reversed(g.edges), Edge(POOL[1], POOL[2], True, ROW)]
+    assert sort_edges(shuffled) == tuple(sorted(shuffled))
+    assert all(hash(n) == hash(NodeId(*n.to_list())) for n in g.nodes)
 
 
 def test_a_delta_applies_only_to_the_graph_it_starts_from() -> None:
