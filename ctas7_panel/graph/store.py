@@ -244,6 +244,11 @@ class GraphStore:
         """The graph this writer last mirrored (None before its first sync)."""
         return None if self._cache is None else self._cache[2]
 
+    @property
+    def kept_state(self) -> MirrorState | None:
+        """The mirror's state as this writer last wrote it (None before its first sync)."""
+        return None if self._cache is None else self._cache[1]
+
     async def sync(
         self, graph: Graph, *, version: Mapping[str, Any] | None = None, at: float | None = None
     ) -> SyncPlan:
