@@ -176,7 +176,12 @@ def plan_sync(
     dropped = set(edge_drop)
     edge_add = [e for k, e in edges.items() if k not in state.edges or k in dropped]
 
-    next_nodes = {k: (sig, False) for k, (sig, _) in state.nodes.items() if k not in keys}
+    # what the mirror holds next: tombstones, unless a new node took over their record id
+    next_nodes = {
+        k: (sig, False)
+        for k, (sig, _) in state.nodes.items()
+        if k not in keys and _key_rid(k) not in new_rids
+    }
     next_nodes.update({k: (graph.nodes[n].sig, True) for k, n in keys.items()})
     next_state = MirrorState(
         graph.fingerprint if graph.fingerprint is not None else state.hash,
@@ -236,6 +241,9 @@ def plan_delta(
     next_nodes = dict(state.nodes)
     for key in removed_keys:
         next_nodes[key] = (next_nodes.get(key, ("", False))[0], False)
+    for key in [k for k, (_, present) in next_nodes.items() if not present and new_rids]:
+        if key not in added_keys and _key_rid(key) in new_rids:
+            del next_nodes[key]  # its record id now holds a new node
     for node in (*delta.added, *delta.changed):
         next_nodes[node_key(node.id)] = (node.sig, True)
     next_edges = dict(state.edges)
@@ -348,9 +356,15 @@ def _version_statements(
         **_counts(graph),
         **{k: v for k, v in extra.items() if k not in {"hash", "previous", "at"}},
     }
-    out = [f"UPSERT {me} CONTENT {lit(body)} RETURN NONE"]
+    # a version met again (a change rolled back: A -> B -> A) shows its latest diff, as its
+    # `previous` and `impact` do; `follows` keeps every transition
+    out = [
+        f"LET $old_changes = array::flatten((SELECT VALUE ->changed FROM {me}))",
+        "DELETE $old_changes RETURN NONE",
+        f"UPSERT {me} CONTENT {lit(body)} RETURN NONE",
+    ]
     if previous:
-        link = {"id": Rid("follows", (fp,)), "in": me, "out": version_rid(previous)}
+        link = {"id": Rid("follows", (fp, previous)), "in": me, "out": version_rid(previous)}
         out.append(f"INSERT RELATION IGNORE INTO follows {lit(link)} RETURN NONE")
     links = [
         {
