@@ -59,10 +59,18 @@ def _read(
     conn: psycopg.Connection[Any], schemas: list[str]
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     with conn.cursor() as cur:
+        # hash joins: the planner's nested loops probe the catalogs once per dependency row
+        # (23,000 on big_1000), 1.7x slower than hashing them. Set for this transaction only,
+        # and put back (the caller's transaction, if any, goes on with its own setting)
+        before = cur.execute(b"select current_setting('enable_nestloop')").fetchone()
+        cur.execute(b"select set_config('enable_nestloop', 'off', true)")
         cur.execute(query_text("dependency_rows").encode())
         rows = cur.fetchall()
         cur.execute(query_text("dependency_nodes").encode(), {"schemas": schemas})
         nodes = cur.fetchall()
+        cur.execute(
+            b"select set_config('enable_nestloop', %s, true)", (before[0] if before else "on",)
+        )
     return rows, nodes
 
 
