@@ -4,8 +4,9 @@ One catalog query per ``.sql`` file in ``ctas7_panel/graph/queries/``, loaded on
 ``importlib.resources``: ``dependency_rows`` (the raw rows) and ``dependency_nodes`` (each
 object resolved to a ``NodeId``), read in one repeatable-read, read-only transaction and joined
 here (a hash join in Python is immune to the planner's row estimates on a catalog nobody has
-analysed, which made the same join in SQL take minutes on 1,000 tables). OIDs never leave this
-module.
+analysed, which made the same join in SQL take minutes on 1,000 tables); the resolution of each
+object to its names runs with nested loops off (hash joins over the catalogs). OIDs never leave
+this module.
 """
 
 from __future__ import annotations
