@@ -11,17 +11,22 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from ctas7_panel import events as ev
 from ctas7_panel import pgtools
 from ctas7_panel.bridge.bridge import TelemetryBridge
 from ctas7_panel.bridge.routes import DEFAULT_TABLE
 from ctas7_panel.bridge.targets import build_targets
+from ctas7_panel.events import Event
+from ctas7_panel.graph import delta as gd
 from ctas7_panel.graph import impact as im
 from ctas7_panel.graph.live import GraphInputs, read_graph
 from ctas7_panel.graph.mirror import edge_key
+from ctas7_panel.graph.model import Graph, NodeId
 from ctas7_panel.graph.remote import RemoteGraph
 from ctas7_panel.graph.store import GraphStore
 from ctas7_panel.graph.surql import node_key
@@ -218,3 +223,59 @@ async def test_ddl_on_big_1000_reaches_the_mirror_by_its_delta(
             "SELECT VALUE present FROM ONLY pg_column:['public', 'tbl_0500', 'ref_0074']"
         )
         assert present is True
+
+
+async def test_a_delta_that_does_not_apply_falls_back_to_reading_the_graph(
+    core_db: str, tmp_path: Path
+) -> None:
+    inputs = GraphInputs(types_files=("types.ts",))
+
+    def read_now() -> Graph:
+        with pgtools.connect(core_db) as conn:
+            return read_graph(conn, inputs)[0]
+
+    first = read_now()
+    pgtools.apply_sql(core_db, "alter table public.nodes add column zone text")
+    second = read_now()
+    pgtools.apply_sql(core_db, "alter table public.nodes add column zone_2 text")
+    third = read_now()
+    versions = {g.fingerprint: g for g in (first, second, third)}
+    good = gd.graph_delta(first, second)
+    # a delta computed on another copy of the graph: it removes a node this one lacks
+    ghost = NodeId("view", "public", "ghost")
+    bad = replace(good, removed=(*good.removed, ghost))
+    handed: dict[str, gd.GraphDelta] = {}
+    target = GraphTarget(
+        GraphStore("mem://"),
+        read_graph=lambda new: versions[new],  # the database's graph of the announced hash
+        read_delta=lambda old, new: (
+            d if (d := handed.get(new)) is not None and d.old_fingerprint == old else None
+        ),
+    )
+    try:
+
+        def updated(old: str | None, new: str | None) -> Event:
+            assert new is not None
+            return ev.schema_updated(
+                new_hash=new, old_hash=old, schema_path="types.ts", table_count=1
+            )
+
+        await target.deliver(updated(None, first.fingerprint))  # the first: read whole
+        assert (target.versions, target.from_deltas) == (1, 0)
+        assert second.fingerprint is not None
+        handed[second.fingerprint] = bad
+        await target.deliver(updated(first.fingerprint, second.fingerprint))
+        assert (target.versions, target.from_deltas) == (2, 0)  # read whole again
+        assert target.store.graph == second
+        (zone,) = await target.store.query(
+            "SELECT VALUE present FROM ONLY pg_column:['public', 'nodes', 'zone']"
+        )
+        assert zone is True
+        # the next version's delta starts from the graph mirrored last: applied, nothing read
+        assert third.fingerprint is not None
+        handed[third.fingerprint] = gd.graph_delta(second, third)
+        await target.deliver(updated(second.fingerprint, third.fingerprint))
+        assert (target.versions, target.from_deltas) == (3, 1)
+        assert target.store.graph == third
+    finally:
+        await target.close()
