@@ -10,7 +10,8 @@ Counters per (route, target):
 - ``duplicates``: deliveries skipped because the target had already seen the ``event_id``.
 
 Latency is from the moment the bridge took the event off the bus to the target accepting it,
-over the last ``window`` deliveries (default 4,096) per key; quantiles p50/p95/p99 in ms.
+over the last ``window`` deliveries (default 4,096) per key; quantiles p50/p95/p99 in ms
+(``ctas7_panel.stats.quantile``: numpy's "linear"; None before any delivery).
 ``success_rate = delivered / (delivered + dead_lettered)`` (None before any settled delivery).
 
 Three views of the same numbers: ``BridgeMetrics.snapshot()`` (a dict, in-process),
@@ -22,11 +23,12 @@ from the accumulator itself.
 from __future__ import annotations
 
 import itertools
-import math
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from ctas7_panel.stats import quantile
 
 COUNTERS = ("routed", "delivered", "retried", "failed", "dead_lettered", "duplicates")
 DEFAULT_WINDOW = 4096
@@ -34,14 +36,6 @@ _PAYLOAD_KEYS = (
     *("routed", "delivered", "retried", "failed", "dead_lettered"),
     *("p50_ms", "p95_ms", "p99_ms", "success_rate"),
 )
-
-
-def quantile(sorted_values: list[float], q: float) -> float | None:
-    """Nearest-rank quantile of an already-sorted list (None when empty)."""
-    if not sorted_values:
-        return None
-    rank = max(1, math.ceil(q * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
 def _rate(delivered: int, dead: int) -> float | None:
@@ -127,8 +121,7 @@ class BridgeMetrics:
 def _quantiles(sorted_lat: list[float]) -> dict[str, float | None]:
     out: dict[str, float | None] = {}
     for name, q in (("p50_ms", 0.5), ("p95_ms", 0.95), ("p99_ms", 0.99)):
-        v = quantile(sorted_lat, q)
-        out[name] = None if v is None else round(v * 1000.0, 3)
+        out[name] = round(quantile(sorted_lat, q) * 1000.0, 3) if sorted_lat else None
     return out
 
 

@@ -8,25 +8,17 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ctas7_panel.events import Event
+from ctas7_panel.stats import quantiles
 
 PASSED = {"passed", "pass", "ok", "success"}
 FAILED = {"failed", "fail", "error", "errored", "broken"}
 SKIPPED = {"skipped", "skip", "xfailed", "deselected"}
 TASK_OK = {"success", "succeeded", "ok", "completed", "done", "passed"}
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (``q`` in 0..100) of a non-empty sequence."""
-    if not values:
-        raise ValueError("percentile of no values")
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return float(ordered[min(rank, len(ordered)) - 1])
 
 
 def _num(value: Any) -> float | None:
@@ -393,11 +385,11 @@ class LatencyTracker:
         bucket.append(max(ms, 0.0))
 
     def close(self, now: float) -> LatencyPoint:
-        routes = {
-            route: (percentile(vals, 50), percentile(vals, 99), len(vals))
-            for route, vals in self._pending.items()
-            if vals
-        }
+        routes = {}
+        for route, vals in self._pending.items():
+            if vals:
+                qs = quantiles(vals, (0.5, 0.99))
+                routes[route] = (qs[0.5], qs[0.99], len(vals))
         for vals in self._pending.values():
             vals.clear()
         return LatencyPoint(now, routes)

@@ -20,9 +20,9 @@ from ctas7_panel.mux.metrics import (
     KpiConfig,
     KpiState,
     MetricKey,
-    quantiles,
     rolling_rate,
 )
+from ctas7_panel.stats import quantiles
 
 RATE = "ctas7_mux_rate_per_second"
 
