@@ -21,8 +21,9 @@ from ctas7_panel.mux.metrics import (
     key,
     rolling_rate,
 )
-from ctas7_panel.mux.prometheus import escape_label, to_prometheus
+from ctas7_panel.mux.prometheus import to_prometheus
 from ctas7_panel.mux.topics import MuxMessage, check_topic, message_from_event, topic_matches
+from ctas7_panel.prometheus import escape_label
 
 
 @pytest.mark.parametrize(
