@@ -34,6 +34,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from ctas7_panel.backoff import backoff
 from ctas7_panel.dashboard.digest import Digest
 from ctas7_panel.dashboard.probes import Probe
 from ctas7_panel.dashboard.records import RAW_TOPIC, TARGET_TOPICS
@@ -185,7 +186,7 @@ class Hub:
 
     async def _consume(self) -> None:
         gets: dict[asyncio.Task[list[Message]], str] = {}
-        backoff = 0.1
+        delays = backoff(0.1, 5.0)
         try:
             while True:
                 if len(self._subs) < len(self.topics):
@@ -194,8 +195,7 @@ class Hub:
                     if topic not in gets.values():
                         gets[asyncio.create_task(sub.get(self.batch, timeout=1.0))] = topic
                 if not gets:
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
+                    await asyncio.sleep(next(delays))
                     continue
                 done, _ = await asyncio.wait(gets, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
@@ -206,10 +206,9 @@ class Hub:
                         self.errors += 1
                         self.digest.set_status("bus", False, self.clock(), str(exc))
                         log.warning("dashboard hub: reading %s failed: %s", topic, exc)
-                        await asyncio.sleep(backoff)
-                        backoff = min(backoff * 2, 5.0)
+                        await asyncio.sleep(next(delays))
                         continue
-                    backoff = 0.1
+                    delays = backoff(0.1, 5.0)
                     self._handle(topic, messages)
                     if messages:
                         with contextlib.suppress(Ctas7Error):

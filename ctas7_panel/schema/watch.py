@@ -33,16 +33,16 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import secrets
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 
 from ctas7_panel import pgtools
+from ctas7_panel.backoff import backoff
 from ctas7_panel.errors import DatabaseError
 from ctas7_panel.events import Event
 from ctas7_panel.schema.sync import Failure, SchemaSyncNode
@@ -56,25 +56,6 @@ NOTIFY_SLICE = 0.25  # longest wait on the socket before looking at the stop eve
 
 
 # --- pure parts ------------------------------------------------------------------------------
-
-
-def backoff(
-    initial: float = 0.5,
-    maximum: float = 30.0,
-    factor: float = 2.0,
-    jitter: float = 0.0,
-    rng: Callable[[], float] = random.random,
-) -> Iterator[float]:
-    """Delays between retries: ``initial``, x ``factor`` each time, capped at ``maximum``.
-
-    ``jitter`` (0..1) spreads each delay by +-that fraction so that many watchers do not
-    reconnect in step. Infinite; take a fresh generator to start over.
-    """
-    delay = initial
-    while True:
-        spread = 1.0 + jitter * (2.0 * rng() - 1.0) if jitter else 1.0
-        yield min(maximum, delay) * spread
-        delay = min(maximum, delay * factor)
 
 
 class Debouncer:

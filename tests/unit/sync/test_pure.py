@@ -1,13 +1,11 @@
-"""The pure cores of the Schema Sync Node: backoff, debounce, the pass decision."""
+"""The pure cores of the Schema Sync Node: debounce, the pass decision (backoff: test_backoff)."""
 
 from __future__ import annotations
-
-import itertools
 
 import pytest
 
 from ctas7_panel.schema.sync import Observed, SnapshotRecord, decide
-from ctas7_panel.schema.watch import Debouncer, backoff
+from ctas7_panel.schema.watch import Debouncer
 
 FP_OLD = "a" * 64
 FP_NEW = "b" * 64
@@ -30,26 +28,6 @@ def observed(
     return Observed(
         cached, cache_problem, None if no_record else (rec or record()), rec_problem, types_sha
     )
-
-
-# --- backoff -----------------------------------------------------------------------------------
-
-
-def test_backoff_doubles_up_to_the_cap() -> None:
-    delays = list(itertools.islice(backoff(0.5, 5.0), 7))
-    assert delays == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
-
-
-def test_backoff_jitter_stays_within_its_fraction() -> None:
-    values = iter([0.0, 1.0, 0.5])
-    delays = list(itertools.islice(backoff(1.0, 10.0, jitter=0.2, rng=lambda: next(values)), 3))
-    assert delays == pytest.approx([0.8, 2.4, 4.0])
-
-
-def test_backoff_is_a_fresh_sequence_each_time() -> None:
-    gen = backoff(1.0, 8.0)
-    next(gen), next(gen)
-    assert next(backoff(1.0, 8.0)) == 1.0
 
 
 # --- debouncer ---------------------------------------------------------------------------------
