@@ -26,14 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import inspect
 import logging
 import os
-import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +39,7 @@ from typing import Any
 from ctas7_panel import events as ev
 from ctas7_panel.errors import ConfigError, Ctas7Error, EventError, SchemaError, UsageError
 from ctas7_panel.events import Event
+from ctas7_panel.gcpause import gc_paused
 from ctas7_panel.legion.dbmux import DatabaseMux, PoolGone
 from ctas7_panel.legion.query import Query
 from ctas7_panel.legion.registry import (
@@ -84,35 +83,6 @@ class ReloadReport:
     trigger: str
     pool: str  # "recreated" | "kept: <why>"
     skipped: bool = False
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while a snapshot is parsed (~0.5 M new objects, no cycles).
-
-    Parsing allocates enough objects to trigger several collections, each of which walks the
-    previous registry too; the parsed JSON has no reference cycles, so nothing is lost by
-    waiting. Process-wide for the ~30 ms of the parse; nested or concurrent use is safe.
-    """
-    global _gc_pauses
-    with _gc_lock:
-        if _gc_pauses == 0 and gc.isenabled():
-            gc.disable()
-            _gc_pauses = 1
-        elif _gc_pauses:
-            _gc_pauses += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            if _gc_pauses:
-                _gc_pauses -= 1
-                if _gc_pauses == 0:
-                    gc.enable()
-
-
-_gc_lock = threading.Lock()
-_gc_pauses = 0
 
 
 class LegionExecutionEngine:
@@ -538,7 +508,7 @@ class LegionExecutionEngine:
             # nothing on disk yet (no sync has run here): read the schema from the database
             return self._introspect_registry(path, new_hash)
         else:
-            with _gc_paused():
+            with gc_paused():
                 loaded = read_snapshot_file(path)
             fingerprint = loaded.fingerprint
             parsed = registry_from_snapshot(loaded.snapshot, fingerprint)
@@ -562,7 +532,7 @@ class LegionExecutionEngine:
 
         try:
             with pgtools.connect(self.database_url, timeout=self._db_timeout) as conn:
-                with _gc_paused():
+                with gc_paused():
                     snapshot = to_snapshot(introspect(conn, TypegenOptions()))
         except Ctas7Error as exc:
             log.warning(

@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from ctas7_panel.errors import ArtifactError
-from ctas7_panel.schema.gcpause import gc_paused
+from ctas7_panel.gcpause import gc_paused
 from ctas7_panel.schema.model import Catalog, Column, Relation
 
 SNAPSHOT_FORMAT = 1
