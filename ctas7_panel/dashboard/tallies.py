@@ -50,24 +50,18 @@ class SchemaInfo:
     notification_type: str | None = None
 
 
-def tables_from(obj: Any) -> tuple[tuple[str, int], ...] | None:
-    """(table, column count) pairs from a snapshot or payload, whatever its shape; None if none.
+def tables_from(payload: Any) -> tuple[tuple[str, int], ...] | None:
+    """(table, column count) pairs from an event payload's ``tables``/``views``; None if none.
 
-    Accepts the sync node's snapshot file (``{"format": "ctas7-sync-snapshot/1", "snapshot":
-    {...}}``, unwrapped as Legion does), a bare ``to_snapshot()`` dict (``"relations"``: tables
-    and views with their ``columns``), ``{"tables": [{"name", "schema"?, "columns": [...] |
-    "column_count"}]}`` and ``{"tables": {name: {"columns": ...}}}``; views count as tables.
+    A producer may send ``{"tables": [{"name", "schema"?, "columns": [...] | "column_count"}]}``
+    or ``{"tables": {name: {"columns": ...}}}``; views count as tables. The snapshot file is not
+    read here: the hub reads it with ``schema.snapshot_file`` (``snapshot_tables``).
     """
-    if not isinstance(obj, Mapping):
+    if not isinstance(payload, Mapping):
         return None
-    # imported here: the legion package pulls in its engine and pool (~0.5 s); the runtime has
-    # loaded it already when a snapshot is read
-    from ctas7_panel.legion.registry import unwrap_snapshot
-
-    obj, _ = unwrap_snapshot(obj)
     found: list[tuple[str, int]] = []
-    for key in ("tables", "views", "relations"):
-        value = obj.get(key)
+    for key in ("tables", "views"):
+        value = payload.get(key)
         items: Iterable[tuple[str, Any]]
         if isinstance(value, Mapping):
             items = ((str(k), v) for k, v in value.items())

@@ -210,6 +210,15 @@ def types_hash(types_text: str) -> str:
     return hashlib.sha256(types_text.encode()).hexdigest()
 
 
+def column_counts(snapshot: Snapshot) -> tuple[tuple[str, int], ...]:
+    """(relation, column count) for every relation, sorted; ``schema.name`` outside public."""
+    out = []
+    for rel in snapshot["relations"]:
+        name = rel["name"] if rel["schema"] == "public" else f"{rel['schema']}.{rel['name']}"
+        out.append((name, len(rel["columns"])))
+    return tuple(sorted(out))
+
+
 def load_snapshot(path: str | Path) -> Snapshot:
     """The canonical snapshot in a snapshot file (a bare snapshot or the sync node's record),
     or ``ArtifactError`` saying what is wrong with it (see ``snapshot_file``)."""
