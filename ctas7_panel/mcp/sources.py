@@ -248,7 +248,7 @@ class SchemaSource:
 
 
 def _probe(conn: psycopg.Connection[Any]) -> str:
-    from ctas7_panel.testing.audit import catalog_probe
+    from ctas7_panel.schema.decision import catalog_probe
 
     return catalog_probe(conn)
 

@@ -21,7 +21,8 @@ Types files: one TypeScript file (``CTAS_SCHEMA_PATH``) by default; ``CTAS7_TYPE
 and hashed on its own (``types_hashes`` in the events, path -> SHA-256). The first of them is
 the seed's types file: the ``schema_path`` and ``types_hash`` of the events.
 
-The decision is the pure function ``decide()``; ``run_pass()`` is the thin I/O around it and
+The decision is the pure function ``decide()`` (``schema.decision``, with the catalog-probe
+fast path the audit shares); ``run_pass()`` is the thin I/O around it and
 runs in a worker thread (psycopg, files, an optional generator subprocess). ``watch()`` lives in
 ``ctas7_panel.schema.watch``; every event goes to the bus (topic ``events``), the event store and
 an optional ``on_event`` callback (the CLI prints it).
@@ -41,9 +42,8 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import psycopg
@@ -53,6 +53,14 @@ from ctas7_panel import pgtools
 from ctas7_panel.errors import Ctas7Error, DatabaseError, SchemaError, UsageError
 from ctas7_panel.events import Event
 from ctas7_panel.schema import artifacts
+from ctas7_panel.schema.decision import (
+    Observed,
+    catalog_probe,
+    decide,
+    observe,
+    read_record,
+    read_types,
+)
 from ctas7_panel.schema.snapshot_file import SnapshotRecord  # the record lives with its loader
 from ctas7_panel.settings import redact_url
 
@@ -221,59 +229,6 @@ def builtin_differ(old: dict[str, Any], new: dict[str, Any]) -> DiffSummary:
 
 
 # --- the pure decision -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Observed:
-    """What the disk says before a pass."""
-
-    cached_hash: str | None
-    cache_problem: str | None
-    record: SnapshotRecord | None
-    record_problem: str | None
-    types_sha: str | None  # None: the types file is missing
-    # the other types files (CTAS7_TYPES beyond the first): (path, sha or None when missing)
-    other_types: tuple[tuple[str, str | None], ...] = ()
-
-
-Action = Literal["unchanged", "restore", "regenerate"]
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    action: Action
-    reasons: tuple[str, ...]
-    old_hash: str | None
-
-
-def decide(fingerprint: str, generator: str, seen: Observed) -> Decision:
-    """What a pass must do, from the live fingerprint and what is on disk. Pure."""
-    reasons: list[str] = []
-    if seen.cached_hash is None:
-        reasons.append(f"hash cache {seen.cache_problem}")
-    elif seen.cached_hash != fingerprint:
-        reasons.append("schema changed")
-    if seen.record is None:
-        reasons.append(f"snapshot {seen.record_problem}")
-    elif seen.cached_hash is not None and seen.record.fingerprint != seen.cached_hash:
-        reasons.append("snapshot does not match the hash cache")
-    elif seen.record.generator != generator:
-        reasons.append("generator changed")
-    elif any(path not in seen.record.types_hashes for path, _ in seen.other_types):
-        reasons.append("snapshot lacks a types file's hash")
-    if reasons:
-        return Decision("regenerate", tuple(reasons), seen.cached_hash)
-    assert seen.record is not None
-    if seen.types_sha is None:
-        return Decision("restore", ("types file deleted",), seen.cached_hash)
-    if seen.types_sha != seen.record.types_hash:
-        return Decision("restore", ("types file modified",), seen.cached_hash)
-    for path, sha in seen.other_types:
-        if sha is None:
-            return Decision("restore", (f"types file {path} deleted",), seen.cached_hash)
-        if sha != seen.record.types_hashes[path]:
-            return Decision("restore", (f"types file {path} modified",), seen.cached_hash)
-    return Decision("unchanged", (), seen.cached_hash)
 
 
 # --- the external generator -------------------------------------------------------------------
@@ -607,7 +562,7 @@ class SchemaSyncNode:
             except DatabaseError as exc:
                 return Failure("connect", str(exc), connection=True)
             try:
-                probe = self._probe(conn) if self.config.catalog_probe else None
+                probe = catalog_probe(conn) if self.config.catalog_probe else None
                 memo = self._inspect_memo
                 if probe is not None and memo is not None and memo[0] == probe:
                     return memo[1]
@@ -627,11 +582,6 @@ class SchemaSyncNode:
                 return Failure("connect" if lost else "introspect", reason, connection=lost)
         raise AssertionError("unreachable")
 
-    @staticmethod
-    def _probe(conn: psycopg.Connection[Any]) -> str | None:
-        row = conn.execute(_catalog_probe_sql()).fetchone()
-        return None if row is None else str(row[0])
-
     def _observe(self) -> tuple[Observed, dict[str, bytes | None], bytes | None]:
         """Read the artifacts: (what they say, each types file's bytes, snapshot bytes).
 
@@ -639,13 +589,13 @@ class SchemaSyncNode:
         hashed again: on big schemas the snapshot is megabytes of JSON.
         """
         cfg = self.config
-        cache = artifacts.read_hash_cache(cfg.hash_cache_path)
-        record, problem, snap_bytes = self._read_record(cfg.snapshot_file)
-        read = {path: self._read_types(Path(path)) for _, path in cfg.outputs}
-        types_sha = read[cfg.schema_path][0]
-        others = tuple((path, read[path][0]) for _, path in cfg.outputs[1:])
-        observed = Observed(cache.value, cache.problem, record, problem, types_sha, others)
-        return observed, {path: data for path, (_, data) in read.items()}, snap_bytes
+        return observe(
+            cfg.hash_cache_path,
+            cfg.snapshot_file,
+            [path for _, path in cfg.outputs],
+            record_reader=self._read_record,
+            types_reader=self._read_types,
+        )
 
     def _read_record(self, path: Path) -> tuple[SnapshotRecord | None, str | None, bytes | None]:
         key = artifacts.stat_key(path)
@@ -653,15 +603,10 @@ class SchemaSyncNode:
         if key is not None and memo is not None and memo[0] == key:
             return memo[1], None, memo[2]
         self._snap_memo = None
-        data, problem = artifacts.read_bytes(path)
-        if data is None:
-            return None, problem, None
-        record, problem = SnapshotRecord.decode(artifacts.parse_snapshot(data))
-        if record is None:
-            return None, problem, None
-        if key is not None:
+        record, problem, data = read_record(path)
+        if record is not None and data is not None and key is not None:
             self._snap_memo = (key, record, data)
-        return record, None, data
+        return record, problem, data
 
     def _read_types(self, path: Path) -> tuple[str | None, bytes | None]:
         key = artifacts.stat_key(path)
@@ -669,12 +614,8 @@ class SchemaSyncNode:
         if key is not None and memo is not None and memo[0] == key:
             return memo[1], memo[2]
         self._types_memo.pop(path, None)
-        try:
-            data = path.read_bytes()
-        except OSError:
-            return None, None
-        sha = artifacts.sha256_hex(data)
-        if key is not None:
+        sha, data = read_types(path)
+        if sha is not None and data is not None and key is not None:
             self._types_memo[path] = (key, sha, data)
         return sha, data
 
@@ -763,11 +704,6 @@ class SchemaSyncNode:
                 continue
             out.append(self.artifact_event(path, change, restored=True, trigger="artifact"))
         return out
-
-
-@functools.cache
-def _catalog_probe_sql() -> bytes:
-    return (resources.files(__package__) / "sql" / "catalog_probe.sql").read_bytes()
 
 
 def _ms(t0: float) -> float:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from ctas7_panel.schema.sync import Observed, SnapshotRecord, decide
+from ctas7_panel.schema.decision import Observed, ProbeMark, decide, verified_by_probe
+from ctas7_panel.schema.snapshot_file import SnapshotRecord
 from ctas7_panel.schema.watch import Debouncer
 
 FP_OLD = "a" * 64
@@ -125,3 +128,45 @@ def test_everything_missing_lists_every_reason() -> None:
         observed(cached=None, cache_problem="missing", rec_problem="missing", no_record=True),
     )
     assert decision.reasons == ("hash cache missing", "snapshot missing")
+
+
+# --- the catalog-probe fast path (shared by the node and ctas7 audit) --------------------------
+
+
+def test_probe_mark_round_trips_and_refuses_what_is_not_one() -> None:
+    mark = ProbeMark("postgresql://u:***@h/db", "7:abc", FP_OLD)
+    assert ProbeMark.decode(mark.encode()) == mark
+    for data in (None, b"", b"not json", b"[]", b'{"format": "ctas7-audit-probe/1"}'):
+        assert ProbeMark.decode(data) is None
+    assert ProbeMark.decode(mark.encode().replace(b'"7:abc"', b"7")) is None
+
+
+def test_verified_by_probe_needs_the_database_the_files_and_then_the_probe() -> None:
+    mark = ProbeMark("db", "p1", FP_OLD)
+    calls: list[str] = []
+
+    def probe(value: str) -> Callable[[], str]:
+        def run() -> str:
+            calls.append(value)
+            return value
+
+        return run
+
+    same = observed()  # hash cache, record and types file agree with FP_OLD
+    args = {"generator": "builtin", "observed": same}
+    assert verified_by_probe(mark, database="db", probe=probe("p1"), **args)
+    assert not verified_by_probe(mark, database="db", probe=probe("p2"), **args)  # DDL since
+    assert calls == ["p1", "p2"]
+    # anything else off: no database round trip at all
+    assert not verified_by_probe(None, database="db", probe=probe("x"), **args)
+    assert not verified_by_probe(mark, database="other", probe=probe("x"), **args)
+    edited = observed(types_sha="e" * 64)
+    assert not verified_by_probe(
+        mark, database="db", generator="builtin", observed=edited, probe=probe("x")
+    )
+    assert not verified_by_probe(
+        ProbeMark("db", "p1", FP_NEW), database="db", probe=probe("x"), **args
+    )
+    other_generator = {"generator": "cmd", "observed": same}
+    assert not verified_by_probe(mark, database="db", probe=probe("x"), **other_generator)
+    assert calls == ["p1", "p2"]
