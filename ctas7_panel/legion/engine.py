@@ -37,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from ctas7_panel import events as ev
+from ctas7_panel.bridge.routes import LEGION
+from ctas7_panel.bridge.targets import target_topic
 from ctas7_panel.errors import ConfigError, Ctas7Error, EventError, SchemaError, UsageError
 from ctas7_panel.events import Event
 from ctas7_panel.gcpause import gc_paused
@@ -59,12 +61,13 @@ from ctas7_panel.legion.tasks import (
 from ctas7_panel.legion.watch import artifact_hash, watch_artifacts
 from ctas7_panel.schema.artifacts import default_snapshot_path
 from ctas7_panel.settings import Settings
+from ctas7_panel.streams.bus import DEFAULT_TOPIC
 
 log = logging.getLogger(__name__)
 
-LEGION_TOPIC = "target.legion"
+LEGION_TOPIC = target_topic(LEGION)
 LEGION_GROUP = "legion"
-EVENTS_TOPIC = "events"
+EVENTS_TOPIC = DEFAULT_TOPIC  # where producers publish raw events
 SchemaListener = Callable[[Event], Any]  # sync or async; its errors are logged, never raised
 
 

@@ -38,6 +38,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from ctas7_panel.backoff import backoff
+from ctas7_panel.bridge.routes import NEURAL_MUX
+from ctas7_panel.bridge.targets import target_topic
 from ctas7_panel.errors import Ctas7Error, EventError
 from ctas7_panel.events import Event, new_event_id
 from ctas7_panel.mux.backends import KpiBackend, MemoryKpiBackend, RedisKpiBackend
@@ -54,7 +56,7 @@ from ctas7_panel.settings import Settings
 
 log = logging.getLogger(__name__)
 
-MUX_TOPIC = "target.neural_mux"
+MUX_TOPIC = target_topic(NEURAL_MUX)
 MUX_GROUP = "neural_mux"
 DEAD_LETTER_TARGET = "consumer:neural_mux"
 Listener = Callable[[MuxMessage], Any]
