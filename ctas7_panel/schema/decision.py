@@ -179,10 +179,12 @@ class ProbeMark:
             return None
         if not isinstance(obj, dict) or obj.get("format") != PROBE_FORMAT:
             return None
-        fields = (obj.get("database"), obj.get("probe"), obj.get("fingerprint"))
-        if not all(isinstance(v, str) for v in fields):
+        database, probe, fingerprint = obj.get("database"), obj.get("probe"), obj.get("fingerprint")
+        if not (
+            isinstance(database, str) and isinstance(probe, str) and isinstance(fingerprint, str)
+        ):
             return None
-        return cls(*fields)
+        return cls(database, probe, fingerprint)
 
 
 def verified_by_probe(
