@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -89,6 +89,16 @@ def decide(fingerprint: str, generator: str, seen: Observed) -> Decision:
         if sha != seen.record.types_hashes[path]:
             return Decision("restore", (f"types file {path} modified",), seen.cached_hash)
     return Decision("unchanged", (), seen.cached_hash)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A pass that could not finish: which stage, why; ``connection``: the database is gone."""
+
+    stage: str
+    error: str
+    connection: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # --- reading the disk --------------------------------------------------------------------------

@@ -37,7 +37,8 @@ import secrets
 import socket
 import time
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import psycopg
 
@@ -45,7 +46,8 @@ from ctas7_panel import pgtools
 from ctas7_panel.backoff import backoff
 from ctas7_panel.errors import DatabaseError
 from ctas7_panel.events import Event
-from ctas7_panel.schema.sync import Failure, SchemaSyncNode
+from ctas7_panel.schema.decision import Failure
+from ctas7_panel.schema.sync_config import SyncConfig
 from ctas7_panel.schema.trigger import CHANNEL, PGRST_CHANNEL
 from ctas7_panel.settings import redact_url
 
@@ -95,6 +97,23 @@ class Debouncer:
 # --- the I/O shell ---------------------------------------------------------------------------
 
 
+class SyncNode(Protocol):
+    """What a watcher needs of its node (``SchemaSyncNode``; this module does not import it,
+    so ``schema.sync`` -> ``schema.watch`` is the only direction)."""
+
+    config: SyncConfig
+    expected: dict[Path, bytes]  # the artifacts as the last pass wrote them
+    lock: asyncio.Lock  # held around every pass and artifact restore
+
+    async def run_pass(self, trigger: str) -> Event | Failure: ...
+
+    async def emit(self, event: Event) -> None: ...
+
+    def failure_event(self, failure: Failure, retry_in_s: float | None) -> Event: ...
+
+    def restore_artifacts_blocking(self) -> list[Event]: ...
+
+
 class _ConnectionLost(Exception):
     """Internal: the listen connection or a pass lost the database (never escapes ``run``)."""
 
@@ -102,7 +121,7 @@ class _ConnectionLost(Exception):
 class Watcher:
     """One watcher of one database for one ``SchemaSyncNode``."""
 
-    def __init__(self, node: SchemaSyncNode, *, lock_key: int = LOCK_KEY) -> None:
+    def __init__(self, node: SyncNode, *, lock_key: int = LOCK_KEY) -> None:
         self.node = node
         self.config = node.config
         self.lock_key = lock_key

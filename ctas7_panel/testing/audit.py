@@ -46,8 +46,10 @@ from ctas7_panel.testing.report import FAILED, REGENERATED, VERIFIED, AuditResul
 if TYPE_CHECKING:
     import psycopg
 
+    from ctas7_panel.schema.decision import Failure
+    from ctas7_panel.schema.inspection import DiffSummary, Inspection
     from ctas7_panel.schema.snapshot_file import SnapshotRecord
-    from ctas7_panel.schema.sync import DiffSummary, Failure, Inspection, SyncConfig
+    from ctas7_panel.schema.sync_config import SyncConfig
     from ctas7_panel.settings import Settings
 
 DEFAULT_REPORT = "schema_audit_report.md"
@@ -81,7 +83,7 @@ class AuditConfig:
         fast_path: bool = True,
         **sync_overrides: Any,
     ) -> AuditConfig:
-        from ctas7_panel.schema.sync import SyncConfig
+        from ctas7_panel.schema.sync_config import SyncConfig
 
         sync_overrides.setdefault("source_node", SOURCE_NODE)
         sync = SyncConfig.from_settings(settings, db_url, **sync_overrides)
@@ -148,7 +150,7 @@ class _Recorder:
 
     def inspect(self, conn: psycopg.Connection[Any], options: Any) -> Inspection:
         from ctas7_panel.schema.decision import catalog_probe
-        from ctas7_panel.schema.sync import builtin_inspector
+        from ctas7_panel.schema.inspection import builtin_inspector
 
         probe = catalog_probe(conn)  # before introspecting: a racing change is seen next time
         seen = builtin_inspector(conn, options, languages=self.languages)
@@ -157,7 +159,7 @@ class _Recorder:
 
     def diff(self, old: dict[str, Any], new: dict[str, Any]) -> DiffSummary:
         from ctas7_panel.schema.diff import diff_snapshots
-        from ctas7_panel.schema.sync import DiffSummary
+        from ctas7_panel.schema.inspection import DiffSummary
 
         d = diff_snapshots(old, new)
         self.diff_text = d.to_text()
@@ -187,7 +189,8 @@ def run_audit(config: AuditConfig, *, clock: Any = time.time) -> AuditResult:
 
     Must not be called from a running event loop's thread (it runs one of its own for the pass).
     """
-    from ctas7_panel.schema.sync import Failure, SchemaSyncNode
+    from ctas7_panel.schema.decision import Failure
+    from ctas7_panel.schema.sync import SchemaSyncNode
 
     started = time.perf_counter()
     generated_at = float(clock())
