@@ -19,8 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ctas7_panel.access import Tokens, check_tokens, is_loopback
 from ctas7_panel.errors import ConfigError
-
-DEFAULT_MAX_EVENT_BYTES = 256 * 1024
+from ctas7_panel.events import DEFAULT_MAX_EVENT_BYTES
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,9 @@
 """Pure pieces of delivery: the retry policy (exponential backoff with jitter) and de-duplication.
 
-``RetryPolicy.delays(rng)`` is a pure generator of sleep times, like websockets'
-``backoff()``: attempt ``n`` (1-based) failed -> sleep ``min(max_delay, base * factor**(n-1))``
-scaled down by up to ``jitter`` (a fraction, random per attempt), until ``max_attempts`` attempts
-have been made or ``max_elapsed`` seconds have passed since the first one; then the delivery is
+``RetryPolicy.delays(rng)`` is a pure generator of sleep times, ``ctas7_panel.backoff``'s:
+attempt ``n`` (1-based) failed -> sleep ``min(max_delay, base * factor**(n-1))`` scaled down by
+up to ``jitter`` (a fraction, random per attempt), until ``max_attempts`` attempts have been made
+or ``max_elapsed`` seconds have passed since the first one; then the delivery is
 dead-lettered with the reason and the attempt count. The sleeping loop lives in the bridge.
 
 ``SeenIds`` is the bounded set of delivered ``event_id`` s a target keeps so that a redelivery
@@ -22,6 +22,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from ctas7_panel import backoff
 from ctas7_panel.errors import ConfigError
 
 DEFAULT_SEEN_CAPACITY = 100_000
@@ -51,14 +52,20 @@ class RetryPolicy:
 
     def delay(self, attempt: int, rand: float) -> float:
         """Sleep after failed attempt ``attempt`` (1-based), ``rand`` uniform in [0, 1)."""
-        raw = min(self.max_delay, self.base * self.factor ** min(attempt - 1, 64))
-        return raw * (1.0 - self.jitter * rand)
+        return backoff.delay(
+            attempt,
+            initial=self.base,
+            maximum=self.max_delay,
+            factor=self.factor,
+            jitter=self.jitter,
+            rand=rand,
+        )
 
     def delays(self, rng: random.Random | None = None) -> Iterator[float]:
         """The sleeps between attempts: ``max_attempts - 1`` of them at most."""
         r = rng or random.Random()
-        for attempt in range(1, self.max_attempts):
-            yield self.delay(attempt, r.random())
+        delays = backoff.backoff(self.base, self.max_delay, self.factor, self.jitter, r.random)
+        return itertools.islice(delays, self.max_attempts - 1)
 
     def gives_up(self, attempts: int, elapsed: float, next_delay: float) -> bool:
         """True when no further attempt may be made."""

@@ -1,8 +1,8 @@
 """Build the ``Graph`` of one schema state (pure): snapshot + pg_depend facts + tasks + types files.
 
-- From the snapshot (``ctas7_panel.schema.to_snapshot()``, or the sync node's record around
-  it): schema, relation and column nodes; functions; enum, composite and domain types;
-  partitions (edge partition -> parent).
+- From the canonical snapshot (``ctas7_panel.schema.to_snapshot()``; a file is read with
+  ``schema.snapshot_file``, which unwraps the sync node's record): schema, relation and column
+  nodes; functions; enum, composite and domain types; partitions (edge partition -> parent).
 - From the facts (``facts.read_facts``): every dependency ``pg_depend`` records: views and
   materialized views on columns and types, functions (argument and return types, and the
   columns their SQL-standard bodies use), policies, triggers (table, columns, function),
@@ -56,15 +56,6 @@ def _sig(*values: Any) -> str:
     return hashlib.sha1(orjson.dumps(values, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
-def unwrap(snapshot: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None]:
-    """The schema snapshot and its fingerprint, from the sync node's record or a bare one."""
-    inner = snapshot.get("snapshot")
-    if isinstance(inner, Mapping) and "relations" in inner:
-        fp = snapshot.get("fingerprint")
-        return inner, fp if isinstance(fp, str) else None
-    return snapshot, None
-
-
 def build_graph(
     snapshot: Mapping[str, Any],
     facts: DependencyFacts | None = None,
@@ -73,8 +64,8 @@ def build_graph(
     types_files: Sequence[str] = (),
     fingerprint: str | None = None,
 ) -> Graph:
-    """The graph of one schema state; ``fingerprint`` defaults to the record's own."""
-    snap, own_fp = unwrap(snapshot)
+    """The graph of one schema state (``fingerprint``: the snapshot's, when known)."""
+    snap = snapshot
     nodes: dict[NodeId, Node] = {}
     edges: list[Edge] = []
     for s in snap.get("schemas", []):
@@ -114,7 +105,7 @@ def build_graph(
     for task in tasks:
         _add_task(task, by_name, nodes, edges)
     edges = [e for e in edges if e.dependent in nodes and e.referenced in nodes]
-    return Graph(nodes, dedupe_edges(edges), fingerprint or own_fp)
+    return Graph(nodes, dedupe_edges(edges), fingerprint)
 
 
 def _known(nid: NodeId, nodes: Mapping[NodeId, Node]) -> bool:

@@ -132,18 +132,20 @@ def live_reader(settings: Any, database_url: str) -> GraphReader:
 
     def read(new_hash: str | None) -> Graph:
         from ctas7_panel import pgtools
+        from ctas7_panel.errors import ArtifactError
         from ctas7_panel.graph.live import GraphInputs, graph_of_snapshot, read_graph
-        from ctas7_panel.schema.artifacts import default_snapshot_path, read_snapshot
+        from ctas7_panel.schema.artifacts import default_snapshot_path
+        from ctas7_panel.schema.snapshot_file import read_snapshot_file
 
         inputs = GraphInputs.from_settings(settings)
         with pgtools.connect(database_url) as conn:
             if new_hash:
-                loaded = read_snapshot(default_snapshot_path(settings.hash_cache_path))
-                record = loaded.value if loaded.ok else None
-                if isinstance(record, dict) and record.get("fingerprint") == new_hash:
-                    snapshot = record.get("snapshot")
-                    if isinstance(snapshot, dict):
-                        return graph_of_snapshot(conn, snapshot, new_hash, inputs)
+                try:
+                    loaded = read_snapshot_file(default_snapshot_path(settings.hash_cache_path))
+                except ArtifactError:
+                    loaded = None  # missing or unreadable: introspect instead
+                if loaded is not None and loaded.fingerprint == new_hash:
+                    return graph_of_snapshot(conn, loaded.snapshot, new_hash, inputs)
             graph, _ = read_graph(conn, inputs)
         return graph
 

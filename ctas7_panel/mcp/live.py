@@ -551,9 +551,9 @@ class SchemaWatcher:
 
 async def _probe(conn: Any) -> str:
     """The catalog probe (``schema/sql/catalog_probe.sql``) on the watcher's own connection."""
-    from ctas7_panel.testing.audit import _probe_sql
+    from ctas7_panel.schema.decision import catalog_probe_sql
 
-    cur = await conn.execute(_probe_sql())
+    cur = await conn.execute(catalog_probe_sql())
     row = await cur.fetchone()
     return "" if row is None else str(row[0])
 

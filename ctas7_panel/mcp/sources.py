@@ -327,19 +327,18 @@ class SchemaSource:
 
     def adopt_record(self, path: str | Path) -> None:
         """Archive the sync node's snapshot record (the schema the types were made from)."""
-        from ctas7_panel.schema import artifacts
+        from ctas7_panel.schema.snapshot_file import read_snapshot_file
 
-        loaded = artifacts.read_snapshot(path)
-        if not loaded.ok or not isinstance(loaded.value, dict):
+        try:
+            loaded = read_snapshot_file(path)
+        except ArtifactError:
             return
-        rec = loaded.value
-        fp, snap = rec.get("fingerprint"), rec.get("snapshot")
-        if isinstance(fp, str) and isinstance(snap, dict):
-            self.archive(fp, snap)
+        if loaded.record is not None:
+            self.archive(loaded.fingerprint, loaded.snapshot)
 
 
 def _probe(conn: psycopg.Connection[Any]) -> str:
-    from ctas7_panel.testing.audit import catalog_probe
+    from ctas7_panel.schema.decision import catalog_probe
 
     return catalog_probe(conn)
 

@@ -325,18 +325,9 @@ def _snapshot_file(deps: Deps, spec: str) -> dict[str, Any]:
             "copy it there first"
         )
     try:
-        snap = load_snapshot(resolved)
+        return load_snapshot(resolved)  # a bare snapshot or the sync node's record
     except ArtifactError as exc:
-        try:  # the sync node's record wraps the snapshot
-            import orjson
-
-            obj = orjson.loads(resolved.read_bytes())
-            if isinstance(obj, dict) and isinstance(obj.get("snapshot"), dict):
-                return dict(obj["snapshot"])
-        except (OSError, ValueError):
-            pass
         raise UsageError(str(exc)) from exc
-    return snap
 
 
 def schema_diff(
@@ -702,13 +693,14 @@ def audit(deps: Deps) -> dict[str, Any]:
 
 
 def _record_types_hash(settings: Settings) -> str | None:
-    from ctas7_panel.schema import artifacts
+    from ctas7_panel.schema.artifacts import default_snapshot_path
+    from ctas7_panel.schema.snapshot_file import read_snapshot_file
 
-    loaded = artifacts.read_snapshot(artifacts.default_snapshot_path(settings.hash_cache_path))
-    if loaded.ok and isinstance(loaded.value, dict):
-        value = loaded.value.get("types_hash")
-        return value if isinstance(value, str) else None
-    return None
+    try:
+        loaded = read_snapshot_file(default_snapshot_path(settings.hash_cache_path))
+    except ArtifactError:
+        return None
+    return loaded.record.types_hash if loaded.record is not None else None
 
 
 def _read_report(deps: Deps, path: Any) -> str | None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ctas7_panel.errors import SchemaError
-from ctas7_panel.schema.gcpause import gc_paused
+from ctas7_panel.gcpause import gc_paused
 from ctas7_panel.schema.model import (
     RELATION_KINDS,
     Attribute,

@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from ctas7_panel.errors import ArtifactError
-from ctas7_panel.schema.gcpause import gc_paused
+from ctas7_panel.gcpause import gc_paused
 from ctas7_panel.schema.model import Catalog, Column, Relation
 
 SNAPSHOT_FORMAT = 1
@@ -208,6 +208,15 @@ def fingerprint(snapshot: Snapshot) -> str:
 def types_hash(types_text: str) -> str:
     """``sha256`` of the generated TypeScript, in hex."""
     return hashlib.sha256(types_text.encode()).hexdigest()
+
+
+def column_counts(snapshot: Snapshot) -> tuple[tuple[str, int], ...]:
+    """(relation, column count) for every relation, sorted; ``schema.name`` outside public."""
+    out = []
+    for rel in snapshot["relations"]:
+        name = rel["name"] if rel["schema"] == "public" else f"{rel['schema']}.{rel['name']}"
+        out.append((name, len(rel["columns"])))
+    return tuple(sorted(out))
 
 
 def load_snapshot(path: str | Path) -> Snapshot:
