@@ -167,7 +167,7 @@ class Services:
                 s,
                 self.bus,
                 store=self.store,
-                metrics=self.bridge.metrics_snapshot,
+                metrics=self.bridge.metrics_text,
                 config=config,
                 store_health=self.bridge.store_health,
             )

@@ -24,14 +24,6 @@ if TYPE_CHECKING:
 
     from ctas7_panel.settings import Settings
 
-ENDPOINT_NAMES = (
-    "schema_events",
-    "telemetry_bridge",
-    "legion_events",
-    "dioxus_events",
-    "mux_events",
-)
-
 
 def _pair(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
@@ -41,11 +33,16 @@ def _pair(text: str) -> tuple[str, str]:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from ctas7_panel.streams.gateway import default_ports
+    from ctas7_panel.targetspec import target_names
+
+    endpoint_names = tuple(default_ports())
+    targets = ", ".join(target_names())
     b = sub.add_parser(
         "bridge",
         help="run the telemetry bridge: bus consumer, routing, delivery, websocket gateway",
         description="Consume events from the bus (CTAS7_BUS_URL), store them (CTAS7_STORE_URL), "
-        "route and deliver them to legion, dashboard and neural_mux with retries and a "
+        f"route and deliver them to {targets} with retries and a "
         "dead-letter store, and serve the websocket gateway. SIGTERM drains and exits 0.",
     )
     g = b.add_argument_group("gateway")
@@ -57,7 +54,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=_pair,
         default=[],
         metavar="ENDPOINT=PORT",
-        help=f"port of one endpoint ({', '.join(ENDPOINT_NAMES)}); 0 = any free port",
+        help=f"port of one endpoint ({', '.join(endpoint_names)}); 0 = any free port",
     )
     b.add_argument(
         "--forward",
@@ -65,7 +62,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=_pair,
         default=[],
         metavar="TARGET=URL",
-        help="deliver TARGET (legion, dashboard, neural_mux) to a remote websocket URL",
+        help=f"deliver TARGET ({targets}) to a remote websocket URL",
     )
     b.add_argument("--consumer", help="consumer name in the bus group (default host:pid)")
     b.add_argument("--metrics-interval", type=float, default=5.0, metavar="S")
@@ -88,7 +85,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dlq = sub.add_parser("dlq", help="list or replay dead letters")
     dsub = dlq.add_subparsers(dest="dlq_command", metavar="SUBCOMMAND")
     ls = dsub.add_parser("list", help="print dead letters (JSON lines with --json)")
-    ls.add_argument("--target", help="only this target (legion, dashboard, neural_mux, ingress)")
+    ls.add_argument("--target", help=f"only this target ({targets}, ingress, ...)")
     ls.add_argument("--all", action="store_true", help="include replayed ones")
     ls.add_argument("--json", action="store_true", help="one JSON object per line")
     ls.set_defaults(handler=cmd_dlq_list)
@@ -104,12 +101,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _ports(pairs: list[tuple[str, str]]) -> dict[str, int]:
+    from ctas7_panel.streams.gateway import default_ports
+
+    names = tuple(default_ports())
     out: dict[str, int] = {}
     for name, value in pairs:
-        if name not in ENDPOINT_NAMES:
-            raise UsageError(
-                f"--port {name}=...: unknown endpoint, use one of {', '.join(ENDPOINT_NAMES)}"
-            )
+        if name not in names:
+            raise UsageError(f"--port {name}=...: unknown endpoint, use one of {', '.join(names)}")
         try:
             out[name] = int(value)
         except ValueError as exc:
@@ -158,9 +156,7 @@ async def _run_bridge(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    bus = open_bus(settings.bus_url, overflow_sink=sink)
-    if hasattr(bus, "claim_idle"):
-        setattr(bus, "claim_idle", args.claim_idle)  # noqa: B010
+    bus = open_bus(settings.bus_url, overflow_sink=sink, claim_idle=args.claim_idle)
     worker = args.consumer or default_worker_name()
     try:
         async with bus:
@@ -187,7 +183,7 @@ async def _run_bridge(
                     settings,
                     bus,
                     store=store,
-                    metrics=bridge.metrics_snapshot,
+                    metrics=bridge.metrics_text,
                     config=config,
                     store_health=bridge.store_health,
                 )

@@ -23,11 +23,12 @@ import logging
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
-from ctas7_panel.bridge.delivery import SeenIds
 from ctas7_panel.bridge.routes import RoutingTable
+from ctas7_panel.bridge.targets import TargetBase
 from ctas7_panel.errors import Ctas7Error, DeliveryError
 from ctas7_panel.events import Event
 from ctas7_panel.graph.model import Graph
+from ctas7_panel.streams.dedup import SeenIds
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ GRAPH_EVENTS: tuple[str, ...] = ("schema_updated", "legion_schema_telemetry", "t
 GraphReader = Callable[[str | None], Graph]  # (the new hash the event announces) -> graph
 
 
-class GraphTarget:
+class GraphTarget(TargetBase):
     """Mirrors schema versions and event lineage into a ``GraphStore`` (module docstring)."""
 
     name = GRAPH

@@ -394,10 +394,8 @@ class BusFollower:
             self.connected = False
             with contextlib.suppress(Exception):
                 await sub.close()
-            drop = getattr(self.bus, "drop_group", None)
-            if drop is not None:
-                with contextlib.suppress(Exception):
-                    await drop(self.group, topic=self.topic)
+            with contextlib.suppress(Exception):
+                await self.bus.drop_group(self.group, topic=self.topic)
 
 
 class SchemaWatcher:

@@ -8,15 +8,19 @@ Endpoints (seed default ports, each configurable; ``single_port`` serves them al
     /dioxus_events      8004   feed: the dashboard feed (topic target.dashboard)
     /mux_events        18100   feed: what the bridge delivered to Neural Mux (target.neural_mux)
 
-plus ``GET /metrics`` (Prometheus text: the bridge's counters, the gateway's own and the
-store's: ``ctas7_store_up``, ``ctas7_store_errors_total``, ...) and ``GET /healthz`` on every port:
+The target feeds (and their ports and endpoint settings) come from the target table
+(``ctas7_panel/targetspec.py``): a target registered there gets its feed here.
+
+plus ``GET /metrics`` (Prometheus text: the gateway's counters and the store's:
+``ctas7_store_up``, ``ctas7_store_errors_total``, ...; rendered by the ``metrics`` callable the
+gateway is given, which adds the bridge's) and ``GET /healthz`` on every port:
 ``{"status": "ok"}``, or ``{"status": "degraded", "store": {...}}`` while the store cannot be
 written (HTTP 200 either way: the gateway still takes events, the bus keeps them until the store
 is back; alert on ``status`` or on ``ctas7_store_up``).
 
 Usage::
 
-    async with Gateway(settings, bus, store=store, metrics=bridge.metrics_snapshot) as gw:
+    async with Gateway(settings, bus, store=store, metrics=bridge.metrics_text) as gw:
         gw.ports          # {"telemetry_bridge": 8002, ...} (actual ports, also with port 0)
         gw.url("dioxus_events")
 
@@ -74,12 +78,14 @@ import orjson
 
 from ctas7_panel import access
 from ctas7_panel.access import Role, Tokens
-from ctas7_panel.bridge.delivery import RetryPolicy, SeenIds
-from ctas7_panel.bridge.targets import endpoint_is_local
+from ctas7_panel.bridge.delivery import RetryPolicy  # pure; moves with refa's backoff module
 from ctas7_panel.errors import BusError, ConfigError, Ctas7Error, EventError, StoreError
 from ctas7_panel.events import Event, preview
+from ctas7_panel.netutil import endpoint_is_local
 from ctas7_panel.settings import DEFAULT_MAX_EVENT_BYTES
 from ctas7_panel.streams.bus import DEFAULT_TOPIC
+from ctas7_panel.streams.dedup import SeenIds
+from ctas7_panel.targetspec import feed_specs
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import Server, ServerConnection
@@ -97,28 +103,34 @@ INGRESS = "telemetry_bridge"
 LEGION = "legion_events"
 DIOXUS = "dioxus_events"
 MUX = "mux_events"
-DEFAULT_PORTS: dict[str, int] = {
-    SCHEMA: 8001,
-    INGRESS: 8002,
-    LEGION: 8003,
-    DIOXUS: 8004,
-    MUX: 18100,
-}
-FEED_TOPICS: dict[str, str] = {
-    SCHEMA: DEFAULT_TOPIC,
-    LEGION: "target.legion",
-    DIOXUS: "target.dashboard",
-    MUX: "target.neural_mux",
-}
+OWN_PORTS: dict[str, int] = {SCHEMA: 8001, INGRESS: 8002}  # the gateway's own endpoints
+MetricRow = tuple[str, str, dict[str, str], float]  # (name, type, labels, value)
+MetricsText = Callable[[Sequence[MetricRow]], str]  # the gateway's rows -> /metrics text
+
+
+def default_ports() -> dict[str, int]:
+    """Every endpoint and its default port: the gateway's own, then each target feed's."""
+    ports = dict(OWN_PORTS)
+    for spec in feed_specs():
+        assert spec.feed is not None
+        ports[spec.feed] = spec.default_port or 0
+    return ports
+
+
+def feed_topics() -> dict[str, str]:
+    """Each feed endpoint and the bus topic it relays."""
+    topics = {SCHEMA: DEFAULT_TOPIC}
+    for spec in feed_specs():
+        assert spec.feed is not None
+        topics[spec.feed] = spec.topic
+    return topics
+
+
+DEFAULT_PORTS: dict[str, int] = default_ports()  # the built-in targets' (default_ports(): all)
 SLOW_CONSUMER_CODE = 4008
 REJECT_RETRY = RetryPolicy(base=0.2, max_delay=5.0)  # keeping rejects while the store is down
 SEND_CHUNK_BYTES = 16 * 1024  # frames written to a feed client per system call, at most
 INGRESS_TARGET = "ingress"
-_ENDPOINT_SETTINGS = {
-    LEGION: "legion_endpoint",
-    DIOXUS: "dioxus_endpoint",
-    MUX: "neural_mux_endpoint",
-}
 
 
 @dataclass(frozen=True)
@@ -128,7 +140,7 @@ class GatewayConfig:
     bind: str = "127.0.0.1"
     token: str | None = field(default=None, repr=False)
     admin_token: str | None = field(default=None, repr=False)
-    ports: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    ports: Mapping[str, int] = field(default_factory=default_ports)
     single_port: int | None = None
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
     max_send_buffer: int = 1 << 20
@@ -144,11 +156,10 @@ class GatewayConfig:
                 f"gateway bind {self.bind!r} is reachable from other machines: set CTAS7_TOKEN "
                 "(or bind 127.0.0.1)"
             )
-        unknown = sorted(set(self.ports) - set(DEFAULT_PORTS))
+        known = default_ports()
+        unknown = sorted(set(self.ports) - set(known))
         if unknown:
-            raise ConfigError(
-                f"unknown gateway endpoint {unknown[0]!r}: use {', '.join(DEFAULT_PORTS)}"
-            )
+            raise ConfigError(f"unknown gateway endpoint {unknown[0]!r}: use {', '.join(known)}")
 
     @property
     def tokens(self) -> Tokens:
@@ -167,15 +178,16 @@ class GatewayConfig:
         ports: Mapping[str, int] | None = None,
         **options: Any,
     ) -> GatewayConfig:
-        """Ports: the seed's defaults, the port of ``CTAS_LEGION_ENDPOINT`` /
-        ``CTAS_DIOXUS_ENDPOINT`` / ``CTAS_NEURAL_MUX_ENDPOINT`` when it is on this machine, then
-        ``ports`` (CLI flags)."""
-        chosen = dict(DEFAULT_PORTS)
-        for endpoint, attr in _ENDPOINT_SETTINGS.items():
-            url = getattr(settings, attr)
-            port = urlsplit(url).port
-            if port and endpoint_is_local(url):
-                chosen[endpoint] = port
+        """Ports: the seed's defaults, the port of each target's endpoint setting
+        (``CTAS_LEGION_ENDPOINT``, ``CTAS_DIOXUS_ENDPOINT``, ``CTAS_NEURAL_MUX_ENDPOINT``, ...)
+        when it is on this machine, then ``ports`` (CLI flags)."""
+        chosen = default_ports()
+        for spec in feed_specs():
+            assert spec.feed is not None
+            url = settings.endpoint(spec.name)
+            port = urlsplit(url).port if url else None
+            if url and port and endpoint_is_local(url):
+                chosen[spec.feed] = port
         chosen.update(ports or {})
         return cls(
             bind=settings.bind,
@@ -214,9 +226,9 @@ class Gateway:
         bus: Bus,
         *,
         store: EventStore | None = None,
-        metrics: Callable[[], Mapping[str, Any]] | None = None,
+        metrics: MetricsText | None = None,
         config: GatewayConfig | None = None,
-        endpoints: tuple[str, ...] = tuple(DEFAULT_PORTS),
+        endpoints: tuple[str, ...] | None = None,
         store_health: StoreHealth | None = None,
     ) -> None:
         if config is None:
@@ -228,10 +240,11 @@ class Gateway:
         self.store = store
         self.metrics = metrics
         self.store_health = store_health  # the bridge's store writer in this process
-        self.endpoints = endpoints
+        self.endpoints = tuple(default_ports()) if endpoints is None else endpoints
+        self.feed_topics = feed_topics()
         self.stats = GatewayStats()
         self.ports: dict[str, int] = {}
-        self._clients: dict[str, set[ServerConnection]] = {e: set() for e in endpoints}
+        self._clients: dict[str, set[ServerConnection]] = {e: set() for e in self.endpoints}
         self._servers: list[Server] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._closing: set[asyncio.Task[None]] = set()
@@ -257,12 +270,12 @@ class Gateway:
         else:
             zero = itertools.count(-1, -1)  # port 0: one server per endpoint
             for e in self.endpoints:
-                port = cfg.ports.get(e, DEFAULT_PORTS[e])
+                port = cfg.ports.get(e, 0)
                 by_port[port if port else next(zero)].append(e)
-        for feed in (e for e in self.endpoints if e in FEED_TOPICS):
+        for feed in (e for e in self.endpoints if e in self.feed_topics):
             group = f"gateway.{socket.gethostname()}.{os.getpid()}.{next(_group_seq)}"
             sub = await self.bus.subscribe(
-                group, topic=FEED_TOPICS[feed], start="new", ephemeral=True
+                group, topic=self.feed_topics[feed], start="new", ephemeral=True
             )
             self._tasks.append(
                 asyncio.create_task(self._relay(feed, sub), name=f"ctas7-feed-{feed}")
@@ -377,11 +390,16 @@ class Gateway:
         return {"status": "degraded", "store": h.to_dict()}
 
     def prometheus(self) -> str:
-        """``GET /metrics``: the bridge's snapshot (when given) and the gateway's counters."""
-        from ctas7_panel.bridge.metrics import prometheus_text
+        """``GET /metrics``: the gateway's rows rendered by the ``metrics`` callable (which adds
+        the bridge's), or a note that this gateway has none."""
+        if self.metrics is None:
+            return "# no metrics renderer given to this gateway\n"
+        return self.metrics(self.metric_rows())
 
+    def metric_rows(self) -> list[MetricRow]:
+        """The gateway's counters and gauges (and the store's, when it knows its health)."""
         s = self.stats
-        rows: list[tuple[str, str, dict[str, str], float]] = [
+        rows: list[MetricRow] = [
             ("ctas7_gateway_ingress_accepted_total", "counter", {}, s.accepted),
             ("ctas7_gateway_ingress_rejected_total", "counter", {}, s.rejected),
             ("ctas7_gateway_ingress_forbidden_total", "counter", {}, s.forbidden),
@@ -404,8 +422,7 @@ class Gateway:
             )
         for e in self.endpoints:
             rows.append(("ctas7_gateway_sent_total", "counter", {"endpoint": e}, s.sent[e]))
-        snapshot = dict(self.metrics()) if self.metrics is not None else None
-        return prometheus_text(snapshot, rows)
+        return rows
 
     # --- websocket side -----------------------------------------------------------------------
 

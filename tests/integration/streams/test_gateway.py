@@ -217,7 +217,7 @@ async def test_metrics_endpoint_serves_prometheus_text(store: EventStore) -> Non
     targets = {n: BusTarget(n, bus) for n in ("legion", "dashboard", "neural_mux")}
     async with TelemetryBridge(bus, store, targets=targets, metrics_interval=None) as bridge:
         cfg = config(single_port=0)
-        async with Gateway(None, bus, config=cfg, metrics=bridge.metrics_snapshot) as gw:
+        async with Gateway(None, bus, config=cfg, metrics=bridge.metrics_text) as gw:
             await bridge.submit([ev.qa5_validation(status="passed")])
             async with connect(gw.url("telemetry_bridge")) as ws:
                 await ws.send("bad")
