@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 import time
@@ -118,11 +117,6 @@ def _ports(pairs: list[tuple[str, str]]) -> dict[str, int]:
 def cmd_bridge(args: argparse.Namespace, settings: Settings) -> int:
     from ctas7_panel.bridge.delivery import RetryPolicy
 
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if settings.log_level != "DEBUG":  # one line per connection is noise at INFO
-        logging.getLogger("websockets").setLevel(logging.WARNING)
     retry = RetryPolicy(
         max_attempts=args.retry_max_attempts,
         base=args.retry_base,
