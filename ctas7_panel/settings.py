@@ -22,6 +22,7 @@ from ctas7_panel.errors import ConfigError
 from ctas7_panel.targetspec import BUILTIN, TargetSpec, endpoint_specs, get_spec
 
 DEFAULT_MAX_EVENT_BYTES = 256 * 1024
+TYPE_LANGUAGES: tuple[str, ...] = ("typescript", "python", "go", "swift")  # schema/languages.py
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,8 +302,6 @@ def _text(name: str, raw: str) -> str:
 
 def _types_list(name: str, raw: str) -> tuple[tuple[str, str], ...]:
     """``typescript:./a.ts, python:./b.py`` -> ((language, path), ...), checked."""
-    from ctas7_panel.schema.languages import LANGUAGES
-
     example = "typescript:./database/supabase_schema.ts,python:./db/types.py"
     out: list[tuple[str, str]] = []
     for entry in (e.strip() for e in raw.split(",")):
@@ -310,10 +309,10 @@ def _types_list(name: str, raw: str) -> tuple[tuple[str, str], ...]:
             continue
         language, _, path = entry.partition(":")
         language, path = language.strip().lower(), path.strip()
-        if language not in LANGUAGES or not path:
+        if language not in TYPE_LANGUAGES or not path:
             raise ConfigError(
                 f"{name}: bad entry {entry!r}: use lang:path with lang one of "
-                f"{', '.join(LANGUAGES)}, e.g. {example}"
+                f"{', '.join(TYPE_LANGUAGES)}, e.g. {example}"
             )
         if path in (p for _, p in out):
             raise ConfigError(f"{name}: {path!r} is listed twice: give each file once")
