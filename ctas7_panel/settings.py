@@ -482,6 +482,24 @@ class Settings:
 _FIELDS = frozenset(f.name for f in dataclasses.fields(Settings))
 
 
+def read_variable(environ: Mapping[str, str], name: str) -> Any:
+    """One variable's value from ``environ`` by ``Settings``' rules (its default when unset or
+    empty and optional), without reading or checking the others: for code that must not fail
+    on an unrelated bad setting (the pytest plugin deciding whether it is enabled)."""
+    var = next((v for v in variables() if v.name == name), None)
+    if var is None:
+        raise ConfigError(f"unknown variable {name!r}")
+    raw = environ.get(name)
+    if raw is None or (raw == "" and var.default is None):
+        raw = var.default
+    return None if raw is None else _convert(var, raw)
+
+
+def is_set(environ: Mapping[str, str], name: str) -> bool:
+    """True when ``environ`` gives variable ``name`` a value (an empty one counts as unset)."""
+    return bool(environ.get(name))
+
+
 def variables() -> tuple[Variable, ...]:
     """``VARIABLES`` and the endpoint variables of targets registered at run time."""
     known = {v.name for v in VARIABLES}

@@ -133,74 +133,39 @@ async def _run_bridge(
 ) -> None:
     import orjson
 
-    from ctas7_panel.bridge.bridge import TelemetryBridge, default_worker_name, tune_gc
-    from ctas7_panel.bridge.routes import load_routes
-    from ctas7_panel.bridge.targets import build_targets
-    from ctas7_panel.store import open_store
-    from ctas7_panel.streams import open_bus
-    from ctas7_panel.streams.gateway import Gateway, GatewayConfig
+    from ctas7_panel.bridge.bridge import default_worker_name, tune_gc
+    from ctas7_panel.runtime import Parts, build_services
 
-    routes = load_routes(settings.routes_path)
-    store = open_store(settings.store_url)
-
-    async def sink(event: Any, target: str, reason: str) -> None:
-        await asyncio.to_thread(store.add_dead_letter, event, target, reason)
-
-    stop = asyncio.Event()
+    worker = args.consumer or default_worker_name()
+    parts = Parts.bridge_only(
+        gateway=not args.no_gateway,
+        gateway_port=args.single_port,
+        gateway_ports=ports,
+        gateway_required=True,  # ports taken: say so and stop (ConfigError, exit 2)
+        forward=dict(args.forward),
+        retry=retry,
+        worker=worker,
+        metrics_interval=args.metrics_interval or None,
+        drain_timeout=args.drain_timeout,
+        claim_idle=args.claim_idle,
+    )
+    services = build_services(settings, parts)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    bus = open_bus(settings.bus_url, overflow_sink=sink, claim_idle=args.claim_idle)
-    worker = args.consumer or default_worker_name()
-    try:
-        async with bus:
-            targets = build_targets(settings, bus, forward=dict(args.forward))
-            from ctas7_panel.graph.target import register_graph  # CTAS_DB_URL (issue 18)
-
-            routes = register_graph(settings, targets, routes, database_url=settings.database_url)
-            bridge = TelemetryBridge(
-                bus,
-                store,
-                targets=targets,
-                routes=routes,
-                retry=retry,
-                worker=worker,
-                metrics_interval=args.metrics_interval or None,
-                drain_timeout=args.drain_timeout,
-            )
-            gateway = None
-            if not args.no_gateway:
-                config = GatewayConfig.from_settings(
-                    settings, single_port=args.single_port, ports=ports
-                )
-                gateway = Gateway(
-                    settings,
-                    bus,
-                    store=store,
-                    metrics=bridge.metrics_text,
-                    config=config,
-                    store_health=bridge.store_health,
-                )
-            await bridge.start()
-            try:
-                if gateway is not None:
-                    await gateway.start()
-                ready = {
-                    "ready": True,
-                    "worker": worker,
-                    "ports": gateway.ports if gateway else {},
-                    "targets": {n: type(t).__name__ for n, t in targets.items()},
-                }
-                sys.stdout.write(orjson.dumps(ready).decode() + "\n")
-                sys.stdout.flush()
-                tune_gc()
-                await stop.wait()
-            finally:
-                if gateway is not None:
-                    await gateway.close()
-                await bridge.close()
-    finally:
-        store.close()
+        loop.add_signal_handler(sig, services.stop)
+    async with services:
+        bridge, gateway = services.bridge, services.gateway
+        assert bridge is not None
+        ready = {
+            "ready": True,
+            "worker": worker,
+            "ports": gateway.ports if gateway else {},
+            "targets": {n: type(t).__name__ for n, t in bridge.targets.items()},
+        }
+        sys.stdout.write(orjson.dumps(ready).decode() + "\n")
+        sys.stdout.flush()
+        tune_gc()
+        await services.wait()
 
 
 def cmd_dlq_list(args: argparse.Namespace, settings: Settings) -> int:

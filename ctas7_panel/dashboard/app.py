@@ -125,14 +125,15 @@ async def _start(hub: Hub, settings: Settings) -> None:
         # snapshot next to it, under CTAS7_HOME when the database is embedded)
         settings = getattr(runtime, "settings", None) or settings
         hub.settings = settings
-        hub.bus, hub.store = runtime.bus, getattr(runtime, "store", None)
         hub.probes = default_probes(settings, runtime)
         call = getattr(runtime, "call", None)
         if call is None:  # same-loop runtime (the dev stand-in)
             await runtime.start()
-            hub.replay = getattr(runtime, "replay_dead_letters", None)
+            hub.bus, hub.store = runtime.bus, runtime.store
+            hub.replay = runtime.replay_dead_letters
             await hub.start()
             return
+        hub.bus, hub.store = runtime.bus, runtime.store
         bridge = getattr(getattr(runtime, "services", None), "bridge", None)
         if bridge is not None:
 

@@ -83,7 +83,7 @@ ALLOWED: frozenset[tuple[str, str]] = frozenset(
     {
         # the pure retry policy still lives in bridge/delivery.py: it moves to the contract
         # layer with the one backoff module (issue 16, the stats/backoff part)
-        ("ctas7_panel.streams.gateway", "ctas7_panel.bridge.delivery"),
+        ("ctas7_panel.streams.gateway_ingress", "ctas7_panel.bridge.delivery"),
         ("ctas7_panel.store_writer", "ctas7_panel.bridge.delivery"),
     }
 )
