@@ -4,7 +4,9 @@ The seed's variables keep their names (``CTAS_*``, ``SUPABASE_PROJECT_ID``,
 ``PLAYWRIGHT_SCHEMA_AUDIT_ENABLED``); the project's own are ``CTAS7_*``. Every variable is listed
 in ``VARIABLES`` (the README's configuration table is checked against it by a test). A bad value
 raises ``ConfigError`` naming the variable and the accepted forms. Nothing below the entry point
-reads ``os.environ``: components receive this object (or the values they need).
+reads ``os.environ``: components receive this object (or the values they need); the one write
+is ``embedded.py`` setting ``XDG_RUNTIME_DIR`` for the PostgreSQL wheel (a documented exception).
+The targets' endpoint variables come from the target table (``targetspec.py``).
 """
 
 from __future__ import annotations
