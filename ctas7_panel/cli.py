@@ -72,6 +72,8 @@ def configure_logging(level: str) -> None:
 
     Does nothing to a process whose root logger already has handlers (a test run, an
     embedding application): theirs win."""
+    if logging.getLogger().handlers:
+        return
     logging.basicConfig(stream=sys.stderr, level=level, format=LOG_FORMAT)
     if level != "DEBUG":
         for name in QUIET_BELOW_DEBUG:
