@@ -90,6 +90,7 @@ class Parts:
     metrics_interval: float | None = 5.0  # seconds between bridge_metrics events (None: none)
     worker: str | None = None  # the bridge's consumer name (None: host:pid)
     drain_timeout: float = 10.0
+    bridge_consumes: bool = True  # False: deliver only what it is given (ctas7 dlq replay)
     claim_idle: float | None = None  # Bus.claim_idle (None: the bus's default)
     bus_capacity: int | None = None  # the memory bus's per-group bound (None: its default)
     gateway_port: int | None = None  # every endpoint on this port (None: CTAS7_GATEWAY_PORT)
@@ -282,7 +283,7 @@ class Services:
             metrics_interval=parts.metrics_interval,
             drain_timeout=parts.drain_timeout,
         )
-        await self.bridge.start()
+        await self.bridge.start(consume=parts.bridge_consumes)
         self._closers.append(self.bridge.close)
         self.status.set("bridge", True)
 

@@ -228,46 +228,30 @@ async def replay_dead_letters(
     """Re-deliver dead letters from another process than the bridge (``ctas7 dlq replay``, the
     MCP server's ``replay_dead_letters``); returns how many were delivered. Letters of targets
     delivered on the bus need a shared bus (``CTAS7_BUS_URL=redis://...``): ``UsageError``."""
-    from ctas7_panel.bridge.bridge import TelemetryBridge
-    from ctas7_panel.bridge.routes import load_routes
-    from ctas7_panel.bridge.targets import BusTarget, build_targets
-    from ctas7_panel.store import open_store
-    from ctas7_panel.streams import open_bus
+    from ctas7_panel.bridge.targets import BusTarget
+    from ctas7_panel.runtime import Parts, build_services
 
-    store = open_store(settings.store_url)
-    try:
-        letters = store.dead_letters(ids=ids)
-        bus = open_bus(settings.bus_url)
-        async with bus:
-            targets = build_targets(settings, bus, forward=forward or {})
-            if settings.bus_url.startswith("memory"):
-                local = sorted(
-                    {dl.target for dl in letters if isinstance(targets.get(dl.target), BusTarget)}
-                )
-                if local:
-                    raise UsageError(
-                        f"dead letters for {', '.join(local)} are delivered on the bus, and with "
-                        "CTAS7_BUS_URL=memory:// no other process would see them: set "
-                        "CTAS7_BUS_URL=redis://... (as the running bridge does), or use the "
-                        "dashboard's replay button"
-                    )
-            from ctas7_panel.graph.target import register_graph  # CTAS_DB_URL (issue 18)
-
-            routes = register_graph(
-                settings, targets, load_routes(settings.routes_path),
-                database_url=settings.database_url,
-            )  # fmt: skip
-            bridge = TelemetryBridge(
-                bus,
-                store,
-                targets=targets,
-                routes=routes,
-                metrics_interval=None,
+    parts = Parts.bridge_only(
+        gateway=False, metrics_interval=None, forward=forward or {}, bridge_consumes=False
+    )
+    async with build_services(settings, parts) as services:
+        bridge = services.bridge
+        assert bridge is not None
+        if settings.bus_url.startswith("memory"):
+            _, store = services.running()
+            letters = await asyncio.to_thread(store.dead_letters, ids=ids)
+            local = sorted(
+                {
+                    dl.target
+                    for dl in letters
+                    if isinstance(bridge.targets.get(dl.target), BusTarget)
+                }
             )
-            await bridge.start(consume=False)
-            try:
-                return await bridge.replay_dead_letters(None if ids is None else list(ids))
-            finally:
-                await bridge.close()
-    finally:
-        store.close()
+            if local:
+                raise UsageError(
+                    f"dead letters for {', '.join(local)} are delivered on the bus, and with "
+                    "CTAS7_BUS_URL=memory:// no other process would see them: set "
+                    "CTAS7_BUS_URL=redis://... (as the running bridge does), or use the "
+                    "dashboard's replay button"
+                )
+        return await bridge.replay_dead_letters(None if ids is None else list(ids))
