@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import panel as pn
 import param
@@ -41,8 +41,12 @@ from ctas7_panel.dashboard.views import (
     StatusBarView,
     TestResultsView,
 )
+from ctas7_panel.runtime import Runtime
 from ctas7_panel.settings import Settings
 from ctas7_panel.targetspec import feed_specs
+
+if TYPE_CHECKING:
+    from ctas7_panel.dashboard._dev_source import DevRuntime
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +54,7 @@ HUB_KEY = "ctas7.dashboard.hub"
 TITLE = "CTAS-7 Telemetry"
 
 
-def load_runtime(settings: Settings) -> Any:
+def load_runtime(settings: Settings) -> Runtime | DevRuntime:
     """The process runtime (blocking: call it off the event loop).
 
     ``ctas7_panel.runtime.get_runtime(settings)`` (embedded Postgres, watcher, bridge, gateway,
@@ -67,19 +71,13 @@ def load_runtime(settings: Settings) -> Any:
     return dev_runtime(settings, ingest_port=settings.dev_ingest_port, rate=settings.demo_rate)
 
 
-def _database_url(runtime: Any) -> str | None:
-    services = getattr(runtime, "services", None)
-    return getattr(services, "database_url", None) or getattr(runtime, "database_url", None)
+def _services(runtime: object) -> Any:
+    """The runtime's ``Services`` (``Runtime.services``, ``DevRuntime.services``; None before
+    it started)."""
+    return getattr(runtime, "services", None)
 
 
-def _store_health(runtime: Any) -> Any:
-    bridge = getattr(getattr(runtime, "services", None), "bridge", None) or getattr(
-        runtime, "bridge", None
-    )
-    return getattr(bridge, "store_health", None)
-
-
-def default_probes(settings: Settings, runtime: Any) -> dict[str, Probe]:
+def default_probes(settings: Settings, runtime: object) -> dict[str, Probe]:
     """Database (the runtime's, embedded or configured), the event store (as the runtime's
     bridge writes it) and each target's feed (the target table: the seed's three endpoints
     and any other): where this process's gateway serves it when it has one (it may be on other
@@ -87,14 +85,14 @@ def default_probes(settings: Settings, runtime: Any) -> dict[str, Probe]:
     endpoint."""
 
     async def database() -> tuple[bool, str]:
-        url = _database_url(runtime) or settings.database_url
+        url = getattr(_services(runtime), "database_url", None) or settings.database_url
         if not url:
             return False, "not configured (CTAS7_DATABASE_URL unset, no embedded database)"
         return await postgres_probe(url)()
 
     def endpoint(name: str, configured: str) -> Probe:
         async def probe() -> tuple[bool, str]:
-            gateway = getattr(getattr(runtime, "services", None), "gateway", None)
+            gateway = getattr(_services(runtime), "gateway", None)
             ports = getattr(gateway, "ports", None) or {}
             url = gateway.url(name) if gateway is not None and name in ports else configured
             return await tcp_probe(url)()
@@ -103,7 +101,9 @@ def default_probes(settings: Settings, runtime: Any) -> dict[str, Probe]:
 
     probes: dict[str, Probe] = {
         "database": database,
-        "store": store_probe(lambda: _store_health(runtime)),
+        "store": store_probe(
+            lambda: getattr(getattr(_services(runtime), "bridge", None), "store_health", None)
+        ),
     }
     for spec in feed_specs():
         configured = settings.endpoint(spec.name)
@@ -123,26 +123,26 @@ async def _start(hub: Hub, settings: Settings) -> None:
         pn.state.cache[HUB_KEY + ".runtime"] = runtime
         # the runtime's settings say where its artifacts are (the hash cache and the schema
         # snapshot next to it, under CTAS7_HOME when the database is embedded)
-        settings = getattr(runtime, "settings", None) or settings
+        settings = runtime.settings
         hub.settings = settings
         hub.probes = default_probes(settings, runtime)
-        call = getattr(runtime, "call", None)
-        if call is None:  # same-loop runtime (the dev stand-in)
+        if not isinstance(runtime, Runtime):  # same-loop runtime (the development one)
             await runtime.start()
             hub.bus, hub.store = runtime.bus, runtime.store
             hub.replay = runtime.replay_dead_letters
             await hub.start()
             return
         hub.bus, hub.store = runtime.bus, runtime.store
-        bridge = getattr(getattr(runtime, "services", None), "bridge", None)
+        services = runtime.services
+        bridge = services.bridge if services is not None else None
         if bridge is not None:
+            call = runtime.call
 
             async def replay() -> int:
                 return int(await asyncio.wrap_future(call(bridge.replay_dead_letters())))
 
             hub.replay = replay
-        await asyncio.wrap_future(call(hub.start()))
-        services = getattr(runtime, "services", None)
+        await asyncio.wrap_future(runtime.call(hub.start()))
         if services is not None:  # the hub stops before the store and bus it reads
             services.add_dependent(hub.close)
     except Exception as exc:
