@@ -184,7 +184,8 @@ class EmbeddedMcp:
         def hand_over(event: Event) -> None:  # on the runtime's loop
             loop.call_soon_threadsafe(live.deliver, event)
 
-        follower = BusFollower(svc.bus, hand_over)
+        bus, _ = svc.running()
+        follower = BusFollower(bus, hand_over)
 
         async def follow() -> None:
             self._runtime_stop = asyncio.Event()

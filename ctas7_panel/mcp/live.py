@@ -36,6 +36,7 @@ from ctas7_panel.events import Event
 
 if TYPE_CHECKING:
     from ctas7_panel.mcp.sources import SchemaSource, Telemetry
+    from ctas7_panel.streams.bus import Bus
 
 log = logging.getLogger(__name__)
 
@@ -366,7 +367,7 @@ class BusFollower:
     loop (``loop.call_soon_threadsafe``).
     """
 
-    def __init__(self, bus: Any, deliver: Callable[[Event], None], *, topic: str = "events"):
+    def __init__(self, bus: Bus, deliver: Callable[[Event], None], *, topic: str = "events"):
         self.bus = bus
         self.deliver = deliver
         self.topic = topic
