@@ -29,7 +29,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from ctas7_panel.errors import ConfigError, Ctas7Error
 from ctas7_panel.events import Event
@@ -52,11 +52,19 @@ T = TypeVar("T")
 STOP_GRACE_S = 5.0  # how long the producers get to finish their current step at a stop
 
 
+class ComponentState(TypedDict):
+    """One component's state in ``Status``."""
+
+    up: bool
+    since: float  # unix s: since when it is in this state
+    detail: str
+
+
 @dataclass
 class Status:
     """What is up, since when (unix s) — shown in the dashboard's status bar."""
 
-    components: dict[str, dict[str, Any]] = field(default_factory=dict)
+    components: dict[str, ComponentState] = field(default_factory=dict)
 
     def set(self, name: str, up: bool, detail: str = "") -> None:
         prev = self.components.get(name)
