@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ctas7_panel.bridge.transforms import GENERIC
 from ctas7_panel.events import PAYLOAD_FIELDS, Event
 from ctas7_panel.targetspec import TARGET_PREFIX, get_spec, target_names, target_of, target_topic
 
@@ -77,6 +78,25 @@ def looks_raw(event: Event) -> bool:
     """True when the payload carries the fields its type requires (not a target's transform)."""
     spec = PAYLOAD_FIELDS.get(event.event_type)
     return spec is None or all(name in event.payload for name in spec)
+
+
+def raw_view(target: str | None, event: Event) -> Event | None:
+    """``event`` as its producer sent it, when a sighting on ``target``'s topic shows it (None:
+    this sighting cannot tell). The raw topic (``target`` None) shows it as is. A target's
+    generic transform (``bridge.transforms.GENERIC``: an event type with no dedicated transform,
+    e.g. ``test_run_status`` at the dashboard) carries the whole payload under ``data``: that
+    is the raw payload (the wrapper has no ``status`` or ``run_id``, so folding the wrapper
+    would lose them). A dedicated transform's output counts as raw when it still carries the
+    fields its type requires (``looks_raw``)."""
+    if target is None:
+        return event
+    generic = GENERIC.get(target)
+    data = event.payload.get("data")
+    if generic is not None and isinstance(data, dict):
+        inner = event.with_payload(data)
+        if generic(inner) == event.payload:
+            return inner
+    return event if looks_raw(event) else None
 
 
 def _short(value: Any, n: int = 8) -> str:

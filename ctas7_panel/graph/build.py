@@ -130,13 +130,43 @@ def _add_relation(
     edges: list[Edge],
     fk_defs: dict[NodeId, str],
 ) -> None:
+    key = orjson.dumps(rel, option=orjson.OPT_SORT_KEYS)
+    parts = _RELATION_PARTS.get(key)
+    if parts is None:
+        parts = _relation_parts(rel)
+        if len(_RELATION_PARTS) >= _RELATION_PARTS_MAX:
+            _RELATION_PARTS.clear()
+        _RELATION_PARTS[key] = parts
+    rel_nodes, rel_edges, rel_fks = parts
+    for node in rel_nodes:
+        nodes[node.id] = node
+    edges.extend(rel_edges)
+    fk_defs.update(rel_fks)
+
+
+# A relation's nodes by its snapshot entry: between two versions nearly every relation is the
+# same, and its nodes (the sigs of its columns above all) cost most of a build. Pure: the
+# same entry always gives the same nodes; bounded, emptied when full.
+_RelationParts = tuple[tuple[Node, ...], tuple[Edge, ...], tuple[tuple[NodeId, str], ...]]
+_RELATION_PARTS: dict[bytes, _RelationParts] = {}
+_RELATION_PARTS_MAX = 20_000
+
+
+def _relation_parts(rel: Mapping[str, Any]) -> _RelationParts:
     schema, name, kind = str(rel["schema"]), str(rel["name"]), str(rel.get("kind", "table"))
     nid = NodeId(kind, schema, name)
-    nodes[nid] = Node(
-        nid,
-        (("kind", kind),),
-        _sig(kind, rel.get("view_definition"), rel.get("partition_of"), rel.get("partition_bound")),
-    )
+    nodes = [
+        Node(
+            nid,
+            (("kind", kind),),
+            _sig(
+                kind,
+                rel.get("view_definition"),
+                rel.get("partition_of"),
+                rel.get("partition_bound"),
+            ),
+        )
+    ]
     for position, col in enumerate(rel.get("columns", []), start=1):
         cid = column_id(schema, name, str(col["name"]))
         attrs = (
@@ -144,17 +174,19 @@ def _add_relation(
             ("type", col.get("type")),
             ("nullable", bool(col.get("nullable", True))),
         )
-        nodes[cid] = Node(cid, attrs, _sig(*(col.get(k) for k in _COLUMN_SIG)))
-    for con in rel.get("constraints", []):
-        if con.get("kind") == "f":
-            fk_defs[NodeId("foreign_key", schema, name, str(con["name"]))] = _sig(
-                con.get("definition")
-            )
+        nodes.append(Node(cid, attrs, _sig(*(col.get(k) for k in _COLUMN_SIG))))
+    fks = tuple(
+        (NodeId("foreign_key", schema, name, str(con["name"])), _sig(con.get("definition")))
+        for con in rel.get("constraints", [])
+        if con.get("kind") == "f"
+    )
+    edges: tuple[Edge, ...] = ()
     parent = rel.get("partition_of")
     if isinstance(parent, str) and "." in parent:
         p_schema, _, p_name = parent.partition(".")
         # the parent's kind is not known yet: resolved by name once every relation is in
-        edges.append(Edge(nid, NodeId("partitioned_table", p_schema, p_name), False, OBJECT))
+        edges = (Edge(nid, NodeId("partitioned_table", p_schema, p_name), False, OBJECT),)
+    return tuple(nodes), edges, fks
 
 
 def _add_task(
