@@ -449,10 +449,13 @@ class Services:
 
 
 class Runtime:
-    """``Services`` on a dedicated event loop in a daemon thread (for Panel and notebooks)."""
+    """``Services`` on a dedicated event loop in a daemon thread (for Panel and notebooks):
+    ``Runtime(settings, parts=Parts(...)).start()``; ``options`` are ``Services``' keyword
+    shortcuts (``demo=``, ``gateway=``, ...)."""
 
-    def __init__(self, settings: Settings, **options: Any) -> None:
+    def __init__(self, settings: Settings, *, parts: Parts | None = None, **options: Any) -> None:
         self.settings = settings
+        self.parts = parts
         self.options = options
         self.loop = asyncio.new_event_loop()
         self.services: Services | None = None
@@ -476,7 +479,7 @@ class Runtime:
 
     async def _main(self) -> None:
         try:
-            services = Services(self.settings, **self.options)
+            services = Services(self.settings, parts=self.parts, **self.options)
             await services.start()
         except BaseException as exc:
             with contextlib.suppress(Exception):
@@ -532,8 +535,11 @@ def stop_before_thread_pools_end(stop: Callable[[], None]) -> None:
         atexit.register(stop)
 
 
-def get_runtime(settings: Settings | None = None, **options: Any) -> Runtime:
-    """The process's one runtime, started on first call (later calls return it)."""
+def get_runtime(
+    settings: Settings | None = None, *, parts: Parts | None = None, **options: Any
+) -> Runtime:
+    """The process's one runtime (``build_services(settings, parts)`` on its own loop), started
+    on first call (later calls return it)."""
     global _runtime
     with _lock:
         if _runtime is None:
@@ -541,11 +547,19 @@ def get_runtime(settings: Settings | None = None, **options: Any) -> Runtime:
                 import os
 
                 settings = Settings.from_env(os.environ)
-            runtime = Runtime(settings, **options)
+            runtime = Runtime(settings, parts=parts, **options)
             runtime.start()
             stop_before_thread_pools_end(runtime.stop)
             _runtime = runtime
         return _runtime
 
 
-__all__ = ["Runtime", "Services", "Status", "get_runtime"]
+__all__ = [
+    "ComponentState",
+    "Parts",
+    "Runtime",
+    "Services",
+    "Status",
+    "build_services",
+    "get_runtime",
+]
