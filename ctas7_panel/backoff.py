@@ -16,8 +16,10 @@ bridge's ``RetryPolicy`` (which adds its limits: attempts and elapsed time).
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from ctas7_panel.errors import ConfigError
 
@@ -68,3 +70,46 @@ def _delays(
         r = rng() if jitter else 0.0
         yield delay(attempt, initial=initial, maximum=maximum, factor=factor, jitter=jitter, rand=r)
         attempt = min(attempt + 1, 65)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Limits of one delivery's retries. All times in seconds."""
+
+    max_attempts: int = 20
+    base: float = 0.05
+    factor: float = 2.0
+    max_delay: float = 5.0
+    jitter: float = 0.5
+    max_elapsed: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigError(f"retry max_attempts={self.max_attempts} must be at least 1")
+        if self.base <= 0 or self.max_delay <= 0 or self.max_elapsed <= 0:
+            raise ConfigError("retry base, max_delay and max_elapsed must be positive seconds")
+        if self.factor < 1:
+            raise ConfigError(f"retry factor={self.factor} must be at least 1")
+        if not 0 <= self.jitter <= 1:
+            raise ConfigError(f"retry jitter={self.jitter} must be a fraction between 0 and 1")
+
+    def delay(self, attempt: int, rand: float) -> float:
+        """Sleep after failed attempt ``attempt`` (1-based), ``rand`` uniform in [0, 1)."""
+        return delay(
+            attempt,
+            initial=self.base,
+            maximum=self.max_delay,
+            factor=self.factor,
+            jitter=self.jitter,
+            rand=rand,
+        )
+
+    def delays(self, rng: random.Random | None = None) -> Iterator[float]:
+        """The sleeps between attempts: ``max_attempts - 1`` of them at most."""
+        r = rng or random.Random()
+        delays = backoff(self.base, self.max_delay, self.factor, self.jitter, r.random)
+        return itertools.islice(delays, self.max_attempts - 1)
+
+    def gives_up(self, attempts: int, elapsed: float, next_delay: float) -> bool:
+        """True when no further attempt may be made."""
+        return attempts >= self.max_attempts or elapsed + next_delay > self.max_elapsed

@@ -191,7 +191,7 @@ class Digest:
                 self._bump("tests")
         elif t == "task_executed":
             self._tasks.append(str(event.payload.get("status", "")).lower() in TASK_OK)
-        elif t in {"bridge_metrics", "delivery_failed"}:
+        elif t == "bridge_metrics":
             self.bridge = fold_bridge(self.bridge, event, now)
             self._bump("bridge")
 

@@ -37,7 +37,7 @@ from typing import Any
 from ctas7_panel.backoff import backoff
 from ctas7_panel.dashboard.digest import Digest
 from ctas7_panel.dashboard.probes import Probe
-from ctas7_panel.dashboard.records import RAW_TOPIC, TARGET_TOPICS
+from ctas7_panel.dashboard.records import RAW_TOPIC, TARGET_TOPICS, target_topics
 from ctas7_panel.errors import ArtifactError, Ctas7Error
 from ctas7_panel.events import Event
 from ctas7_panel.schema.artifacts import default_snapshot_path, stat_key
@@ -50,7 +50,7 @@ from ctas7_panel.streams.bus import Bus, Message, Subscription
 log = logging.getLogger(__name__)
 
 Replay = Callable[[], Awaitable[int]]
-TOPICS = (RAW_TOPIC, *TARGET_TOPICS)
+TOPICS = (RAW_TOPIC, *TARGET_TOPICS)  # the built-in targets'; the hub reads every target's
 DEAD_LETTER_TARGET = "consumer:dashboard"
 
 
@@ -71,7 +71,7 @@ class Hub:
         probes: Mapping[str, Probe] | None = None,
         replay: Replay | None = None,
         group: str | None = None,
-        topics: Sequence[str] = TOPICS,
+        topics: Sequence[str] | None = None,
         history: int = 500,
         digest: Digest | None = None,
         batch: int = 512,
@@ -86,7 +86,7 @@ class Hub:
         self.probes = dict(probes or {})
         self.replay = replay
         self.group = group or process_group()
-        self.topics = tuple(topics)
+        self.topics = tuple(topics) if topics is not None else (RAW_TOPIC, *target_topics())
         self.history = history
         self.clock = clock
         self.digest = digest or Digest(now=clock())

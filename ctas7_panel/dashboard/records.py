@@ -1,7 +1,8 @@
 """One row of the live event stream, and the one-line summary of an event. Pure.
 
 An event may be seen several times by the hub: on the raw ``events`` topic and once per target
-it was delivered to (``target.legion``, ``target.dashboard``, ``target.neural_mux``), always with
+it was delivered to (``target.legion``, ``target.dashboard``, ``target.neural_mux``, one per
+entry of the target table), always with
 the same ``event_id``. A ``Record`` is the first sighting plus the targets it reached since, and
 the payload each target received (the bridge's transform), so the payload view shows both.
 """
@@ -14,16 +15,36 @@ from typing import Any
 
 from ctas7_panel.bridge.transforms import GENERIC
 from ctas7_panel.events import PAYLOAD_FIELDS, Event
+from ctas7_panel.targetspec import TARGET_PREFIX, get_spec, target_names, target_of, target_topic
 
 RAW_TOPIC = "events"
-TARGETS = ("legion", "dashboard", "neural_mux")
-TARGET_PREFIX = "target."
-TARGET_TOPICS = tuple(TARGET_PREFIX + t for t in TARGETS)
+__all__ = ["TARGET_PREFIX", "target_of"]  # re-exported from the target table
 
 
-def target_of(topic: str) -> str | None:
-    """``"target.legion"`` -> ``"legion"``; the raw topic -> None."""
-    return topic[len(TARGET_PREFIX) :] if topic.startswith(TARGET_PREFIX) else None
+def targets() -> tuple[str, ...]:
+    """The targets the dashboard shows (the target table's, ``ctas7_panel/targetspec.py``)."""
+    return target_names()
+
+
+def target_topics() -> tuple[str, ...]:
+    """The bus topics the dashboard reads besides the raw one: one per target."""
+    return tuple(target_topic(t) for t in target_names())
+
+
+def label(target: str) -> str:
+    """What the dashboard calls ``target`` (its ``TargetSpec.label``)."""
+    spec = get_spec(target)
+    return spec.label if spec is not None else target
+
+
+def color(target: str, default: str) -> str:
+    """The target's chart color (its ``TargetSpec.color``)."""
+    spec = get_spec(target)
+    return spec.color if spec is not None else default
+
+
+TARGETS = targets()  # the built-in targets (targets(): also those registered later)
+TARGET_TOPICS = target_topics()
 
 
 @dataclass(slots=True)

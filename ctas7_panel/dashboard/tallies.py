@@ -397,8 +397,8 @@ class BridgeHealth:
     """Routing success and dead letters.
 
     From the ``bridge_metrics`` events each bridge worker publishes (the latest per ``worker``,
-    summed) when there are any; until then from what the hub sees (deliveries on target topics,
-    ``delivery_failed`` events). ``dead_letters`` is the store's count of unreplayed letters.
+    summed) when there are any; until then from what the hub sees (deliveries on target
+    topics). ``dead_letters`` is the store's count of unreplayed letters.
     """
 
     delivered: int = 0
@@ -433,7 +433,7 @@ class BridgeHealth:
 
 
 def fold_bridge(health: BridgeHealth, event: Event, now: float) -> BridgeHealth:
-    """Health after a raw ``bridge_metrics`` or ``delivery_failed`` event."""
+    """Health after a raw ``bridge_metrics`` event."""
     p = event.payload
     if event.event_type == "bridge_metrics":
         workers = dict(health.workers) if health.source == "bridge_metrics" else {}
@@ -450,14 +450,6 @@ def fold_bridge(health: BridgeHealth, event: Event, now: float) -> BridgeHealth:
             source="bridge_metrics",
             updated_at=now,
             workers=workers,
-        )
-    if event.event_type == "delivery_failed" and health.source == "observed":
-        failed = health.failed + 1
-        return replace(
-            health,
-            failed=failed,
-            success_rate=health.delivered / (health.delivered + failed),
-            updated_at=now,
         )
     return health
 

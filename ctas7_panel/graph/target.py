@@ -27,12 +27,13 @@ import logging
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
-from ctas7_panel.bridge.delivery import SeenIds
 from ctas7_panel.bridge.routes import RoutingTable
+from ctas7_panel.bridge.targets import TargetBase
 from ctas7_panel.errors import Ctas7Error, DeliveryError
 from ctas7_panel.events import Event
 from ctas7_panel.graph.delta import GraphDelta, read_delta
 from ctas7_panel.graph.model import Graph
+from ctas7_panel.streams.dedup import SeenIds
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ GraphReader = Callable[[str | None], Graph]  # (the new hash the event announces
 DeltaReader = Callable[[str | None, str], GraphDelta | None]
 
 
-class GraphTarget:
+class GraphTarget(TargetBase):
     """Mirrors schema versions and event lineage into a ``GraphStore`` (module docstring)."""
 
     name = GRAPH

@@ -36,9 +36,6 @@ from pathlib import Path
 from typing import Any
 
 from ctas7_panel import events as ev
-from ctas7_panel.bridge.delivery import SeenIds
-from ctas7_panel.bridge.routes import LEGION
-from ctas7_panel.bridge.targets import target_topic
 from ctas7_panel.errors import ConfigError, Ctas7Error, EventError, SchemaError, UsageError
 from ctas7_panel.events import Event
 from ctas7_panel.legion.dbmux import DatabaseMux, PoolGone
@@ -62,6 +59,8 @@ from ctas7_panel.legion.watch import artifact_hash, watch_artifacts
 from ctas7_panel.schema.artifacts import default_snapshot_path
 from ctas7_panel.settings import Settings
 from ctas7_panel.streams.bus import DEFAULT_TOPIC
+from ctas7_panel.streams.dedup import SeenIds
+from ctas7_panel.targetspec import LEGION, target_topic
 
 log = logging.getLogger(__name__)
 

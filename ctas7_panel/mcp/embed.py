@@ -125,7 +125,7 @@ class EmbeddedMcp:
         from ctas7_panel.mcp.server import build_server
 
         svc = runtime.services
-        assert svc is not None, "start the runtime first"
+        assert svc is not None and svc.store is not None, "start the runtime first"
         self.runtime = runtime
         telemetry = Telemetry(
             store=svc.store,
@@ -151,12 +151,12 @@ class EmbeddedMcp:
     def _metrics(self) -> dict[str, Any] | None:
         """The bridge's snapshot, taken on the runtime's loop (called from a worker thread)."""
         svc = self.runtime.services
-        if svc is None or svc.bridge is None:
+        bridge = svc.bridge if svc is not None else None
+        if bridge is None:
             return None
 
         async def snap() -> dict[str, Any]:
-            result: dict[str, Any] = svc.bridge.metrics_snapshot()
-            return result
+            return bridge.metrics_snapshot()
 
         return self.runtime.call(snap()).result(5)
 
@@ -193,7 +193,8 @@ class EmbeddedMcp:
         def hand_over(event: Event) -> None:  # on the runtime's loop
             loop.call_soon_threadsafe(live.deliver, event)
 
-        follower = BusFollower(svc.bus, hand_over, on_status=live.set_watching)
+        bus, _ = svc.running()
+        follower = BusFollower(bus, hand_over, on_status=live.set_watching)
 
         async def follow() -> None:
             self._runtime_stop = asyncio.Event()

@@ -37,6 +37,7 @@ from ctas7_panel.schema.languages import LANGUAGES
 
 if TYPE_CHECKING:
     from ctas7_panel.mcp.sources import SchemaSource, Telemetry
+    from ctas7_panel.streams.bus import Bus
 
 log = logging.getLogger(__name__)
 
@@ -375,7 +376,7 @@ class BusFollower:
 
     def __init__(
         self,
-        bus: Any,
+        bus: Bus,
         deliver: Callable[[Event], None],
         *,
         topic: str = "events",
@@ -420,10 +421,8 @@ class BusFollower:
             self.connected = False
             with contextlib.suppress(Exception):
                 await sub.close()
-            drop = getattr(self.bus, "drop_group", None)
-            if drop is not None:
-                with contextlib.suppress(Exception):
-                    await drop(self.group, topic=self.topic)
+            with contextlib.suppress(Exception):
+                await self.bus.drop_group(self.group, topic=self.topic)
 
 
 class SchemaWatcher:

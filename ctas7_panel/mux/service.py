@@ -38,8 +38,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from ctas7_panel.backoff import backoff
-from ctas7_panel.bridge.routes import NEURAL_MUX
-from ctas7_panel.bridge.targets import target_topic
 from ctas7_panel.errors import Ctas7Error, EventError
 from ctas7_panel.events import Event, new_event_id
 from ctas7_panel.mux.backends import KpiBackend, MemoryKpiBackend, RedisKpiBackend
@@ -53,6 +51,7 @@ from ctas7_panel.mux.topics import (
     topic_matches,
 )
 from ctas7_panel.settings import Settings
+from ctas7_panel.targetspec import NEURAL_MUX, target_topic
 
 log = logging.getLogger(__name__)
 
