@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +98,15 @@ def reference_versions() -> tuple[str, ...]:
     for version in reference.REFERENCE_VERSIONS:
         install_reference(version)
     return reference.REFERENCE_VERSIONS
+
+
+@pytest.fixture(scope="session")
+def reference_servers(reference_versions: tuple[str, ...]) -> Iterator[reference.ReferenceServers]:
+    """One long-lived postgres-meta process per version (``tests/refgen/driver.mjs``), for
+    the whole session: the differential test's hundreds of outputs cost one Node start each
+    otherwise. ``test_schema_reference.py`` checks that it prints what one-shot mode prints."""
+    with reference.ReferenceServers() as servers:
+        yield servers
 
 
 class Tally(list):  # type: ignore[type-arg]
