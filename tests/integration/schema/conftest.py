@@ -131,4 +131,11 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:  #
         from ctas7_panel.schema.differential import tally
 
         terminalreporter.write_sep("-", "typegen differential (ours vs postgres-meta from npm)")
+        kinds: dict[str, list[str]] = {}
+        for o in outcomes:
+            if o.verdict == "deviation":
+                reason = o.detail.splitlines()[0][:90] if o.detail else "(no detail)"
+                kinds.setdefault(reason, []).append(f"{o.case}/{o.lang}/{o.version}")
+        for reason, where in sorted(kinds.items()):
+            terminalreporter.write_line(f"deviation x{len(where)}: {reason}: {', '.join(where)}")
         terminalreporter.write_line(tally(outcomes))
