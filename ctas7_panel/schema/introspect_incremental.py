@@ -34,6 +34,7 @@ from typing import Any
 
 import orjson
 
+from ctas7_panel.errors import SchemaError
 from ctas7_panel.schema.gcpause import gc_paused
 from ctas7_panel.schema.introspect import (
     Reader,
@@ -128,10 +129,11 @@ def _loads(value: bytes | str | None) -> Any:
     return orjson.loads(value) if value else []
 
 
-def parse_versions(text: str) -> tuple[str, frozenset[str]]:
-    """``relation_versions.sql``'s text -> (settings, its "owner:count:sum" items) (pure)."""
-    settings, _, items = text.rpartition("|")
-    return settings, frozenset(items.split(",")) - {""}
+def parse_versions(text: str) -> tuple[str, frozenset[str] | None]:
+    """``relation_versions.sql``'s text -> ("total|settings", its "owner:count:sum" items, or
+    ``None`` when the query found the key unchanged and left them out) (pure)."""
+    items, _, key = text.partition("|")
+    return key, None if items == "=" else frozenset(items.split(",")) - {""}
 
 
 def changed_owners(old: frozenset[str], new: frozenset[str]) -> set[int]:
@@ -168,8 +170,7 @@ def needs_full_read(
 
 @dataclass
 class _State:
-    settings: str = ""
-    versions_text: str = ""
+    settings: str = ""  # "total|server version|search_path": the version query's key
     versions: frozenset[str] = frozenset()
     names: dict[int, tuple[int, str, str]] = field(default_factory=dict)
     schema_rows: list[Row] = field(default_factory=list)
@@ -214,7 +215,8 @@ class IncrementalReader:
 
     def _read(self, conn: Reader) -> Read:
         state = self._state
-        versions_sql = query_text("relation_versions")
+        previous = _text(state.settings) if state is not None else "null"
+        versions_sql = query_text("relation_versions").replace("%(previous)s", previous)
         if isinstance(conn, LibpqConnection):  # begin and ask in one round trip
             text = _run(conn, [_BEGIN, versions_sql])[0]
         else:
@@ -222,32 +224,31 @@ class IncrementalReader:
         try:
             if not isinstance(conn, LibpqConnection):
                 text = _run(conn, [versions_sql])[0]
-            versions_text = text.decode() if isinstance(text, bytes) else str(text)
+            key, versions = parse_versions(text.decode() if isinstance(text, bytes) else str(text))
             if state is not None and state.last is not None:
-                if versions_text == state.versions_text:
-                    return Read(
-                        state.last.catalog, state.last.snapshot, state.last.canonical, "cached"
-                    )
-                settings, versions = parse_versions(versions_text)
+                if versions is None or key == state.settings:
+                    last = state.last
+                    return Read(last.catalog, last.snapshot, last.canonical, "cached")
                 changed = changed_owners(state.versions, versions)
-                if settings != state.settings:
-                    changed.add(0)
-                result = self._partial(conn, state, changed, versions_text, settings, versions)
+                if key.partition("|")[2] != state.settings.partition("|")[2]:
+                    changed.add(0)  # another server version or search_path
+                result = self._partial(conn, state, changed, key, versions)
                 if result is not None:
                     return result
             else:
                 self.last_reason = "first read"
-            return self._full(conn, versions_text)
+            if versions is None:  # only with a previous key, and then not here
+                raise SchemaError("the catalog version query left out its items")
+            return self._full(conn, key, versions)
         finally:
             _end(conn)
 
     # --- full read ------------------------------------------------------------------------
 
-    def _full(self, conn: Reader, versions_text: str) -> Read:
+    def _full(self, conn: Reader, key: str, versions: frozenset[str]) -> Read:
         options = self.options
         state = _State()
-        state.versions_text = versions_text
-        state.settings, state.versions = parse_versions(versions_text)
+        state.settings, state.versions = key, versions
         schemas_stmt = render("schemas", "", details=True)
         names_stmt = _NAMES.format(where="c.oid >= 16384")
         schema_text, names_text = _run(conn, [schemas_stmt, names_stmt])
@@ -272,8 +273,7 @@ class IncrementalReader:
         conn: Reader,
         state: _State,
         changed: set[int],
-        versions_text: str,
-        settings: str,
+        key: str,
         versions: frozenset[str],
     ) -> Read | None:
         if 0 in changed:
@@ -287,21 +287,24 @@ class IncrementalReader:
             f"(select x.relname from pg_catalog.pg_class x where x.oid = any({changed_sql}))"
         )
         dependents = query_text("relation_dependents").replace("%(oids)s", changed_sql)
-        only = f"array(select d.oid from (\n{dependents}\n) d)"
-        included = schemas_sql([row["name"] for row in state.schema_rows])
-        statements = [
-            _NAMES.format(where=where),
-            f"select coalesce(json_agg(d.oid::int8), '[]')::text from (\n{dependents}\n) d",
-            *(render(name, included, details=True, only=only) for name in _PER_RELATION),
-        ]
-        results = _run(conn, statements)
-        name_rows = _loads(results[0])
+        name_text, dependents_text = _run(
+            conn,
+            [
+                _NAMES.format(where=where),
+                f"select coalesce(json_agg(d.oid::int8), '[]')::text from (\n{dependents}\n) d",
+            ],
+        )
+        name_rows = _loads(name_text)
         reason = needs_full_read(changed, state.names, name_rows)
         if reason is not None:
             self.last_reason = reason
             return None
-        again = {int(o) for o in _loads(results[1])} | changed
-        texts = dict(zip(_PER_RELATION, results[2:], strict=True))
+        again = {int(o) for o in _loads(dependents_text)} | changed
+        only = oids_sql(sorted(again))
+        included = schemas_sql([row["name"] for row in state.schema_rows])
+        statements = [render(name, included, details=True, only=only) for name in _PER_RELATION]
+        results = _run(conn, statements)
+        texts = dict(zip(_PER_RELATION, results, strict=True))
         for oid in changed:
             state.names.pop(oid, None)
         for r in name_rows:
@@ -317,7 +320,7 @@ class IncrementalReader:
             # relation outside the included schemas has its names read with them
             state.through_views = None
             state.relationships = None
-        state.versions_text, state.settings, state.versions = versions_text, settings, versions
+        state.settings, state.versions = key, versions
         self.partial_reads += 1
         return self._finish(conn, state, "partial")
 

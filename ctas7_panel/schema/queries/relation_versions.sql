@@ -1,15 +1,17 @@
--- The catalog's version per owner, for the incremental snapshot (introspect_incremental): one
--- "owner:count:sum" item per owner, where sum adds hashes of every catalog row version's
--- (ctid, xmin) and the owner is the pg_class oid a row describes (a relation, index, sequence,
+-- The catalog's version per owner, for the incremental snapshot (introspect_incremental), as
+-- "items|total|settings": total is "count:sum" over every catalog row, where sum adds hashes of
+-- every row version's (ctid, xmin); settings are the server version and search_path; items are
+-- "owner:count:sum" per owner, the pg_class oid a row describes (a relation, index, sequence,
 -- toast table or composite type: its pg_class row, attributes, defaults, constraints, comments,
 -- rules, triggers, inheritance, row type and that row type's array type; an index's pg_index row
 -- belongs to its table), or 0 for everything else (schemas, other types, enum labels,
--- functions, collations, domain constraints, other comments); first the server version and
--- search_path. Any DDL moves the item of every owner whose rows it wrote; VACUUM and ANALYZE
--- update statistics in place and move nothing. Rows of what initdb created (oid below 16384,
+-- functions, collations, domain constraints, other comments). When "total|settings" equals the
+-- "previous" parameter, items is "=" and the grouping is not computed (nothing changed).
+-- Any DDL moves the item of every owner whose rows it wrote; VACUUM and ANALYZE update
+-- statistics in place and move nothing. Rows of what initdb created (oid below 16384,
 -- FirstNormalObjectId) are left out, except schemas (public is 2200) and their comments; so is
 -- pg_depend, as in catalog_version.
-with h(owner, h) as (
+with h(owner, h) as materialized (
   select c.oid, hashtext(c.ctid::text || c.xmin::text)
   from pg_catalog.pg_class c where c.oid >= 16384
   union all
@@ -53,6 +55,13 @@ with h(owner, h) as (
   select 0, hashtext(c.ctid::text || c.xmin::text)
   from pg_catalog.pg_collation c where c.oid >= 16384
 )
-select current_setting('server_version_num') || '|' || current_setting('search_path') || '|'
-  || coalesce(string_agg(owner::text || ':' || n || ':' || s, ',' order by owner), '')
-from (select owner, count(*) as n, sum(h) as s from h group by owner) g
+, key as (
+  select count(*) || ':' || coalesce(sum(h.h), 0) || '|'
+    || current_setting('server_version_num') || '|' || current_setting('search_path') as k
+  from h
+)
+select case when key.k = %(previous)s then '=' else (
+    select coalesce(string_agg(owner::text || ':' || n || ':' || s, ','), '')
+    from (select owner, count(*) as n, sum(h) as s from h group by owner) g
+  ) end || '|' || key.k
+from key

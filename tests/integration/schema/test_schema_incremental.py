@@ -159,10 +159,12 @@ def test_hasher_reads_partially_after_table_ddl(fresh_db_url: str) -> None:
 
 
 def test_version_items_and_full_read_reasons() -> None:
-    settings, items = parse_versions("150000|public|0:5:10,16400:3:7,16401:1:2")
-    assert settings == "150000|public"
+    key, items = parse_versions('0:5:10,16400:3:7,16401:1:2|9:19|150000|public, "a|b"')
+    assert key == '9:19|150000|public, "a|b"'
     assert items == {"0:5:10", "16400:3:7", "16401:1:2"}
-    _, later = parse_versions("150000|public|0:5:10,16400:3:8,16402:1:1")
+    assert parse_versions("=|9:19|150000|public") == ("9:19|150000|public", None)
+    _, later = parse_versions("0:5:10,16400:3:8,16402:1:1|9:20|150000|public")
+    assert later is not None
     assert changed_owners(items, later) == {16400, 16401, 16402}
     names = {16400: (2200, "t", "r"), 16401: (2200, "c", "c")}
     assert needs_full_read({0}, names, []) is not None
