@@ -28,6 +28,7 @@ Known limit (shared with ``catalog_version``): what only a role membership chang
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -210,8 +211,22 @@ class IncrementalReader:
         self._state = None
 
     def read(self, conn: Reader) -> Read:
-        with gc_paused():
-            return self._read(conn)
+        """The catalog, snapshot and canonical bytes as a full read would give them now.
+
+        Over psycopg, an autocommit connection reads in its own repeatable-read snapshot; a
+        connection outside autocommit reads in the caller's transaction. A failed read
+        forgets everything (the next one is full); psycopg errors become ``SchemaError``.
+        """
+        try:
+            with gc_paused():
+                return self._read(conn)
+        except Exception as exc:
+            self._state = None
+            psycopg_module = sys.modules.get("psycopg")
+            if psycopg_module is None or not isinstance(exc, psycopg_module.Error):
+                raise
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SchemaError(f"cannot read the database catalog: {reason}") from exc
 
     def _read(self, conn: Reader) -> Read:
         state = self._state

@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from ctas7_panel import pgtools
+from ctas7_panel.errors import SchemaError
 from ctas7_panel.schema import pqlite
 from ctas7_panel.schema.hashing import SchemaHasher
 from ctas7_panel.schema.introspect import introspect
@@ -175,3 +176,18 @@ def test_version_items_and_full_read_reasons() -> None:
     rows = [[16402, 2200, "t2", "r"], [16500, 16399, "t2", "r"]]
     assert needs_full_read({16402}, names, rows) is not None
     assert needs_full_read({16402}, names, rows[:1]) is None
+
+
+def test_a_failed_read_forgets_and_the_next_is_full(fresh_db_url: str) -> None:
+    pgtools.apply_sql(fresh_db_url, BASE)
+    reader = IncrementalReader(OPTIONS)
+    conn = pgtools.connect(fresh_db_url)
+    reader.read(conn)
+    conn.close()
+    with pytest.raises(SchemaError, match="cannot read the database catalog"):
+        reader.read(conn)
+    with pgtools.connect(fresh_db_url) as again:
+        again.execute("comment on table public.t1 is 'after the failure'")
+        got = reader.read(again)
+        assert got.kind == "full" and reader.full_reads == 2
+        assert got.canonical == _scratch(fresh_db_url)
