@@ -6,17 +6,18 @@
 -- rules, triggers, inheritance, row type and that row type's array type; an index's pg_index row
 -- belongs to its table), or 0 for everything else (schemas, other types, enum labels,
 -- functions, collations, domain constraints, other comments). When "total|settings" equals the
--- "previous" parameter, items is "=" and the grouping is not computed (nothing changed).
+-- "previous" parameter, items is "=" (nothing changed: no long answer to send and parse).
 -- Any DDL moves the item of every owner whose rows it wrote; VACUUM and ANALYZE update
 -- statistics in place and move nothing. Rows of what initdb created (oid below 16384,
--- FirstNormalObjectId) are left out, except schemas (public is 2200) and their comments; so is
--- pg_depend, as in catalog_version.
-with h(owner, h) as materialized (
+-- FirstNormalObjectId) are left out, except schemas (public is 2200) and their comments; so are
+-- pg_depend (as in catalog_version), system columns (attnum < 0: written only with their
+-- relation's pg_class row) and internal triggers (written only with their constraint).
+with h(owner, h) as (
   select c.oid, hashtext(c.ctid::text || c.xmin::text)
   from pg_catalog.pg_class c where c.oid >= 16384
   union all
   select a.attrelid, hashtext(a.ctid::text || a.xmin::text)
-  from pg_catalog.pg_attribute a where a.attrelid >= 16384
+  from pg_catalog.pg_attribute a where a.attrelid >= 16384 and a.attnum > 0
   union all
   select d.adrelid, hashtext(d.ctid::text || d.xmin::text)
   from pg_catalog.pg_attrdef d where d.adrelid >= 16384
@@ -36,7 +37,7 @@ with h(owner, h) as materialized (
   from pg_catalog.pg_rewrite r where r.ev_class >= 16384
   union all
   select t.tgrelid, hashtext(t.ctid::text || t.xmin::text)
-  from pg_catalog.pg_trigger t where t.tgrelid >= 16384
+  from pg_catalog.pg_trigger t where t.tgrelid >= 16384 and not t.tgisinternal
   union all
   select i.inhrelid, hashtext(i.ctid::text || i.xmin::text) from pg_catalog.pg_inherits i
   union all
@@ -55,13 +56,15 @@ with h(owner, h) as materialized (
   select 0, hashtext(c.ctid::text || c.xmin::text)
   from pg_catalog.pg_collation c where c.oid >= 16384
 )
-, key as (
-  select count(*) || ':' || coalesce(sum(h.h), 0) || '|'
+, g as (
+  select owner, count(*) as n, sum(h) as s from h group by owner
+),
+key as (
+  select coalesce(sum(g.n), 0) || ':' || coalesce(sum(g.s), 0) || '|'
     || current_setting('server_version_num') || '|' || current_setting('search_path') as k
-  from h
+  from g
 )
 select case when key.k = %(previous)s then '=' else (
-    select coalesce(string_agg(owner::text || ':' || n || ':' || s, ','), '')
-    from (select owner, count(*) as n, sum(h) as s from h group by owner) g
+    select coalesce(string_agg(g.owner::text || ':' || g.n || ':' || g.s, ','), '') from g
   ) end || '|' || key.k
 from key

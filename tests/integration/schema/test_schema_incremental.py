@@ -48,6 +48,7 @@ create view api.vo as select o.id, o.a, t.b from other.o1 o join public.t1 t on 
 create type public.mood as enum ('low', 'high');
 create function public.f1(x int) returns setof public.t1 language sql
   as 'select * from public.t1 where id = x';
+create function public.trg() returns trigger language plpgsql as 'begin return null; end';
 """
 
 TABLES = ["public.t1", "public.t2", "public.t3", "public.t4", "api.t1", "other.o1"]
@@ -61,7 +62,7 @@ def _statement(rnd: random.Random, n: int) -> str:
     c = rnd.choice(COLUMNS)
     c2 = rnd.choice(COLUMNS)
     bare = t.split(".")[1]
-    kind = rnd.randrange(35)
+    kind = rnd.randrange(39)
     return [
         f"create table {t} (id int primary key, a int, b text)",
         f"drop table {t} cascade",
@@ -102,6 +103,11 @@ def _statement(rnd: random.Random, n: int) -> str:
         f"set default nextval('public.s{n % 2}')",
         "analyze",
         f"alter table {t} add constraint {bare}_pk2 primary key ({c})",
+        f"create trigger w{n % 2} instead of {rnd.choice(['insert', 'update'])} on "
+        f"public.{rnd.choice(['v1', 'v2', 'w0', 'w1'])} for each row execute function public.trg()",
+        f"drop trigger w{n % 2} on public.{rnd.choice(['v1', 'v2', 'w0', 'w1'])}",
+        f"alter table {t} disable trigger all",
+        f"alter table {t} alter column {c} set statistics {n}",
     ][kind]
 
 
@@ -121,7 +127,7 @@ def test_random_ddl_sequences_keep_the_from_scratch_hash(fresh_db_url: str, seed
     try:
         first = reader.read(conn)
         assert first.canonical == _scratch(fresh_db_url)
-        for step in range(80):
+        for step in range(100):
             for _ in range(rnd.choice([1, 1, 1, 2, 3])):
                 sql = _statement(rnd, step)
                 try:
