@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import sys
 import types
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from functools import cache
 from operator import attrgetter
@@ -240,6 +240,7 @@ def _read(
             relation_from(row, cols, constraints_by_rel.get(oid, []), indexes_by_rel.get(oid, []))
         )
 
+    name_key_columns(conn, fk_rows, column_names, names_by_oid)
     foreign_keys = [relationship_from(row) for row in fk_rows]
     relationships = foreign_keys + view_relationships(
         conn, rule_rows, foreign_keys, names_by_oid, column_names
@@ -294,6 +295,39 @@ def relation_from(
         update_enabled=bool(row["update_enabled"]),
         instead_writable=bool(row["instead_writable"]),
     )
+
+
+def name_key_columns(
+    conn: Reader,
+    fk_rows: Sequence[Row],
+    column_names: MutableMapping[tuple[int, int], str],
+    names_by_oid: MutableMapping[int, tuple[str, str]],
+) -> None:
+    """Give each foreign_keys row its ``columns`` and ``referenced_columns``, named from its
+    attnums (``conkey``, ``confkey``): from ``column_names`` (the included relations' columns,
+    by (oid, attnum)), the others read by oid (``relation_names``) and added to it and to
+    ``names_by_oid``, as ``view_relationships`` adds what it reads."""
+    missing = {
+        oid
+        for row in fk_rows
+        for oid, keys in ((row["rel_oid"], row["conkey"]), (row["ref_oid"], row["confkey"]))
+        if any((oid, k) not in column_names for k in keys)
+    }
+    if missing:
+        statement = render("relation_names", "array[]::text[]", details=False, oids=sorted(missing))
+        if isinstance(conn, LibpqConnection):
+            text = conn.batch([statement])[0][0]
+        else:
+            text = conn.execute(statement.encode()).fetchone()[0]
+        for found in _rows(text):
+            names_by_oid[found["oid"]] = (found["schema"], found["name"])
+            column_names[(found["oid"], found["position"])] = found["column_name"]
+    for row in fk_rows:
+        rel, ref = row["rel_oid"], row["ref_oid"]
+        row["columns"] = [column_names[(rel, k)] for k in row["conkey"] if (rel, k) in column_names]
+        row["referenced_columns"] = [
+            column_names[(ref, k)] for k in row["confkey"] if (ref, k) in column_names
+        ]
 
 
 def relationship_from(row: Row) -> Relationship:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from collections import ChainMap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,7 @@ from ctas7_panel.schema.introspect import (
     function_from,
     included_schemas,
     index_from,
+    name_key_columns,
     oids_sql,
     query_text,
     relation_from,
@@ -275,7 +277,7 @@ class IncrementalReader:
         state.server_version = int(
             conn.server_version if isinstance(conn, LibpqConnection) else conn.info.server_version
         )
-        _apply(state, set(), _Rows.parse(texts))
+        _apply(conn, state, set(), _Rows.parse(texts))
         state.globals = _globals(texts, state.schema_rows)
         self._state = state
         self.full_reads += 1
@@ -325,7 +327,7 @@ class IncrementalReader:
         for r in name_rows:
             if int(r[0]) in changed:
                 state.names[int(r[0])] = (int(r[1]), r[2], r[3])
-        moved = _apply(state, again, _Rows.parse(texts))
+        moved = _apply(conn, state, again, _Rows.parse(texts))
         if moved or any(
             state.names.get(oid, (0, "", ""))[2] in _RELATION_KINDS and oid not in state.rel_rows
             for oid in changed
@@ -411,7 +413,7 @@ class _Rows:
     columns: dict[int, list[Column]]
     constraints: dict[int, list[Constraint]]
     indexes: dict[int, list[Index]]
-    fks: dict[int, list[tuple[int, Relationship]]]
+    fks: dict[int, list[Row]]  # not yet named: ``name_key_columns``
     rules: dict[int, Row]
 
     @classmethod
@@ -425,9 +427,9 @@ class _Rows:
         indexes: dict[int, list[Index]] = {}
         for row in _loads(texts["indexes"]):
             indexes.setdefault(row["rel_oid"], []).append(index_from(row))
-        fks: dict[int, list[tuple[int, Relationship]]] = {}
+        fks: dict[int, list[Row]] = {}
         for row in _loads(texts["foreign_keys"]):
-            fks.setdefault(row["rel_oid"], []).append((row["oid"], relationship_from(row)))
+            fks.setdefault(row["rel_oid"], []).append(row)
         return cls(
             relations={row["oid"]: row for row in _loads(texts["relations"])},
             columns=columns,
@@ -438,7 +440,7 @@ class _Rows:
         )
 
 
-def _apply(state: _State, again: set[int], rows: _Rows) -> bool:
+def _apply(conn: Reader, state: _State, again: set[int], rows: _Rows) -> bool:
     """Replace what ``state`` holds of the relations ``again`` (all, on a full read, where
     ``again`` is empty and the state is new) with ``rows``. Whether any of their foreign keys,
     view rules or column names moved (always on a full read)."""
@@ -454,7 +456,6 @@ def _apply(state: _State, again: set[int], rows: _Rows) -> bool:
         state.rel_rows.pop(oid, None)
         state.relations.pop(oid, None)
         state.names_by_oid.pop(oid, None)
-    state.fks.update(rows.fks)
     state.rules.update(rows.rules)
     for oid, row in rows.relations.items():
         cols = sorted(rows.columns.get(oid, []), key=lambda c: c.position)
@@ -467,8 +468,16 @@ def _apply(state: _State, again: set[int], rows: _Rows) -> bool:
         state.names_by_oid[oid] = (row["schema"], row["name"])
         for col in cols:
             state.column_names[(oid, col.position)] = col.name
+    # name the keys' columns now that the columns are in; what is read for relations outside
+    # the included schemas goes into an overlay, read again each time it is needed
+    fk_rows = [row for rows_of in rows.fks.values() for row in rows_of]
+    name_key_columns(
+        conn, fk_rows, ChainMap({}, state.column_names), ChainMap({}, state.names_by_oid)
+    )
+    for oid, rows_of in rows.fks.items():
+        state.fks[oid] = [(row["oid"], relationship_from(row)) for row in rows_of]
     moved = not again or any(
-        [rel for _, rel in old_fks[oid]] != [rel for _, rel in rows.fks.get(oid, [])]
+        [rel for _, rel in old_fks[oid]] != [rel for _, rel in state.fks.get(oid, [])]
         or old_rules[oid] != rows.rules.get(oid)
         or old_columns[oid] != [c.name for c in state.columns.get(oid, ())]
         for oid in again
