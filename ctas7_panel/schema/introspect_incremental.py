@@ -443,10 +443,10 @@ class _Rows:
 def _apply(conn: Reader, state: _State, again: set[int], rows: _Rows) -> bool:
     """Replace what ``state`` holds of the relations ``again`` (all, on a full read, where
     ``again`` is empty and the state is new) with ``rows``. Whether any of their foreign keys,
-    view rules or column names moved (always on a full read)."""
+    view rules or existing columns' names moved (always on a full read)."""
     old_fks = {oid: state.fks.get(oid, []) for oid in again}
     old_rules = {oid: state.rules.get(oid) for oid in again}
-    old_columns = {oid: [c.name for c in state.columns.get(oid, ())] for oid in again}
+    old_columns = {oid: {c.position: c.name for c in state.columns.get(oid, ())} for oid in again}
     for oid in again:
         old = state.columns.pop(oid, None)
         for col in old or ():
@@ -479,10 +479,17 @@ def _apply(conn: Reader, state: _State, again: set[int], rows: _Rows) -> bool:
     moved = not again or any(
         [rel for _, rel in old_fks[oid]] != [rel for _, rel in state.fks.get(oid, [])]
         or old_rules[oid] != rows.rules.get(oid)
-        or old_columns[oid] != [c.name for c in state.columns.get(oid, ())]
+        or _renamed(old_columns[oid], state.columns.get(oid, []))
         for oid in again
     )
     return moved
+
+
+def _renamed(old: dict[int, str], columns: list[Column]) -> bool:
+    """Whether a column that was there (by attnum) is gone or has another name; an added
+    column changes no relationship through a view (a view reading it is new itself)."""
+    now = {c.position: c.name for c in columns}
+    return any(now.get(position) != name for position, name in old.items())
 
 
 def _globals(texts: dict[str, Any], schema_rows: list[Row]) -> dict[str, Any]:
