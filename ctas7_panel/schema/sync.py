@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import inspect as _inspect
 import logging
 import os
@@ -65,10 +64,10 @@ from ctas7_panel.schema.decision import (
 from ctas7_panel.schema.generator import GeneratorError, run_typegen_command
 from ctas7_panel.schema.inspection import (
     Differ,
+    IncrementalInspector,
     Inspection,
     Inspector,
     builtin_differ,
-    builtin_inspector,
 )
 from ctas7_panel.schema.restore import restore_artifacts
 from ctas7_panel.schema.snapshot_file import SnapshotRecord  # the record lives with its loader
@@ -112,9 +111,8 @@ class SchemaSyncNode:
         self.bus = bus
         self.store = store
         self.on_event = on_event
-        self._inspector = inspector or functools.partial(
-            builtin_inspector, languages=config.languages
-        )
+        # by default incremental: after a DDL only the changed relations are read again
+        self._inspector: Inspector = inspector or IncrementalInspector(languages=config.languages)
         self._differ = differ or builtin_differ
         self._environ = dict(os.environ if environ is None else environ)
         self._conn: psycopg.Connection[Any] | None = None
@@ -128,6 +126,9 @@ class SchemaSyncNode:
         self._snap_memo: tuple[tuple[int, int, int], SnapshotRecord, bytes] | None = None
         self._types_memo: dict[Path, tuple[tuple[int, int, int], str, bytes]] = {}
         self._impact: Any = None  # graph.tracker.ImpactTracker, made on first use
+        # how each pass's schema was read: "memo" (the catalog probe saw no change), "cached",
+        # "partial", "full" (see ``Inspection.read_kind``)
+        self.introspections: dict[str, int] = {}
 
     # -- lifecycle
 
@@ -334,9 +335,11 @@ class SchemaSyncNode:
                 probe = catalog_probe(conn) if self.config.catalog_probe else None
                 memo = self._inspect_memo
                 if probe is not None and memo is not None and memo[0] == probe:
+                    self._count("memo")
                     return memo[1]
                 seen = self._inspector(conn, self.config.typegen_options)
                 self._inspect_memo = None if probe is None else (probe, seen)
+                self._count(seen.read_kind)
                 return seen
             except (psycopg.Error, Ctas7Error) as exc:
                 lost = conn.closed or conn.broken or _is_connection_error(exc)
@@ -350,6 +353,9 @@ class SchemaSyncNode:
                 )
                 return Failure("connect" if lost else "introspect", reason, connection=lost)
         raise AssertionError("unreachable")
+
+    def _count(self, kind: str) -> None:
+        self.introspections[kind] = self.introspections.get(kind, 0) + 1
 
     def _observe(self) -> tuple[Observed, dict[str, bytes | None], bytes | None]:
         """Read the artifacts: (what they say, each types file's bytes, snapshot bytes).
@@ -449,6 +455,9 @@ class SchemaSyncNode:
         with self._conn_lock:
             conn, self._conn = self._conn, None
             self._inspect_memo = None
+            forget = getattr(self._inspector, "forget", None)
+            if callable(forget):  # maybe another server next time: read from scratch
+                forget()
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.close()

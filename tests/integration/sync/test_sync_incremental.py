@@ -1,0 +1,211 @@
+"""The sync node's incremental introspection against a node reading from scratch.
+
+One long-lived node (the default ``IncrementalInspector``, all four languages) runs a pass after
+each DDL of a sequence (columns, tables with foreign keys, views over views, materialized views,
+enums, renames, drops, comments, indexes, type changes). Before each DDL its artifacts are
+copied to a second directory; after it, a fresh node there, with the whole-catalog
+``builtin_inspector``, runs the same pass. Both passes must leave byte-identical artifacts
+(every types file, the snapshot record, the hash cache) and emit the same event (diff, changes,
+hashes, impact). And the long-lived node must actually have read incrementally: the steps that
+change only relations (not types, functions or names) are "partial" reads, counted by the node.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ctas7_panel.events import Event
+from ctas7_panel.schema.inspection import IncrementalInspector, builtin_inspector
+from ctas7_panel.schema.sync import SchemaSyncNode, SyncConfig
+
+LANGUAGES = ("typescript", "python", "go", "swift")
+
+BASE = """
+create table public.author (id bigint primary key, name text not null);
+create table public.book (id bigint primary key, title text, author_id bigint);
+create table public.shelf (id int primary key, label text);
+create view public.book_titles as select id, title from public.book;
+"""
+
+# (DDL, the read the long-lived node must have done: "partial", "full" or None: either)
+STEPS: list[tuple[str, str | None]] = [
+    ("alter table public.book add column pages int", "partial"),
+    (
+        "alter table public.book add constraint book_author_fk "
+        "foreign key (author_id) references public.author (id)",
+        "partial",
+    ),
+    ("create view public.long_books as select id, title, pages from public.book", "partial"),
+    ("create view public.long_titles as select id, title from public.long_books", "partial"),
+    (
+        "create table public.loan (id int primary key, book_id bigint "
+        "references public.book (id), shelf_id int references public.shelf (id))",
+        "partial",
+    ),
+    ("comment on column public.loan.book_id is 'the book lent'", "partial"),
+    ("create index loan_shelf on public.loan (shelf_id)", "partial"),
+    ("alter table public.shelf alter column label set not null", "partial"),
+    ("alter table public.author alter column name type varchar(200)", None),
+    (
+        "create materialized view public.shelf_counts as select shelf_id, count(*) n "
+        "from public.loan group by shelf_id",
+        "partial",
+    ),  # fmt: skip
+    ("create type public.genre as enum ('novel', 'essay')", "full"),
+    ("alter table public.book add column genre public.genre", "partial"),
+    ("alter table public.book rename column title to book_title", None),
+    ("alter table public.shelf rename to bookcase", "full"),
+    ("alter table public.book drop column pages cascade", None),
+    ("alter table public.loan drop constraint loan_shelf_id_fkey", "partial"),
+    ("alter table public.author add column born date", "partial"),
+    ("drop table public.loan cascade", None),
+    ("alter type public.genre add value 'poetry'", "full"),
+    ("alter table public.author enable row level security", "partial"),
+]
+
+
+def _config(root: Path, url: str) -> SyncConfig:
+    exts = {"typescript": "ts", "python": "py", "go": "go", "swift": "swift"}
+    types = tuple((lang, str(root / f"types.{exts[lang]}")) for lang in LANGUAGES)
+    return SyncConfig(db_url=url, hash_cache_path=str(root / ".hash"), types=types)
+
+
+def _artifacts(root: Path, *, deltas: bool = True, named: Path | None = None) -> dict[str, bytes]:
+    """Every file's bytes, paths made relative (the snapshot record names the types files);
+    ``deltas=False``: not the impact tracker's graph deltas (``graph.tracker``), which a
+    node that has no previous graph in memory does not write; ``named``: the directory the
+    files name, when they were moved from it."""
+    at = str(named or root).encode()
+    return {
+        str(p.relative_to(root)): p.read_bytes().replace(at, b"<root>")
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and (deltas or p.parent == root)
+    }
+
+
+def _comparable(event: Event, root: Path, *, impact: bool = True) -> Any:
+    """The payload without what differs between two runs (timing, trigger), paths relative;
+    ``impact=False``: without the impact, which a node that has no previous graph in memory
+    computes on another basis (``graph.tracker``: "partial", not "catalog")."""
+    drop = ("duration_ms", "trigger") if impact else ("duration_ms", "trigger", "impact")
+    payload = {k: v for k, v in event.payload.items() if k not in drop}
+    text = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS).decode()
+    return (event.event_type, orjson.loads(text.replace(str(root), "<root>")))
+
+
+def _same(mine: Any, theirs: Any, ddl: str) -> None:
+    for key in sorted(set(mine[1]) | set(theirs[1])):
+        assert mine[1].get(key) == theirs[1].get(key), (ddl, key)
+    assert mine == theirs, ddl
+
+
+async def test_each_ddl_pass_equals_a_pass_from_scratch(
+    fresh_db_url: str, tmp_path: Path, sql: Callable[..., None]
+) -> None:
+    sql(fresh_db_url, BASE)
+    live, full = tmp_path / "live", tmp_path / "full"
+    before_ddl, after = tmp_path / "before", tmp_path / "after"
+    live.mkdir()
+    full.mkdir()
+    whole = functools.partial(builtin_inspector, languages=LANGUAGES)
+    kinds: list[tuple[str, str]] = []
+    node = SchemaSyncNode(_config(live, fresh_db_url))
+    # a second long-lived node reading the whole catalog every pass: same history, so the
+    # same impact tracker state (impact basis, graph deltas) as the incremental one
+    reference = SchemaSyncNode(_config(full, fresh_db_url), inspector=whole)
+    async with node, reference:
+        assert isinstance(node._inspector, IncrementalInspector)
+        first = await node.sync()
+        assert first.event_type == "schema_updated"
+        assert node.introspections == {"full": 1}
+        _same(_comparable(first, live), _comparable(await reference.sync(), full), "first")
+        for ddl, expected in STEPS:
+            shutil.copytree(live, before_ddl)
+            before = dict(node.introspections)
+            sql(fresh_db_url, ddl)
+
+            event = await node.sync()
+            assert event.event_type == "schema_updated", (ddl, event.payload)
+            (kind,) = [k for k, n in node.introspections.items() if n != before.get(k, 0)]
+            kinds.append((ddl, kind))
+            if expected is not None:
+                assert kind == expected, (ddl, kind, node._inspector.last_reason)
+            assert event.payload["diff"] is not None, ddl
+            assert event.payload["impact"] is not None, ddl
+
+            _same(_comparable(event, live), _comparable(await reference.sync(), full), ddl)
+            assert _artifacts(live) == _artifacts(full), ddl
+
+            # a fresh node (nothing in memory) at the same paths (they are in the generator's
+            # id), over the artifacts as they were before the DDL; then the live ones back
+            live.rename(after)
+            before_ddl.rename(live)
+            async with SchemaSyncNode(_config(live, fresh_db_url), inspector=whole) as fresh:
+                from_scratch = await fresh.sync()
+            assert fresh.introspections == {"full": 1}
+            mine = _artifacts(after, deltas=False, named=live)
+            assert mine == _artifacts(live, deltas=False), ddl
+            _same(
+                _comparable(event, live, impact=False),
+                _comparable(from_scratch, live, impact=False),
+                ddl,
+            )
+            shutil.rmtree(live)
+            after.rename(live)
+
+            again = await node.sync()  # nothing changed since: no read at all
+            assert again.event_type == "schema_nochange", ddl
+            assert node.introspections["memo"] == len(kinds)
+
+    counted = dict(node.introspections)
+    partial = sum(1 for _, kind in kinds if kind == "partial")
+    assert counted["partial"] == partial >= 12, kinds
+    assert counted["full"] == 1 + sum(1 for _, kind in kinds if kind == "full")
+
+
+async def test_without_the_probe_an_unchanged_pass_is_a_cached_read(
+    fresh_db_url: str, tmp_path: Path, sql: Callable[..., None]
+) -> None:
+    """With the catalog probe off, the reader's own version query sees that nothing moved."""
+    sql(fresh_db_url, BASE)
+    config = SyncConfig(
+        db_url=fresh_db_url,
+        schema_path=str(tmp_path / "t.ts"),
+        hash_cache_path=str(tmp_path / ".hash"),
+        catalog_probe=False,
+    )
+    async with SchemaSyncNode(config) as node:
+        assert (await node.sync()).event_type == "schema_updated"
+        assert (await node.sync()).event_type == "schema_nochange"
+        sql(fresh_db_url, "alter table public.book add column pages int")
+        assert (await node.sync()).event_type == "schema_updated"
+        assert node.introspections == {"full": 1, "cached": 1, "partial": 1}
+        types = (tmp_path / "t.ts").read_text()
+    assert "pages: number | null" in types
+
+
+async def test_a_reconnect_reads_from_scratch(
+    fresh_db_url: str, tmp_path: Path, sql: Callable[..., None]
+) -> None:
+    """A dropped connection (maybe another server now) makes the next read a full one."""
+    sql(fresh_db_url, BASE)
+    config = SyncConfig(
+        db_url=fresh_db_url,
+        schema_path=str(tmp_path / "t.ts"),
+        hash_cache_path=str(tmp_path / ".hash"),
+    )
+    async with SchemaSyncNode(config) as node:
+        await node.sync()
+        sql(fresh_db_url, "alter table public.book add column pages int")
+        await node.sync()
+        await node.close()
+        sql(fresh_db_url, "alter table public.book add column isbn text")
+        event = await node.sync()
+        assert event.event_type == "schema_updated"
+        assert node.introspections == {"full": 2, "partial": 1}
