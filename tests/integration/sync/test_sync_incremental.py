@@ -1,26 +1,31 @@
-"""The sync node's incremental introspection against a node reading from scratch.
+"""The sync node's incremental introspection against nodes reading the whole catalog.
 
 One long-lived node (the default ``IncrementalInspector``, all four languages) runs a pass after
-each DDL of a sequence (columns, tables with foreign keys, views over views, materialized views,
-enums, renames, drops, comments, indexes, type changes). Before each DDL its artifacts are
-copied to a second directory; after it, a fresh node there, with the whole-catalog
-``builtin_inspector``, runs the same pass. Both passes must leave byte-identical artifacts
-(every types file, the snapshot record, the hash cache) and emit the same event (diff, changes,
-hashes, impact). And the long-lived node must actually have read incrementally: the steps that
-change only relations (not types, functions or names) are "partial" reads, counted by the node.
+each DDL of a sequence (columns, tables with foreign keys, views over views, materialized
+views, enums, renames, drops, comments, indexes, type changes, functions, partitions). Beside
+it, a long-lived node with the whole-catalog ``builtin_inspector`` runs the same passes: both
+must write byte-identical artifacts (every types file, snapshot record, hash cache, graph
+delta) and emit the same event (hashes, diff, changes, impact). And after each DDL a fresh node
+(nothing in memory), over the artifacts as they were before the DDL, must write the same
+artifacts and event (but the impact, which it computes on another basis). The long-lived
+node must actually have read incrementally: the steps that change only relations (not types,
+functions or names) are "partial" reads, as the node counts them (``introspections``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from ctas7_panel.events import Event
+from ctas7_panel.schema import trigger
 from ctas7_panel.schema.inspection import IncrementalInspector, builtin_inspector
 from ctas7_panel.schema.sync import SchemaSyncNode, SyncConfig
 
@@ -56,7 +61,7 @@ STEPS: list[tuple[str, str | None]] = [
         "create materialized view public.shelf_counts as select shelf_id, count(*) n "
         "from public.loan group by shelf_id",
         "partial",
-    ),  # fmt: skip
+    ),
     ("create type public.genre as enum ('novel', 'essay')", "full"),
     ("alter table public.book add column genre public.genre", "partial"),
     ("alter table public.book rename column title to book_title", None),
@@ -67,6 +72,21 @@ STEPS: list[tuple[str, str | None]] = [
     ("drop table public.loan cascade", None),
     ("alter type public.genre add value 'poetry'", "full"),
     ("alter table public.author enable row level security", "partial"),
+    (
+        "create function public.books_by(a bigint) returns setof public.book language sql "
+        "stable as 'select * from public.book where author_id = a'",
+        "full",
+    ),
+    (
+        "create table public.event (id int, at date not null, primary key (id, at)) "
+        "partition by range (at)",
+        "partial",
+    ),
+    (
+        "create table public.event_2026 partition of public.event "
+        "for values from ('2026-01-01') to ('2027-01-01')",
+        None,
+    ),
 ]
 
 
@@ -209,3 +229,40 @@ async def test_a_reconnect_reads_from_scratch(
         event = await node.sync()
         assert event.event_type == "schema_updated"
         assert node.introspections == {"full": 2, "partial": 1}
+
+
+async def test_the_watch_loop_reads_a_ddl_incrementally(
+    fresh_db_url: str,
+    tmp_path: Path,
+    sql: Callable[..., None],
+    recorder: Any,
+    watch_running: Any,
+) -> None:
+    """Through the event trigger: each DDL's pass in the watch loop is a partial read, and the
+    types files equal a whole-catalog node's."""
+    sql(fresh_db_url, BASE)
+    trigger.install(fresh_db_url)
+    live = tmp_path / "live"
+    config = _config(live, fresh_db_url)
+    node = SchemaSyncNode(replace(config, poll_interval=60.0), on_event=recorder)
+    async with node, watch_running(node):
+        await recorder.wait_for(lambda e: e.payload.get("trigger") == "connect")
+        for ddl in (
+            "alter table public.book add column pages int",
+            "create view public.long_books as select id, title, pages from public.book",
+        ):
+            mark = len(recorder.events)
+            await asyncio.to_thread(sql, fresh_db_url, ddl)
+            update = await recorder.wait_for(
+                lambda e: e.event_type == "schema_updated", after=mark, timeout=10
+            )
+            assert update.payload["trigger"] == "notify"
+        assert node.introspections.get("partial", 0) == 2, node.introspections
+        assert node.introspections["full"] == 1
+    full = tmp_path / "full"
+    async with SchemaSyncNode(
+        _config(full, fresh_db_url),
+        inspector=functools.partial(builtin_inspector, languages=LANGUAGES),
+    ) as reference:
+        await reference.sync()
+    assert _artifacts(live, deltas=False) == _artifacts(full, deltas=False)
