@@ -71,7 +71,11 @@ class IncrementalInspector:
     functions, schemas, renames, ...). ``languages`` as for ``builtin_inspector``: Python, Go
     and Swift need the type list, which is then read with every read that is not cached.
     ``counts`` says how many reads of each kind were done ("full", "partial", "cached").
+    Each call first asks the catalog's versions (one query, as cheap as the sync node's catalog
+    probe), so the node does not probe before calling it (``checks_catalog_versions``).
     """
+
+    checks_catalog_versions = True
 
     def __init__(self, *, languages: tuple[str, ...] = ("typescript",)) -> None:
         from ctas7_panel.schema.languages import needs_type_list

@@ -324,7 +324,12 @@ class SchemaSyncNode:
         With ``catalog_probe`` a cheap query first checks whether any catalog row changed since
         the last introspection on this connection; if none did, that introspection is reused.
         The probe runs *before* the introspection, so a change racing with it is seen next time.
+        An inspector that checks the catalog's versions itself (``IncrementalInspector``, the
+        default: its "cached" read costs what the probe does) is asked directly instead.
         """
+        probe_first = self.config.catalog_probe and not getattr(
+            self._inspector, "checks_catalog_versions", False
+        )
         for attempt in (1, 2):
             reused = self._conn is not None
             try:
@@ -332,7 +337,7 @@ class SchemaSyncNode:
             except DatabaseError as exc:
                 return Failure("connect", str(exc), connection=True)
             try:
-                probe = catalog_probe(conn) if self.config.catalog_probe else None
+                probe = catalog_probe(conn) if probe_first else None
                 memo = self._inspect_memo
                 if probe is not None and memo is not None and memo[0] == probe:
                     self._count("memo")

@@ -179,9 +179,9 @@ async def test_each_ddl_pass_equals_a_pass_from_scratch(
             shutil.rmtree(live)
             after.rename(live)
 
-            again = await node.sync()  # nothing changed since: no read at all
+            again = await node.sync()  # nothing changed since: only the versions asked
             assert again.event_type == "schema_nochange", ddl
-            assert node.introspections["memo"] == len(kinds)
+            assert node.introspections["cached"] == len(kinds)
 
     counted = dict(node.introspections)
     partial = sum(1 for _, kind in kinds if kind == "partial")
@@ -189,25 +189,33 @@ async def test_each_ddl_pass_equals_a_pass_from_scratch(
     assert counted["full"] == 1 + sum(1 for _, kind in kinds if kind == "full")
 
 
-async def test_without_the_probe_an_unchanged_pass_is_a_cached_read(
+async def test_an_unchanged_pass_is_a_cached_read_without_the_probe(
     fresh_db_url: str, tmp_path: Path, sql: Callable[..., None]
 ) -> None:
-    """With the catalog probe off, the reader's own version query sees that nothing moved."""
+    """The reader's own version query sees that nothing moved (so the node does not run the
+    catalog probe first); with a whole-catalog inspector the probe still saves the read."""
     sql(fresh_db_url, BASE)
-    config = SyncConfig(
-        db_url=fresh_db_url,
-        schema_path=str(tmp_path / "t.ts"),
-        hash_cache_path=str(tmp_path / ".hash"),
-        catalog_probe=False,
-    )
-    async with SchemaSyncNode(config) as node:
+
+    def config(name: str) -> SyncConfig:
+        return SyncConfig(
+            db_url=fresh_db_url,
+            schema_path=str(tmp_path / f"{name}.ts"),
+            hash_cache_path=str(tmp_path / f".{name}"),
+        )
+
+    async with SchemaSyncNode(config("a")) as node:
         assert (await node.sync()).event_type == "schema_updated"
         assert (await node.sync()).event_type == "schema_nochange"
-        sql(fresh_db_url, "alter table public.book add column pages int")
+        sql(fresh_db_url, "analyze", "alter table public.book add column pages int")
         assert (await node.sync()).event_type == "schema_updated"
         assert node.introspections == {"full": 1, "cached": 1, "partial": 1}
-        types = (tmp_path / "t.ts").read_text()
+        types = (tmp_path / "a.ts").read_text()
     assert "pages: number | null" in types
+
+    async with SchemaSyncNode(config("b"), inspector=builtin_inspector) as node:
+        assert (await node.sync()).event_type == "schema_updated"
+        assert (await node.sync()).event_type == "schema_nochange"
+        assert node.introspections == {"full": 1, "memo": 1}
 
 
 async def test_a_reconnect_reads_from_scratch(
