@@ -81,7 +81,7 @@ def bench_passes(
     )
     h50 = pct(hash_times, 0.5)
     print(
-        f"  schema hash      p50 {h50:8.1f} ms                   seed < 50 ms: {verdict(h50, 50)}"
+        f"  schema hash      p50 {h50:8.1f} ms (from scratch)    seed < 50 ms: {verdict(h50, 50)}"
     )
     r50 = pct(render_times, 0.5)
     print(
@@ -90,7 +90,7 @@ def bench_passes(
     )
     print(f"  first sync (introspect + typegen + 3 atomic writes): {full_ms:8.1f} ms")
     if ddl_table is not None:
-        bench_ddl_passes(label, url, max(5, runs // 2), work, ddl_table)
+        bench_ddl_passes(label, url, max(10, runs // 2), work, ddl_table)
 
 
 def bench_ddl_passes(label: str, url: str, runs: int, work: Path, table: str) -> None:
