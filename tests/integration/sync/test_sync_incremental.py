@@ -274,3 +274,40 @@ async def test_the_watch_loop_reads_a_ddl_incrementally(
     ) as reference:
         await reference.sync()
     assert _artifacts(live, deltas=False) == _artifacts(full, deltas=False)
+
+
+async def test_the_next_pass_does_not_parse_what_this_one_wrote(
+    fresh_db_url: str, tmp_path: Path, sql: Callable[..., None], monkeypatch: Any
+) -> None:
+    """The snapshot record a pass writes is kept in memory for the next pass (no re-parse);
+    a change of the file after that is still seen."""
+    from ctas7_panel.schema import sync as sync_module
+
+    parsed: list[Path] = []
+    real = sync_module.read_record
+
+    def counting(path: Path) -> Any:
+        parsed.append(path)
+        return real(path)
+
+    monkeypatch.setattr(sync_module, "read_record", counting)
+    sql(fresh_db_url, BASE)
+    config = SyncConfig(
+        db_url=fresh_db_url,
+        schema_path=str(tmp_path / "t.ts"),
+        hash_cache_path=str(tmp_path / ".hash"),
+    )
+    async with SchemaSyncNode(config) as node:
+        assert (await node.sync()).event_type == "schema_updated"
+        parsed.clear()
+        sql(fresh_db_url, "alter table public.book add column pages int")
+        updated = await node.sync()
+        assert updated.event_type == "schema_updated"
+        assert updated.payload["diff"]["columns_added"] == ["public.book.pages"]
+        assert (await node.sync()).event_type == "schema_nochange"
+        assert parsed == []
+        config.snapshot_file.write_bytes(b'{"format": "ctas7-sy')  # damaged by hand
+        again = await node.sync()
+        assert parsed == [config.snapshot_file]
+        assert again.event_type == "schema_updated"
+        assert again.payload["reason"].startswith("snapshot corrupt")
