@@ -1,10 +1,13 @@
 """Fixtures for the Schema Sync Node on real PostgreSQL: a database with the CTAS-7 schema,
-artifact paths in a temp dir, a node that records what it emits, a watcher running in a task."""
+artifact paths in a temp dir, a node that records what it emits, a watcher running in a task,
+the passes a node runs (a pass that finds nothing emits nothing), and waits on conditions (a
+test waits for what it needs to see, never a fixed time)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,7 +19,7 @@ import pytest
 from ctas7_panel import pgtools
 from ctas7_panel.events import Event
 from ctas7_panel.migrations import apply_migrations
-from ctas7_panel.schema.sync import SchemaSyncNode, SyncConfig
+from ctas7_panel.schema.sync import Failure, SchemaSyncNode, SyncConfig
 
 
 @pytest.fixture
@@ -54,6 +57,86 @@ class Recorder:
                 seen = [(e.event_type, e.payload.get("trigger")) for e in self.events]
                 raise AssertionError(f"no matching event within {timeout} s; saw {seen}")
             await asyncio.sleep(0.02)
+
+
+async def wait_until(condition: Callable[[], bool], what: str, *, timeout: float = 10.0) -> None:
+    """Poll ``condition`` (every 20 ms) until it holds; fail naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def until() -> Callable[..., Any]:
+    return wait_until
+
+
+@dataclass(frozen=True)
+class Pass:
+    trigger: str
+    started: float  # time.monotonic()
+    result: Event | Failure
+
+
+@dataclass
+class Passes:
+    """The passes one node ran, each recorded when it returns (before the watcher emits it)."""
+
+    done: list[Pass] = field(default_factory=list)
+
+    async def wait_for(
+        self, predicate: Callable[[Pass], bool], *, count: int = 1, timeout: float = 10.0
+    ) -> list[Pass]:
+        deadline = time.monotonic() + timeout
+        while True:
+            hits = [p for p in self.done if predicate(p)]
+            if len(hits) >= count:
+                return hits
+            if time.monotonic() > deadline:
+                seen = [(p.trigger, type(p.result).__name__) for p in self.done]
+                raise AssertionError(f"{len(hits)} of {count} passes within {timeout} s; {seen}")
+            await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def passes() -> Callable[[SchemaSyncNode], Passes]:
+    """``passes(node)``: from now on, every pass of ``node`` is also recorded (the real pass
+    runs; this only watches it return)."""
+
+    def observe(node: SchemaSyncNode) -> Passes:
+        real = node.run_pass
+        seen = Passes()
+
+        async def run_pass(trigger: Any) -> Event | Failure:
+            started = time.monotonic()
+            result = await real(trigger)
+            seen.done.append(Pass(str(trigger), started, result))
+            return result
+
+        node.run_pass = run_pass  # type: ignore[method-assign]
+        return seen
+
+    return observe
+
+
+def inotify_watches(directory: Path) -> bool:
+    """Whether this process holds an inotify watch on ``directory`` (Linux, from
+    ``/proc/self/fdinfo``): watchfiles sees changes there from then on."""
+    st = os.stat(directory)
+    sdev = (os.major(st.st_dev) << 20) | os.minor(st.st_dev)  # the kernel's dev_t
+    want = f" ino:{st.st_ino:x} sdev:{sdev:x} "
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") != "anon_inode:inotify":
+                continue
+            info = Path(f"/proc/self/fdinfo/{fd}").read_text()
+        except OSError:  # closed meanwhile
+            continue
+        if want in info:
+            return True
+    return False
 
 
 @dataclass
