@@ -121,6 +121,31 @@ def passes() -> Callable[[SchemaSyncNode], Passes]:
     return observe
 
 
+def lock_tries(url: str) -> set[tuple[int, Any]]:
+    """(backend pid, query start) of every session of ``url``'s database whose last statement
+    tried the watchers' advisory lock: a standby watcher's next try starts a new one."""
+    with pgtools.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT pid, query_start FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND query LIKE '%pg_try_advisory_lock%'"
+        ).fetchall()
+    return {(int(pid), start) for pid, start in rows}
+
+
+def wait_for_lock_tries(url: str, count: int, *, timeout: float = 20.0) -> None:
+    """Block until standby watchers of ``url``'s database have tried the lock ``count`` more
+    times (seen in ``pg_stat_activity``, sampled every 20 ms; tries are a poll interval apart)."""
+    before = lock_tries(url)
+    new: set[tuple[int, Any]] = set()
+    deadline = time.monotonic() + timeout
+    while len(new) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{len(new)} of {count} lock tries within {timeout} s")
+        time.sleep(0.02)
+        new |= lock_tries(url) - before
+
+
 def inotify_watches(directory: Path) -> bool:
     """Whether this process holds an inotify watch on ``directory`` (Linux, from
     ``/proc/self/fdinfo``): watchfiles sees changes there from then on."""
