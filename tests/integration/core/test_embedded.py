@@ -151,9 +151,7 @@ def test_starts_when_tmpdir_and_data_dir_are_too_deep_for_a_socket(tmp_path: Pat
     pgdata = deep / "home" / "pg"
     assert len(str(pgdata / ".s.PGSQL.5432")) > 107
     env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("CTAS7_DATABASE_URL", "XDG_RUNTIME_DIR")
+        k: v for k, v in os.environ.items() if k not in ("CTAS7_DATABASE_URL", "XDG_RUNTIME_DIR")
     }
     env["TMPDIR"] = str(tmpdir)
     done = subprocess.run(
