@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from ctas7_panel import pgtools
 from ctas7_panel.events import Event
 from ctas7_panel.migrations import apply_migrations
 from ctas7_panel.schema.sync import Failure, SchemaSyncNode, SyncConfig
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -57,15 +57,6 @@ class Recorder:
                 seen = [(e.event_type, e.payload.get("trigger")) for e in self.events]
                 raise AssertionError(f"no matching event within {timeout} s; saw {seen}")
             await asyncio.sleep(0.02)
-
-
-async def wait_until(condition: Callable[[], bool], what: str, *, timeout: float = 10.0) -> None:
-    """Poll ``condition`` (every 20 ms) until it holds; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -144,24 +135,6 @@ def wait_for_lock_tries(url: str, count: int, *, timeout: float = 20.0) -> None:
             raise AssertionError(f"{len(new)} of {count} lock tries within {timeout} s")
         time.sleep(0.02)
         new |= lock_tries(url) - before
-
-
-def inotify_watches(directory: Path) -> bool:
-    """Whether this process holds an inotify watch on ``directory`` (Linux, from
-    ``/proc/self/fdinfo``): watchfiles sees changes there from then on."""
-    st = os.stat(directory)
-    sdev = (os.major(st.st_dev) << 20) | os.minor(st.st_dev)  # the kernel's dev_t
-    want = f" ino:{st.st_ino:x} sdev:{sdev:x} "
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            if os.readlink(f"/proc/self/fd/{fd}") != "anon_inode:inotify":
-                continue
-            info = Path(f"/proc/self/fdinfo/{fd}").read_text()
-        except OSError:  # closed meanwhile
-            continue
-        if want in info:
-            return True
-    return False
 
 
 @dataclass

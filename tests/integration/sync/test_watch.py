@@ -21,8 +21,7 @@ from ctas7_panel import pgtools
 from ctas7_panel.embedded import EmbeddedPostgres
 from ctas7_panel.schema import trigger
 from ctas7_panel.schema.sync import SchemaSyncNode
-
-from .conftest import inotify_watches
+from tests.waiting import inotify_watches
 
 LONG_POLL = 60.0  # an event seen within the test's timeout cannot have come from polling
 
