@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 import sys
 import warnings
+from pathlib import Path
 
 import anyio
 import mcp_types as types
 import pytest
 from mcp import Client
-from mcp.client.stdio import StdioServerParameters
+from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.shared.exceptions import MCPDeprecationWarning
 
 from ctas7_panel import pgtools
@@ -109,27 +110,38 @@ async def watching(client: Client) -> bool:
     return bool(json.loads(status.content[0].text)["is_watching"])  # type: ignore[union-attr]
 
 
-async def test_survives_its_connections_being_killed(mcp_env: dict[str, str], mcp_db: str) -> None:
+async def test_survives_its_connections_being_killed(
+    mcp_env: dict[str, str], mcp_db: str, tmp_path: Path
+) -> None:
     """Every backend of the server terminated (as a restart or a failover would): the next
     answer reconnects, and the watcher reconnects and still hears DDL."""
     name = pgtools.database_name(mcp_db)
-    async with Client(stdio(mcp_env)) as client:
-        first = json.loads((await client.call_tool("schema_status", {})).content[0].text)  # type: ignore[union-attr]
-        pgtools.apply_sql(
-            mcp_db,
-            "select pg_terminate_backend(pid) from pg_stat_activity "
-            f"where datname = '{name}' and pid <> pg_backend_pid()",
-        )
-        await anyio.sleep(1.5)  # let the watcher see its connection go and come back
-        again = await client.call_tool("schema_status", {})
-        assert not again.is_error, again.content
-        assert json.loads(again.content[0].text)["current_hash"] == first["current_hash"]  # type: ignore[union-attr]
-        async with client.listen(resource_subscriptions=["ctas7://schema/status"]) as sub:
-            with anyio.fail_after(10):  # the watcher's first reconnect comes after 0.5 s
-                while not await watching(client):  # noqa: ASYNC110 (polling the server)
-                    await anyio.sleep(0.1)
-            pgtools.apply_sql(mcp_db, "create table public.after_outage (id int)")
-            with anyio.fail_after(HEARD_WITHIN_S):
-                async for event in sub:
-                    assert event.uri == "ctas7://schema/status"  # type: ignore[attr-defined]
-                    break
+    stderr = tmp_path / "server.log"
+    with stderr.open("w") as errlog:
+        async with Client(stdio_client(stdio(mcp_env), errlog=errlog)) as client:
+            await _survives(client, mcp_db, name, stderr)
+
+
+async def _survives(client: Client, mcp_db: str, name: str, stderr: Path) -> None:
+    """The backends terminated, the next answer, the watcher back, a DDL heard."""
+    first = json.loads((await client.call_tool("schema_status", {})).content[0].text)  # type: ignore[union-attr]
+    pgtools.apply_sql(
+        mcp_db,
+        "select pg_terminate_backend(pid) from pg_stat_activity "
+        f"where datname = '{name}' and pid <> pg_backend_pid()",
+    )
+    again = await client.call_tool("schema_status", {})  # the very next answer
+    assert not again.is_error, again.content
+    assert json.loads(again.content[0].text)["current_hash"] == first["current_hash"]  # type: ignore[union-attr]
+    with anyio.fail_after(10):  # the watcher saw its connection go (it says so, once)
+        while "schema watch lost the database" not in stderr.read_text():  # noqa: ASYNC110, ASYNC240
+            await anyio.sleep(0.05)
+    async with client.listen(resource_subscriptions=["ctas7://schema/status"]) as sub:
+        with anyio.fail_after(10):  # the watcher's first reconnect comes after 0.5 s
+            while not await watching(client):  # noqa: ASYNC110 (polling the server)
+                await anyio.sleep(0.1)
+        pgtools.apply_sql(mcp_db, "create table public.after_outage (id int)")
+        with anyio.fail_after(HEARD_WITHIN_S):
+            async for event in sub:
+                assert event.uri == "ctas7://schema/status"  # type: ignore[attr-defined]
+                break
