@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 from ctas7_panel import pgtools
+from ctas7_panel.stats import quantile
 
 ROOT = Path(__file__).resolve().parent.parent
 BIG_CANDIDATES = [
@@ -29,9 +30,8 @@ def load_sql(url: str, path: Path) -> None:
 
 
 def pct(values: list[float], q: float) -> float:
-    """Nearest-rank quantile of ``values``."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+    """The ``q`` quantile of ``values`` (``ctas7_panel.stats``: the project's one definition)."""
+    return quantile(sorted(values), q)
 
 
 def verdict(value: float, goal: float) -> str:

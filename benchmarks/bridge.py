@@ -41,11 +41,11 @@ sys.path.insert(0, str(ROOT))
 from ctas7_panel import events as ev  # noqa: E402
 from ctas7_panel.bridge.bridge import TelemetryBridge, tune_gc  # noqa: E402
 from ctas7_panel.bridge.delivery import RetryPolicy  # noqa: E402
-from ctas7_panel.bridge.metrics import quantile  # noqa: E402
 from ctas7_panel.bridge.routes import DEFAULT_TABLE  # noqa: E402
 from ctas7_panel.bridge.targets import BusTarget, WebSocketTarget  # noqa: E402
 from ctas7_panel.bridge.transforms import transform  # noqa: E402
 from ctas7_panel.events import Event  # noqa: E402
+from ctas7_panel.stats import quantile  # noqa: E402
 from ctas7_panel.store import open_store  # noqa: E402
 from ctas7_panel.streams.bus import MemoryBus  # noqa: E402
 
@@ -61,7 +61,7 @@ def row(what: str, value: str, goal: str, seed: str = "", anchor: str = "") -> N
 
 
 def pct(values: list[float], q: float) -> float:
-    return (quantile(sorted(values), q) or 0.0) * 1000
+    return quantile(sorted(values), q) * 1000 if values else 0.0
 
 
 def sample_events(n: int) -> list[Event]:

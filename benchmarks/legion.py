@@ -32,6 +32,7 @@ import orjson
 from ctas7_panel import pgtools
 from ctas7_panel.legion import LegionExecutionEngine, Query, Task, TaskContext
 from ctas7_panel.schema.artifacts import atomic_write, default_snapshot_path, write_hash_cache
+from ctas7_panel.stats import quantile
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_SQL = [
@@ -71,11 +72,7 @@ def write_snapshot(url: str, home: Path) -> tuple[Path, int]:
 
 
 def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    h = (len(ordered) - 1) * q
-    lo = int(h)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (h - lo) * (ordered[hi] - ordered[lo])
+    return quantile(sorted(values), q)
 
 
 async def bench(url: str, hash_cache: Path, args: argparse.Namespace) -> None:

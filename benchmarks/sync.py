@@ -37,7 +37,7 @@ from ctas7_panel.schema.sync import SchemaSyncNode, SyncConfig
 
 
 def bench_passes(label: str, url: str, runs: int, goal_ms: float, work: Path) -> None:
-    from ctas7_panel.schema.sync import builtin_inspector
+    from ctas7_panel.schema.inspection import builtin_inspector
 
     config = SyncConfig(
         db_url=url,

@@ -5,6 +5,8 @@ missing), every language of the dispatcher, on ``--examples`` Hypothesis-generat
 drawn from ``--seed`` (default: a fresh one, printed so a failure can be replayed), plus the
 hand-written schemas and the goldens' schemas unless ``--generated-only``. Prints every
 mismatch with its schema, then the tally and the load average. Exit 1 on any mismatch.
+The references run in one long-lived Node process per version (``reference.ReferenceServers``,
+as in the test suite); ``--one-shot`` starts one per output, as the Supabase CLI does.
 
     .venv/bin/python benchmarks/typegen_diff.py [--examples 100] [--seed N] [--generated-only]
 """
@@ -43,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, default=100)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--generated-only", action="store_true")
+    parser.add_argument("--one-shot", action="store_true", help="one Node process per output")
     parser.add_argument("--admin-url", default=os.environ.get("CTAS7_TEST_DATABASE_URL"))
     args = parser.parse_args(argv)
     if not args.admin_url:
@@ -63,17 +66,19 @@ def main(argv: list[str] | None = None) -> int:
         cases.append(Case(f"generated_{i}", spec.sql(), TypegenOptions(schemas=spec.included)))
     outcomes: list[Outcome] = []
     started = time.perf_counter()
-    for case in cases:
-        try:
-            found = run_case(args.admin_url, case)
-        except reference.ReferenceError as exc:  # e.g. SQL the server rejects
-            print(f"skipped {case.name}: {exc}", flush=True)
-            continue
-        outcomes += found
-        bad = [o for o in found if o.verdict == "mismatch"]
-        if bad:
-            print(f"--- {case.name}: {len(bad)} mismatches; schema:\n{case.sql}", flush=True)
-        print(f"{case.name}: {tally(found)}", flush=True)
+    with reference.ReferenceServers() as servers:
+        run = None if args.one_shot else servers.run
+        for case in cases:
+            try:
+                found = run_case(args.admin_url, case, run=run, workers=4 if run is None else 8)
+            except reference.ReferenceError as exc:  # e.g. SQL the server rejects
+                print(f"skipped {case.name}: {exc}", flush=True)
+                continue
+            outcomes += found
+            bad = [o for o in found if o.verdict == "mismatch"]
+            if bad:
+                print(f"--- {case.name}: {len(bad)} mismatches; schema:\n{case.sql}", flush=True)
+            print(f"{case.name}: {tally(found)}", flush=True)
     report(outcomes)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"{time.perf_counter() - started:.0f} s, load average {load}, seed {seed}")

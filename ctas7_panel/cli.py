@@ -7,12 +7,16 @@ module contributes its subcommands through ``register(subparsers)``; the modules
 
 A handler is ``handler(args, settings) -> int``. Exit codes: 0 success, 1 runtime failure,
 2 usage or configuration error (one clear line on stderr, never a traceback).
+
+Logging is configured here, once, for every command (``configure_logging``: stderr, the level
+of ``CTAS7_LOG_LEVEL``); a command module never calls ``logging.basicConfig`` itself.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -55,14 +59,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # a real import error inside the module: show it
-                raise
-            continue  # a command module not built in this checkout
-        module.register(sub)
+        importlib.import_module(name).register(sub)  # a missing module is an error, not skipped
     return parser
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+QUIET_BELOW_DEBUG = ("websockets",)  # one line per connection is noise at INFO
+
+
+def configure_logging(level: str) -> None:
+    """Log records of ``level`` and above to stderr (stdout carries the commands' output).
+
+    Does nothing to a process whose root logger already has handlers (a test run, an
+    embedding application): theirs win."""
+    if logging.getLogger().handlers:
+        return
+    logging.basicConfig(stream=sys.stderr, level=level, format=LOG_FORMAT)
+    if level != "DEBUG":
+        for name in QUIET_BELOW_DEBUG:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -80,6 +95,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     handler: Handler = args.handler
     try:
         settings = Settings.from_env(os.environ if environ is None else environ)
+        configure_logging(settings.log_level)
         return int(handler(args, settings))
     except (UsageError, ConfigError, EventError) as exc:
         print(f"ctas7: error: {exc}", file=sys.stderr)

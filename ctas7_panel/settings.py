@@ -4,7 +4,9 @@ The seed's variables keep their names (``CTAS_*``, ``SUPABASE_PROJECT_ID``,
 ``PLAYWRIGHT_SCHEMA_AUDIT_ENABLED``); the project's own are ``CTAS7_*``. Every variable is listed
 in ``VARIABLES`` (the README's configuration table is checked against it by a test). A bad value
 raises ``ConfigError`` naming the variable and the accepted forms. Nothing below the entry point
-reads ``os.environ``: components receive this object (or the values they need).
+reads ``os.environ``: components receive this object (or the values they need); the one write
+is ``embedded.py`` setting ``XDG_RUNTIME_DIR`` for the PostgreSQL wheel (a documented exception).
+The targets' endpoint variables come from the target table (``targetspec.py``).
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ctas7_panel.access import Tokens, check_tokens, is_loopback
 from ctas7_panel.errors import ConfigError
+from ctas7_panel.events import DEFAULT_MAX_EVENT_BYTES
+from ctas7_panel.targetspec import BUILTIN, TargetSpec, endpoint_specs, get_spec
 
-DEFAULT_MAX_EVENT_BYTES = 256 * 1024
+TYPE_LANGUAGES: tuple[str, ...] = ("typescript", "python", "go", "swift")  # schema/languages.py
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +37,16 @@ class Variable:
     doc: str
     secret: bool = False
 
+
+def _endpoint_variable(spec: TargetSpec) -> Variable:
+    assert spec.setting is not None and spec.setting_attr is not None
+    return Variable(spec.setting, spec.setting_attr, spec.default_url, spec.setting_doc)
+
+
+# the targets' endpoint variables (CTAS_LEGION_ENDPOINT, ...): from the target table
+_ENDPOINT_VARIABLES = tuple(_endpoint_variable(s) for s in BUILTIN if s.setting is not None)
+
+_ENDPOINT_DEFAULTS = {v.attr: v.default or "" for v in _ENDPOINT_VARIABLES}
 
 VARIABLES: tuple[Variable, ...] = (
     Variable(
@@ -53,24 +67,7 @@ VARIABLES: tuple[Variable, ...] = (
         "ctas7-command-center",
         "Supabase project id, used by an external generator command (seed)",
     ),
-    Variable(
-        "CTAS_LEGION_ENDPOINT",
-        "legion_endpoint",
-        "ws://localhost:8003/legion_events",
-        "where the Legion feed is served (seed name; see README on the seed's ports)",
-    ),
-    Variable(
-        "CTAS_DIOXUS_ENDPOINT",
-        "dioxus_endpoint",
-        "ws://localhost:8004/dioxus_events",
-        "where the dashboard feed is served (seed name)",
-    ),
-    Variable(
-        "CTAS_NEURAL_MUX_ENDPOINT",
-        "neural_mux_endpoint",
-        "ws://localhost:18100/mux_events",
-        "where the Neural Mux feed is served (seed)",
-    ),
+    *_ENDPOINT_VARIABLES,
     Variable(
         "CTAS_BASE",
         "base_url",
@@ -186,7 +183,25 @@ VARIABLES: tuple[Variable, ...] = (
         "serve every websocket endpoint on this one port (0: any free port); unset = the "
         "seed's ports 8001-8004 and 18100",
     ),
-    Variable("CTAS7_LOG_LEVEL", "log_level", "INFO", "logging level: DEBUG, INFO, WARNING, ERROR"),
+    Variable(
+        "CTAS7_LOG_LEVEL",
+        "log_level",
+        "INFO",
+        "logging level of every ctas7 command and the app: DEBUG, INFO, WARNING, ERROR",
+    ),
+    Variable(
+        "CTAS7_DEV_INGEST_PORT",
+        "dev_ingest_port",
+        None,
+        "dashboard development: run the dashboard on a light stand-in runtime (real bus, store "
+        "and bridge, synthetic traffic) with a websocket ingest on this port",
+    ),
+    Variable(
+        "CTAS7_DEMO_RATE",
+        "demo_rate",
+        "4",
+        "synthetic events per second of the dashboard's development stand-in (0 = none)",
+    ),
     Variable(
         "CTAS_DB_URL",
         "graph_url",
@@ -266,6 +281,16 @@ def _port(name: str, raw: str) -> int:
     return value
 
 
+def _rate(name: str, raw: str) -> float:
+    try:
+        value = float(raw or 0)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ConfigError(f"{name}={raw!r} must be a number of events per second, 0 or more")
+    return value
+
+
 def _log_level(name: str, raw: str) -> str:
     level = raw.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
@@ -279,8 +304,6 @@ def _text(name: str, raw: str) -> str:
 
 def _types_list(name: str, raw: str) -> tuple[tuple[str, str], ...]:
     """``typescript:./a.ts, python:./b.py`` -> ((language, path), ...), checked."""
-    from ctas7_panel.schema.languages import LANGUAGES
-
     example = "typescript:./database/supabase_schema.ts,python:./db/types.py"
     out: list[tuple[str, str]] = []
     for entry in (e.strip() for e in raw.split(",")):
@@ -288,10 +311,10 @@ def _types_list(name: str, raw: str) -> tuple[tuple[str, str], ...]:
             continue
         language, _, path = entry.partition(":")
         language, path = language.strip().lower(), path.strip()
-        if language not in LANGUAGES or not path:
+        if language not in TYPE_LANGUAGES or not path:
             raise ConfigError(
                 f"{name}: bad entry {entry!r}: use lang:path with lang one of "
-                f"{', '.join(LANGUAGES)}, e.g. {example}"
+                f"{', '.join(TYPE_LANGUAGES)}, e.g. {example}"
             )
         if path in (p for _, p in out):
             raise ConfigError(f"{name}: {path!r} is listed twice: give each file once")
@@ -310,12 +333,12 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "max_event_bytes": _positive_int,
     "poll_interval": _positive_float,
     "log_level": _log_level,
-    "legion_endpoint": _url(("ws", "wss")),
-    "dioxus_endpoint": _url(("ws", "wss")),
-    "neural_mux_endpoint": _url(("ws", "wss")),
+    **{v.attr: _url(("ws", "wss")) for v in _ENDPOINT_VARIABLES},
     "base_url": _url(("http", "https")),
     "bridge_url": _url(("ws", "wss")),
     "gateway_port": _port,
+    "dev_ingest_port": _port,
+    "demo_rate": _rate,
     "types": _types_list,
     "graph_url": _url(("surrealkv", "mem", "memory", "ws", "wss")),
 }
@@ -342,9 +365,10 @@ class Settings:
     schema_path: str = "./database/supabase_schema.ts"
     hash_cache_path: str = "./.last_schema_hash"
     supabase_project_id: str = "ctas7-command-center"
-    legion_endpoint: str = "ws://localhost:8003/legion_events"
-    dioxus_endpoint: str = "ws://localhost:8004/dioxus_events"
-    neural_mux_endpoint: str = "ws://localhost:18100/mux_events"
+    # the built-in targets' endpoints (targetspec.BUILTIN: one field each)
+    legion_endpoint: str = _ENDPOINT_DEFAULTS["legion_endpoint"]
+    dioxus_endpoint: str = _ENDPOINT_DEFAULTS["dioxus_endpoint"]
+    neural_mux_endpoint: str = _ENDPOINT_DEFAULTS["neural_mux_endpoint"]
     base_url: str = "http://localhost:3000"
     schema_audit_enabled: bool = False
     database_url: str | None = field(default=None, repr=False)
@@ -364,6 +388,10 @@ class Settings:
     gateway_port: int | None = None
     log_level: str = "INFO"
     graph_url: str | None = field(default=None, repr=False)
+    dev_ingest_port: int | None = None
+    demo_rate: float = 4.0
+    # endpoints of targets registered at run time (targetspec.register_target): (attr, url)
+    extra_endpoints: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         tokens = check_tokens(self.token, self.admin_token)
@@ -377,6 +405,16 @@ class Settings:
     def tokens(self) -> Tokens:
         """The read and admin tokens (``ctas7_panel.access``)."""
         return Tokens(self.token, self.admin_token)
+
+    def endpoint(self, target: str) -> str | None:
+        """Where ``target``'s feed is served (its endpoint setting), or None when it has none."""
+        spec = get_spec(target)
+        if spec is None or spec.setting_attr is None:
+            return None
+        if spec.setting_attr in _FIELDS:
+            value: str = getattr(self, spec.setting_attr)
+            return value
+        return dict(self.extra_endpoints).get(spec.setting_attr, spec.default_url)
 
     @property
     def client_token(self) -> str | None:
@@ -400,7 +438,8 @@ class Settings:
         Overrides whose value is None are ignored, so ``args.db_url`` can be passed as is.
         """
         values: dict[str, Any] = {}
-        for var in VARIABLES:
+        by_attr = {v.attr: v for v in variables()}
+        for var in by_attr.values():
             raw = environ.get(var.name)
             if raw is None:
                 continue
@@ -410,9 +449,12 @@ class Settings:
         for attr, value in overrides.items():
             if value is None:
                 continue
-            if attr not in _BY_ATTR:
+            if attr not in by_attr and attr != "extra_endpoints":
                 raise ConfigError(f"unknown setting {attr!r}")
-            values[attr] = _convert(_BY_ATTR[attr], value) if isinstance(value, str) else value
+            values[attr] = _convert(by_attr[attr], value) if isinstance(value, str) else value
+        extra = tuple((a, values.pop(a)) for a in list(values) if a not in _FIELDS)
+        if extra:
+            values["extra_endpoints"] = tuple(values.get("extra_endpoints", ())) + extra
         settings = cls(**values)
         if "bridge_url" not in values and settings.gateway_bridge_url is not None:
             # the app serves every endpoint on CTAS7_GATEWAY_PORT: its clients send there
@@ -439,6 +481,34 @@ class Settings:
         return None
 
 
+_FIELDS = frozenset(f.name for f in dataclasses.fields(Settings))
+
+
+def read_variable(environ: Mapping[str, str], name: str) -> Any:
+    """One variable's value from ``environ`` by ``Settings``' rules (its default when unset or
+    empty and optional), without reading or checking the others: for code that must not fail
+    on an unrelated bad setting (the pytest plugin deciding whether it is enabled)."""
+    var = next((v for v in variables() if v.name == name), None)
+    if var is None:
+        raise ConfigError(f"unknown variable {name!r}")
+    raw = environ.get(name)
+    if raw is None or (raw == "" and var.default is None):
+        raw = var.default
+    return None if raw is None else _convert(var, raw)
+
+
+def is_set(environ: Mapping[str, str], name: str) -> bool:
+    """True when ``environ`` gives variable ``name`` a value (an empty one counts as unset)."""
+    return bool(environ.get(name))
+
+
+def variables() -> tuple[Variable, ...]:
+    """``VARIABLES`` and the endpoint variables of targets registered at run time."""
+    known = {v.name for v in VARIABLES}
+    extra = tuple(_endpoint_variable(s) for s in endpoint_specs() if s.setting not in known)
+    return VARIABLES + extra
+
+
 def _convert(var: Variable, raw: str) -> Any:
     if var.attr in _PATH_TEXTS:
         if not raw.strip():
@@ -448,5 +518,8 @@ def _convert(var: Variable, raw: str) -> Any:
         if not raw.strip():
             raise ConfigError(f"{var.name} is empty: give a file path")
         return Path(raw)
-    parser = _PARSERS.get(var.attr, _text)
+    parser = _PARSERS.get(var.attr)
+    if parser is None:
+        spec_attrs = {s.setting_attr for s in endpoint_specs()}
+        parser = _url(("ws", "wss")) if var.attr in spec_attrs else _text
     return parser(var.name, raw)

@@ -521,8 +521,12 @@ class PostgresStore(EventStore):
     _json_param = "%s::json"
 
     def __init__(self, url: str, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+        from ctas7_panel import pgtools
+
         self.url = url
         self.lock_timeout = lock_timeout
+        # every message names the store (its database; never the URL's password)
+        self.label = f"event store (PostgreSQL database {pgtools.database_name(url)!r})"
         self._lock = threading.Lock()
         self._conn = self._connect(create=True)
 
@@ -535,7 +539,7 @@ class PostgresStore(EventStore):
         try:
             conn = pgtools.connect(self.url)
         except DatabaseError as exc:
-            raise StoreError(f"cannot open the event store: {exc}") from exc
+            raise StoreError(f"cannot open the {self.label}: {exc}") from exc
         try:
             if create:
                 with conn.transaction():
@@ -549,7 +553,7 @@ class PostgresStore(EventStore):
             conn.execute(f"SET lock_timeout = {ms}".encode())
         except psycopg.Error as exc:
             conn.close()
-            raise StoreError(f"cannot open the event store: {exc}") from exc
+            raise StoreError(f"cannot open the {self.label}: {exc}") from exc
         return conn
 
     def _live(self) -> Any:
@@ -570,7 +574,7 @@ class PostgresStore(EventStore):
                 cur = self._live().execute(sql.encode() if not params else sql, params or None)
                 return cur.fetchall() if cur.description else []
             except psycopg.Error as exc:
-                raise _pg_error("event store", exc) from exc
+                raise _pg_error(self.label, exc) from exc
 
     def check_writable(self, timeout: float = 1.0) -> None:
         import psycopg
@@ -583,7 +587,7 @@ class PostgresStore(EventStore):
                     # needs INSERT rights and the table's write lock; writes nothing
                     conn.execute(b"INSERT INTO ctas7_events SELECT * FROM ctas7_events WHERE false")
             except psycopg.Error as exc:
-                raise StoreUnavailable(f"event store: cannot write: {_first_line(exc)}") from exc
+                raise StoreUnavailable(f"{self.label}: cannot write: {_first_line(exc)}") from exc
 
     def append_rows(self, rows: Sequence[Row]) -> int:
         import psycopg
@@ -612,7 +616,7 @@ class PostgresStore(EventStore):
                     )
                     return cur.rowcount
             except (psycopg.Error, ValueError) as exc:
-                raise _pg_error("event store: cannot append", exc) from exc
+                raise _pg_error(f"{self.label}: cannot append", exc) from exc
 
     def close(self) -> None:
         with self._lock:

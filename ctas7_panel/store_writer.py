@@ -50,7 +50,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ctas7_panel.bridge.delivery import RetryPolicy
+from ctas7_panel.backoff import RetryPolicy
 from ctas7_panel.errors import StoreError, StoreUnavailable
 from ctas7_panel.events import Event
 from ctas7_panel.store import EventStore, Row, encode

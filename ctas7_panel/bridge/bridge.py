@@ -52,8 +52,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ctas7_panel.bridge.delivery import RetryPolicy
-from ctas7_panel.bridge.metrics import BridgeMetrics, metrics_payload
-from ctas7_panel.bridge.routes import DEFAULT_TABLE, RoutingTable
+from ctas7_panel.bridge.metrics import BridgeMetrics, metrics_payload, prometheus_text
+from ctas7_panel.bridge.routes import RoutingTable, default_table
 from ctas7_panel.bridge.targets import Target
 from ctas7_panel.bridge.transforms import Transform, apply, transform_for
 from ctas7_panel.errors import BusError, ConfigError, EventError, UsageError
@@ -141,6 +141,11 @@ class _Delivery:
     error: BaseException | None = None  # of the first attempt
 
 
+def gateway_metrics_text(rows: Sequence[tuple[str, str, dict[str, str], float]]) -> str:
+    """Prometheus text of a gateway's rows alone (a gateway with no bridge in its process)."""
+    return prometheus_text(None, rows)
+
+
 class TelemetryBridge:
     """See the module docstring. An async context manager with ``start()``/``close()``."""
 
@@ -150,7 +155,7 @@ class TelemetryBridge:
         store: EventStore,
         *,
         targets: Mapping[str, Target] | Sequence[Target],
-        routes: RoutingTable = DEFAULT_TABLE,
+        routes: RoutingTable | None = None,
         retry: RetryPolicy | None = None,
         group: str = BRIDGE_GROUP,
         topic: str = DEFAULT_TOPIC,
@@ -169,6 +174,8 @@ class TelemetryBridge:
             self.targets: dict[str, Target] = dict(targets)
         else:
             self.targets = {t.name: t for t in targets}
+        if routes is None:
+            routes = default_table()  # the target table's default routes
         self.routes = routes
         self.retry = retry or RetryPolicy()
         self.group = group
@@ -272,10 +279,8 @@ class TelemetryBridge:
             with contextlib.suppress(BusError):
                 await self._sub.close()
         for target in self.targets.values():
-            aclose = getattr(target, "close", None)
-            if aclose is not None:
-                with contextlib.suppress(Exception):
-                    await aclose()
+            with contextlib.suppress(Exception):
+                await target.close()
 
     @property
     def in_flight(self) -> int:
@@ -290,6 +295,11 @@ class TelemetryBridge:
     def metrics_snapshot(self) -> dict[str, Any]:
         """Counters per route/target and per target, p50/p95/p99 (ms), success rates."""
         return self.metrics.snapshot(worker=self.worker, in_flight=self._in_flight)
+
+    def metrics_text(self, extra: Sequence[tuple[str, str, dict[str, str], float]] = ()) -> str:
+        """Prometheus text of the bridge's counters plus ``extra`` rows (the gateway's: this is
+        the ``metrics`` callable the gateway is given)."""
+        return prometheus_text(self.metrics_snapshot(), extra)
 
     # --- the consumer -------------------------------------------------------------------------
 
@@ -393,12 +403,11 @@ class TelemetryBridge:
     async def _deliver_batch(self, name: str, tb: _Batch, received: float) -> list[_Delivery]:
         """First attempts to one target; returns the failed deliveries."""
         target = self.targets[name]
-        many = getattr(target, "deliver_many", None)
         events = tb.events
         results: list[BaseException | None]
-        if many is not None and len(events) > 1:
+        if len(events) > 1:
             try:
-                results = list(await many(events))
+                results = list(await target.deliver_many(events))
             except EventError:  # one of them cannot be encoded: find it, deliver the rest
                 results = [await self._first_attempt(target, e) for e in events]
             except Exception as exc:

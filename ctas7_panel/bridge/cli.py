@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 import time
@@ -24,14 +23,6 @@ if TYPE_CHECKING:
 
     from ctas7_panel.settings import Settings
 
-ENDPOINT_NAMES = (
-    "schema_events",
-    "telemetry_bridge",
-    "legion_events",
-    "dioxus_events",
-    "mux_events",
-)
-
 
 def _pair(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
@@ -41,11 +32,16 @@ def _pair(text: str) -> tuple[str, str]:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from ctas7_panel.streams.gateway import default_ports
+    from ctas7_panel.targetspec import target_names
+
+    endpoint_names = tuple(default_ports())
+    targets = ", ".join(target_names())
     b = sub.add_parser(
         "bridge",
         help="run the telemetry bridge: bus consumer, routing, delivery, websocket gateway",
         description="Consume events from the bus (CTAS7_BUS_URL), store them (CTAS7_STORE_URL), "
-        "route and deliver them to legion, dashboard and neural_mux with retries and a "
+        f"route and deliver them to {targets} with retries and a "
         "dead-letter store, and serve the websocket gateway. SIGTERM drains and exits 0.",
     )
     g = b.add_argument_group("gateway")
@@ -57,7 +53,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=_pair,
         default=[],
         metavar="ENDPOINT=PORT",
-        help=f"port of one endpoint ({', '.join(ENDPOINT_NAMES)}); 0 = any free port",
+        help=f"port of one endpoint ({', '.join(endpoint_names)}); 0 = any free port",
     )
     b.add_argument(
         "--forward",
@@ -65,7 +61,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=_pair,
         default=[],
         metavar="TARGET=URL",
-        help="deliver TARGET (legion, dashboard, neural_mux) to a remote websocket URL",
+        help=f"deliver TARGET ({targets}) to a remote websocket URL",
     )
     b.add_argument("--consumer", help="consumer name in the bus group (default host:pid)")
     b.add_argument("--metrics-interval", type=float, default=5.0, metavar="S")
@@ -88,7 +84,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dlq = sub.add_parser("dlq", help="list or replay dead letters")
     dsub = dlq.add_subparsers(dest="dlq_command", metavar="SUBCOMMAND")
     ls = dsub.add_parser("list", help="print dead letters (JSON lines with --json)")
-    ls.add_argument("--target", help="only this target (legion, dashboard, neural_mux, ingress)")
+    ls.add_argument("--target", help=f"only this target ({targets}, ingress, ...)")
     ls.add_argument("--all", action="store_true", help="include replayed ones")
     ls.add_argument("--json", action="store_true", help="one JSON object per line")
     ls.set_defaults(handler=cmd_dlq_list)
@@ -104,12 +100,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _ports(pairs: list[tuple[str, str]]) -> dict[str, int]:
+    from ctas7_panel.streams.gateway import default_ports
+
+    names = tuple(default_ports())
     out: dict[str, int] = {}
     for name, value in pairs:
-        if name not in ENDPOINT_NAMES:
-            raise UsageError(
-                f"--port {name}=...: unknown endpoint, use one of {', '.join(ENDPOINT_NAMES)}"
-            )
+        if name not in names:
+            raise UsageError(f"--port {name}=...: unknown endpoint, use one of {', '.join(names)}")
         try:
             out[name] = int(value)
         except ValueError as exc:
@@ -120,11 +117,6 @@ def _ports(pairs: list[tuple[str, str]]) -> dict[str, int]:
 def cmd_bridge(args: argparse.Namespace, settings: Settings) -> int:
     from ctas7_panel.bridge.delivery import RetryPolicy
 
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if settings.log_level != "DEBUG":  # one line per connection is noise at INFO
-        logging.getLogger("websockets").setLevel(logging.WARNING)
     retry = RetryPolicy(
         max_attempts=args.retry_max_attempts,
         base=args.retry_base,
@@ -141,76 +133,39 @@ async def _run_bridge(
 ) -> None:
     import orjson
 
-    from ctas7_panel.bridge.bridge import TelemetryBridge, default_worker_name, tune_gc
-    from ctas7_panel.bridge.routes import load_routes
-    from ctas7_panel.bridge.targets import build_targets
-    from ctas7_panel.store import open_store
-    from ctas7_panel.streams import open_bus
-    from ctas7_panel.streams.gateway import Gateway, GatewayConfig
+    from ctas7_panel.bridge.bridge import default_worker_name, tune_gc
+    from ctas7_panel.runtime import Parts, build_services
 
-    routes = load_routes(settings.routes_path)
-    store = open_store(settings.store_url)
-
-    async def sink(event: Any, target: str, reason: str) -> None:
-        await asyncio.to_thread(store.add_dead_letter, event, target, reason)
-
-    stop = asyncio.Event()
+    worker = args.consumer or default_worker_name()
+    parts = Parts.bridge_only(
+        gateway=not args.no_gateway,
+        gateway_port=args.single_port,
+        gateway_ports=ports,
+        gateway_required=True,  # ports taken: say so and stop (ConfigError, exit 2)
+        forward=dict(args.forward),
+        retry=retry,
+        worker=worker,
+        metrics_interval=args.metrics_interval or None,
+        drain_timeout=args.drain_timeout,
+        claim_idle=args.claim_idle,
+    )
+    services = build_services(settings, parts)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    bus = open_bus(settings.bus_url, overflow_sink=sink)
-    if hasattr(bus, "claim_idle"):
-        setattr(bus, "claim_idle", args.claim_idle)  # noqa: B010
-    worker = args.consumer or default_worker_name()
-    try:
-        async with bus:
-            targets = build_targets(settings, bus, forward=dict(args.forward))
-            from ctas7_panel.graph.target import register_graph  # CTAS_DB_URL (issue 18)
-
-            routes = register_graph(settings, targets, routes, database_url=settings.database_url)
-            bridge = TelemetryBridge(
-                bus,
-                store,
-                targets=targets,
-                routes=routes,
-                retry=retry,
-                worker=worker,
-                metrics_interval=args.metrics_interval or None,
-                drain_timeout=args.drain_timeout,
-            )
-            gateway = None
-            if not args.no_gateway:
-                config = GatewayConfig.from_settings(
-                    settings, single_port=args.single_port, ports=ports
-                )
-                gateway = Gateway(
-                    settings,
-                    bus,
-                    store=store,
-                    metrics=bridge.metrics_snapshot,
-                    config=config,
-                    store_health=bridge.store_health,
-                )
-            await bridge.start()
-            try:
-                if gateway is not None:
-                    await gateway.start()
-                ready = {
-                    "ready": True,
-                    "worker": worker,
-                    "ports": gateway.ports if gateway else {},
-                    "targets": {n: type(t).__name__ for n, t in targets.items()},
-                }
-                sys.stdout.write(orjson.dumps(ready).decode() + "\n")
-                sys.stdout.flush()
-                tune_gc()
-                await stop.wait()
-            finally:
-                if gateway is not None:
-                    await gateway.close()
-                await bridge.close()
-    finally:
-        store.close()
+        loop.add_signal_handler(sig, services.stop)
+    async with services:
+        bridge, gateway = services.bridge, services.gateway
+        assert bridge is not None
+        ready = {
+            "ready": True,
+            "worker": worker,
+            "ports": gateway.ports if gateway else {},
+            "targets": {n: type(t).__name__ for n, t in bridge.targets.items()},
+        }
+        sys.stdout.write(orjson.dumps(ready).decode() + "\n")
+        sys.stdout.flush()
+        tune_gc()
+        await services.wait()
 
 
 def cmd_dlq_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -273,46 +228,30 @@ async def replay_dead_letters(
     """Re-deliver dead letters from another process than the bridge (``ctas7 dlq replay``, the
     MCP server's ``replay_dead_letters``); returns how many were delivered. Letters of targets
     delivered on the bus need a shared bus (``CTAS7_BUS_URL=redis://...``): ``UsageError``."""
-    from ctas7_panel.bridge.bridge import TelemetryBridge
-    from ctas7_panel.bridge.routes import load_routes
-    from ctas7_panel.bridge.targets import BusTarget, build_targets
-    from ctas7_panel.store import open_store
-    from ctas7_panel.streams import open_bus
+    from ctas7_panel.bridge.targets import BusTarget
+    from ctas7_panel.runtime import Parts, build_services
 
-    store = open_store(settings.store_url)
-    try:
-        letters = store.dead_letters(ids=ids)
-        bus = open_bus(settings.bus_url)
-        async with bus:
-            targets = build_targets(settings, bus, forward=forward or {})
-            if settings.bus_url.startswith("memory"):
-                local = sorted(
-                    {dl.target for dl in letters if isinstance(targets.get(dl.target), BusTarget)}
-                )
-                if local:
-                    raise UsageError(
-                        f"dead letters for {', '.join(local)} are delivered on the bus, and with "
-                        "CTAS7_BUS_URL=memory:// no other process would see them: set "
-                        "CTAS7_BUS_URL=redis://... (as the running bridge does), or use the "
-                        "dashboard's replay button"
-                    )
-            from ctas7_panel.graph.target import register_graph  # CTAS_DB_URL (issue 18)
-
-            routes = register_graph(
-                settings, targets, load_routes(settings.routes_path),
-                database_url=settings.database_url,
-            )  # fmt: skip
-            bridge = TelemetryBridge(
-                bus,
-                store,
-                targets=targets,
-                routes=routes,
-                metrics_interval=None,
+    parts = Parts.bridge_only(
+        gateway=False, metrics_interval=None, forward=forward or {}, bridge_consumes=False
+    )
+    async with build_services(settings, parts) as services:
+        bridge = services.bridge
+        assert bridge is not None
+        if settings.bus_url.startswith("memory"):
+            _, store = services.running()
+            letters = await asyncio.to_thread(store.dead_letters, ids=ids)
+            local = sorted(
+                {
+                    dl.target
+                    for dl in letters
+                    if isinstance(bridge.targets.get(dl.target), BusTarget)
+                }
             )
-            await bridge.start(consume=False)
-            try:
-                return await bridge.replay_dead_letters(None if ids is None else list(ids))
-            finally:
-                await bridge.close()
-    finally:
-        store.close()
+            if local:
+                raise UsageError(
+                    f"dead letters for {', '.join(local)} are delivered on the bus, and with "
+                    "CTAS7_BUS_URL=memory:// no other process would see them: set "
+                    "CTAS7_BUS_URL=redis://... (as the running bridge does), or use the "
+                    "dashboard's replay button"
+                )
+        return await bridge.replay_dead_letters(None if ids is None else list(ids))

@@ -10,7 +10,8 @@ Counters per (route, target):
 - ``duplicates``: deliveries skipped because the target had already seen the ``event_id``.
 
 Latency is from the moment the bridge took the event off the bus to the target accepting it,
-over the last ``window`` deliveries (default 4,096) per key; quantiles p50/p95/p99 in ms.
+over the last ``window`` deliveries (default 4,096) per key; quantiles p50/p95/p99 in ms
+(``ctas7_panel.stats.quantile``: numpy's "linear"; None before any delivery).
 ``success_rate = delivered / (delivered + dead_lettered)`` (None before any settled delivery).
 
 Three views of the same numbers: ``BridgeMetrics.snapshot()`` (a dict, in-process),
@@ -22,11 +23,13 @@ from the accumulator itself.
 from __future__ import annotations
 
 import itertools
-import math
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from ctas7_panel.prometheus import MetricFamily, Sample, encode
+from ctas7_panel.stats import quantile
 
 COUNTERS = ("routed", "delivered", "retried", "failed", "dead_lettered", "duplicates")
 DEFAULT_WINDOW = 4096
@@ -34,14 +37,6 @@ _PAYLOAD_KEYS = (
     *("routed", "delivered", "retried", "failed", "dead_lettered"),
     *("p50_ms", "p95_ms", "p99_ms", "success_rate"),
 )
-
-
-def quantile(sorted_values: list[float], q: float) -> float | None:
-    """Nearest-rank quantile of an already-sorted list (None when empty)."""
-    if not sorted_values:
-        return None
-    rank = max(1, math.ceil(q * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
 def _rate(delivered: int, dead: int) -> float | None:
@@ -127,8 +122,7 @@ class BridgeMetrics:
 def _quantiles(sorted_lat: list[float]) -> dict[str, float | None]:
     out: dict[str, float | None] = {}
     for name, q in (("p50_ms", 0.5), ("p95_ms", 0.95), ("p99_ms", 0.99)):
-        v = quantile(sorted_lat, q)
-        out[name] = None if v is None else round(v * 1000.0, 3)
+        out[name] = round(quantile(sorted_lat, q) * 1000.0, 3) if sorted_lat else None
     return out
 
 
@@ -151,63 +145,68 @@ def metrics_payload(
     }
 
 
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _num(v: float | int | None) -> str:
-    if v is None:
-        return "NaN"
-    return repr(float(v)) if isinstance(v, float) else str(v)
-
-
 def prometheus_text(
     snapshot: Mapping[str, Any] | None,
     gauges: Iterable[tuple[str, str, dict[str, str], float]] = (),
 ) -> str:
-    """Prometheus exposition text (format 0.0.4) for a bridge snapshot plus extra samples.
+    """Prometheus exposition text (``ctas7_panel.prometheus``) for a bridge snapshot plus extra
+    samples.
 
-    ``gauges`` are ``(name, type, labels, value)`` rows (e.g. the gateway's counters).
+    ``gauges`` are ``(name, type, labels, value)`` rows (e.g. the gateway's counters); rows of
+    one name become one family, in the order first seen.
     """
-    lines: list[str] = []
+    families: list[MetricFamily] = []
     if snapshot is not None:
-        for what in COUNTERS:
-            name = f"ctas7_bridge_{what}_total"
-            lines.append(f"# TYPE {name} counter")
-            for r in snapshot["routes"]:
-                lines.append(
-                    f'{name}{{route="{_label(r["route"])}",target="{_label(r["target"])}"}} '
-                    f"{r[what]}"
-                )
-        lines.append("# TYPE ctas7_bridge_latency_seconds summary")
-        for r in snapshot["routes"]:
-            for q, key in (("0.5", "p50_ms"), ("0.95", "p95_ms"), ("0.99", "p99_ms")):
-                ms = r[key]
-                lines.append(
-                    f'ctas7_bridge_latency_seconds{{route="{_label(r["route"])}",'
-                    f'target="{_label(r["target"])}",quantile="{q}"}} '
-                    f"{_num(None if ms is None else ms / 1000.0)}"
-                )
-        lines.append("# TYPE ctas7_bridge_success_ratio gauge")
-        for r in snapshot["routes"]:
-            lines.append(
-                f'ctas7_bridge_success_ratio{{route="{_label(r["route"])}",'
-                f'target="{_label(r["target"])}"}} {_num(r["success_rate"])}'
-            )
-        for key, kind in (
-            ("consumed", "counter"),
-            ("unrouted", "counter"),
-            ("transform_errors", "counter"),
-            ("in_flight", "gauge"),
-        ):
-            suffix = "_total" if kind == "counter" else ""
-            lines.append(f"# TYPE ctas7_bridge_{key}{suffix} {kind}")
-            lines.append(f"ctas7_bridge_{key}{suffix} {_num(snapshot.get(key, 0))}")
-    typed: set[str] = set()
+        families += _snapshot_families(snapshot)
+    extra: dict[str, tuple[str, list[Sample]]] = {}
     for name, kind, labels, value in gauges:
-        if name not in typed:
-            lines.append(f"# TYPE {name} {kind}")
-            typed.add(name)
-        lab = ",".join(f'{k}="{_label(v)}"' for k, v in sorted(labels.items()))
-        lines.append(f"{name}{{{lab}}} {_num(value)}" if lab else f"{name} {_num(value)}")
-    return "\n".join(lines) + "\n"
+        extra.setdefault(name, (kind, []))[1].append(Sample(tuple(sorted(labels.items())), value))
+    families += [
+        MetricFamily(name, kind, tuple(samples)) for name, (kind, samples) in extra.items()
+    ]
+    return encode(families)
+
+
+def _snapshot_families(snapshot: Mapping[str, Any]) -> list[MetricFamily]:
+    routes = snapshot["routes"]
+
+    def labels(r: Mapping[str, Any], *more: tuple[str, str]) -> tuple[tuple[str, str], ...]:
+        return (("route", r["route"]), ("target", r["target"]), *more)
+
+    families = [
+        MetricFamily(
+            f"ctas7_bridge_{what}_total",
+            "counter",
+            tuple(Sample(labels(r), r[what]) for r in routes),
+        )
+        for what in COUNTERS
+    ]
+    families.append(
+        MetricFamily(
+            "ctas7_bridge_latency_seconds",
+            "summary",
+            tuple(
+                Sample(labels(r, ("quantile", q)), None if r[key] is None else r[key] / 1000.0)
+                for r in routes
+                for q, key in (("0.5", "p50_ms"), ("0.95", "p95_ms"), ("0.99", "p99_ms"))
+            ),
+        )
+    )
+    families.append(
+        MetricFamily(
+            "ctas7_bridge_success_ratio",
+            "gauge",
+            tuple(Sample(labels(r), r["success_rate"]) for r in routes),
+        )
+    )
+    for key, kind in (
+        ("consumed", "counter"),
+        ("unrouted", "counter"),
+        ("transform_errors", "counter"),
+        ("in_flight", "gauge"),
+    ):
+        suffix = "_total" if kind == "counter" else ""
+        families.append(
+            MetricFamily(f"ctas7_bridge_{key}{suffix}", kind, (Sample((), snapshot.get(key, 0)),))
+        )
+    return families

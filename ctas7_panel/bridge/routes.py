@@ -1,6 +1,8 @@
 """The routing table: which targets get which event type. Data, not code; pure.
 
-The default is the seed's matrix (plus the project's own event types)::
+The default is the seed's matrix (plus the project's own event types), derived from the target
+table (``ctas7_panel/targetspec.py``: each ``TargetSpec.routes``; ``default_table()`` follows
+targets registered at run time)::
 
     schema_updated           -> legion, dashboard, neural_mux
     schema_nochange          -> dashboard
@@ -38,23 +40,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ctas7_panel.errors import ConfigError
+from ctas7_panel.targetspec import DASHBOARD, default_routes, target_names
 
-LEGION = "legion"
-DASHBOARD = "dashboard"
-NEURAL_MUX = "neural_mux"
-ALL_TARGETS: tuple[str, ...] = (LEGION, DASHBOARD, NEURAL_MUX)
+ALL_TARGETS: tuple[str, ...] = target_names()  # the built-in ones; target_names() for all
 UNROUTED = "unrouted"  # the route name under which fallback deliveries are counted
 
-DEFAULT_ROUTES: dict[str, tuple[str, ...]] = {
-    "schema_updated": (LEGION, DASHBOARD, NEURAL_MUX),
-    "schema_nochange": (DASHBOARD,),
-    "schema_error": (DASHBOARD, NEURAL_MUX),
-    "task_executed": (LEGION, NEURAL_MUX),
-    "playwright_test_*": (DASHBOARD, NEURAL_MUX),
-    "qa5_validation": ALL_TARGETS,
-    "legion_schema_telemetry": (DASHBOARD, NEURAL_MUX),
-    "bridge_metrics": (DASHBOARD, NEURAL_MUX),
-}
+DEFAULT_ROUTES: dict[str, tuple[str, ...]] = default_routes()  # built-in; default_routes()
 
 _TARGET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _GLOB_CHARS = frozenset("*?[")
@@ -154,11 +145,20 @@ def _check_target(name: object, where: str) -> None:
     if not isinstance(name, str) or not _TARGET_NAME.match(name):
         raise ConfigError(
             f"{where}: target {name!r} is not a valid name (lowercase letters, digits and '_', "
-            f"e.g. {', '.join(ALL_TARGETS)})"
+            f"e.g. {', '.join(target_names())})"
         )
 
 
-DEFAULT_TABLE = RoutingTable.from_mapping(DEFAULT_ROUTES)
+DEFAULT_TABLE = RoutingTable.from_mapping(DEFAULT_ROUTES)  # the built-in targets'
+
+
+def default_table() -> RoutingTable:
+    """The default table for the targets registered now (``DEFAULT_TABLE`` plus those added
+    with ``targetspec.register_target``)."""
+    rows = default_routes()
+    if rows == DEFAULT_ROUTES:
+        return DEFAULT_TABLE
+    return RoutingTable.from_mapping(rows)
 
 
 def parse_routes(text: str, *, source: str = "CTAS7_ROUTES") -> RoutingTable:
@@ -189,7 +189,7 @@ def parse_routes(text: str, *, source: str = "CTAS7_ROUTES") -> RoutingTable:
     try:
         if replace:
             return RoutingTable.from_mapping(rows, fallback=fallback)
-        return DEFAULT_TABLE.merged(rows, fallback=fallback)
+        return default_table().merged(rows, fallback=fallback)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from exc
 
@@ -197,7 +197,7 @@ def parse_routes(text: str, *, source: str = "CTAS7_ROUTES") -> RoutingTable:
 def load_routes(path: Path | None) -> RoutingTable:
     """The default table, or the one from the TOML file at ``path`` (``CTAS7_ROUTES``)."""
     if path is None:
-        return DEFAULT_TABLE
+        return default_table()
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

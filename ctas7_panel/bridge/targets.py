@@ -1,10 +1,13 @@
 """Delivery targets: where the bridge hands each transformed event.
 
-A ``Target`` has a ``name`` and ``async deliver(event)`` that returns when the target has taken
+A ``Target`` has a ``name``, ``async deliver(event)`` that returns when the target has taken
 the event and raises ``DeliveryError`` otherwise (``EventError`` when the event itself cannot be
-sent, e.g. it cannot be encoded: the bridge dead-letters it at once instead of retrying). It
-may also offer ``deliver_many(events)`` (one round trip for a batch; returns one ``None`` or
-exception per event) and ``close()``.
+sent, e.g. it cannot be encoded: the bridge dead-letters it at once instead of retrying),
+``deliver_many(events)`` (a batch; returns one ``None`` or exception per event: one round trip
+where the target can, else ``deliver`` each: ``TargetBase``) and ``close()``.
+
+Which targets exist, and where each one's feed is, is the target table
+(``ctas7_panel/targetspec.py``); ``build_targets`` makes one per ``TargetSpec``.
 
 - ``BusTarget`` publishes to the bus topic ``target.<name>`` (Legion reads it in group
   ``legion``, Neural Mux in ``neural_mux``, each dashboard process in its own group; the
@@ -28,15 +31,14 @@ import contextlib
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
-from urllib.parse import urlsplit
 
 import orjson
 
-from ctas7_panel.access import is_loopback
-from ctas7_panel.bridge.delivery import SeenIds
-from ctas7_panel.bridge.routes import ALL_TARGETS, DASHBOARD, LEGION, NEURAL_MUX
 from ctas7_panel.errors import BusError, ConfigError, DeliveryError
 from ctas7_panel.events import Event
+from ctas7_panel.netutil import endpoint_is_local
+from ctas7_panel.streams.dedup import SeenIds
+from ctas7_panel.targetspec import target_names, target_specs, target_topic
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
@@ -53,13 +55,35 @@ class Target(Protocol):
 
     async def deliver(self, event: Event) -> None: ...
 
+    async def deliver_many(self, events: Sequence[Event]) -> list[BaseException | None]: ...
 
-def target_topic(name: str) -> str:
-    """The bus topic a target's events are published on."""
-    return f"target.{name}"
+    async def close(self) -> None: ...
 
 
-class BusTarget:
+class TargetBase:
+    """The parts of ``Target`` a target without batches or resources shares: ``deliver_many``
+    delivers one by one (each failure is that event's result), ``close`` does nothing."""
+
+    name: str
+
+    async def deliver(self, event: Event) -> None:
+        raise NotImplementedError
+
+    async def deliver_many(self, events: Sequence[Event]) -> list[BaseException | None]:
+        results: list[BaseException | None] = []
+        for e in events:
+            try:
+                await self.deliver(e)
+                results.append(None)
+            except Exception as exc:  # the bridge decides per result (retry, dead letter)
+                results.append(exc)
+        return results
+
+    async def close(self) -> None:
+        return None
+
+
+class BusTarget(TargetBase):
     """Publishes to ``target.<name>`` on the bus; de-duplicates by ``event_id``."""
 
     def __init__(self, name: str, bus: Bus, *, seen: SeenIds | None = None) -> None:
@@ -82,7 +106,7 @@ class BusTarget:
         self.seen.add(event.event_id)
 
     async def deliver_many(self, events: Sequence[Event]) -> list[BaseException | None]:
-        """A batch in one ``publish_many`` (when the bus has it); one result per event."""
+        """A batch in one ``publish_many``; one result per event."""
         seen = self.seen
         now = time.monotonic()
         event_ids = [e.event_id for e in events]
@@ -95,16 +119,8 @@ class BusTarget:
             fresh, fresh_ids = list(events), event_ids
         else:
             fresh, fresh_ids = [events[i] for i in keep], [event_ids[i] for i in keep]
-        publish_many = getattr(self.bus, "publish_many", None)
-        if publish_many is None:
-            for i, e in zip(keep, fresh, strict=True):
-                try:
-                    await self.deliver(e)
-                except DeliveryError as exc:
-                    ok[i] = exc
-            return ok
         try:
-            await publish_many(fresh, topic=self.topic)
+            await self.bus.publish_many(fresh, topic=self.topic)
         except BusError as exc:
             err = DeliveryError(f"target {self.name}: cannot publish to {self.topic}: {exc}")
             err.__cause__ = exc
@@ -112,11 +128,8 @@ class BusTarget:
         seen.add_many(fresh_ids, now)
         return ok
 
-    async def close(self) -> None:
-        return None
 
-
-class WebSocketTarget:
+class WebSocketTarget(TargetBase):
     """Sends to a remote websocket and waits for its ack (see the module docstring)."""
 
     def __init__(
@@ -209,18 +222,6 @@ class WebSocketTarget:
         await self._drop()
 
 
-ENDPOINT_ATTRS = {
-    LEGION: "legion_endpoint",
-    DASHBOARD: "dioxus_endpoint",
-    NEURAL_MUX: "neural_mux_endpoint",
-}
-
-
-def endpoint_is_local(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    return is_loopback(host) or host in {"", "localhost"}
-
-
 def build_targets(
     settings: Settings,
     bus: Bus,
@@ -228,24 +229,25 @@ def build_targets(
     forward: dict[str, str] | None = None,
     seen_capacity: int = 100_000,
 ) -> dict[str, Target]:
-    """The three default targets for ``settings``.
+    """One target per ``TargetSpec`` of the target table, for ``settings``.
 
-    A target whose endpoint (``CTAS_LEGION_ENDPOINT``, ``CTAS_DIOXUS_ENDPOINT``,
-    ``CTAS_NEURAL_MUX_ENDPOINT``) is on this machine is a ``BusTarget`` (the gateway serves
+    A target whose endpoint (its setting: ``CTAS_LEGION_ENDPOINT``, ``CTAS_DIOXUS_ENDPOINT``,
+    ``CTAS_NEURAL_MUX_ENDPOINT``, ...) is on this machine is a ``BusTarget`` (the gateway serves
     its feed); one on another host, or named in ``forward`` (``{"legion": "ws://..."}``), is a
     ``WebSocketTarget`` sending there with ``CTAS7_TOKEN``.
     """
     forward = dict(forward or {})
+    names = target_names()
     for name in forward:
-        if name not in ALL_TARGETS:
+        if name not in names:
             raise ConfigError(
-                f"--forward {name}=...: unknown target {name!r}, "
-                f"use one of {', '.join(ALL_TARGETS)}"
+                f"--forward {name}=...: unknown target {name!r}, use one of {', '.join(names)}"
             )
     targets: dict[str, Target] = {}
-    for name in ALL_TARGETS:
-        url = forward.get(name) or getattr(settings, ENDPOINT_ATTRS[name])
-        if name in forward or not endpoint_is_local(url):
+    for spec in target_specs():
+        name = spec.name
+        url = forward.get(name) or settings.endpoint(name)
+        if url is not None and (name in forward or not endpoint_is_local(url)):
             targets[name] = WebSocketTarget(
                 name, url, token=settings.token, seen=SeenIds(seen_capacity)
             )

@@ -10,8 +10,9 @@
 - neural_mux: ``{"topic": "ctas7.<area>.<what>", "data": {...}, "routing_key": "<area>_telemetry"}``
 
 A (target, event type) pair with no dedicated transform gets that target's generic transform
-(``GENERIC``), which carries the whole payload under ``data``. Every transform is documented
-with an example in ``docs/events.md``; a test checks the examples against this code.
+(``GENERIC``: each target's ``TargetSpec.transform``), which carries the whole payload under
+``data``. Every transform is documented with an example in ``docs/events.md``; a test checks the
+examples against this code.
 
 A transform raises ``KeyError``/``TypeError`` on a payload missing a field it needs; the bridge
 turns that into a dead letter naming the field.
@@ -22,8 +23,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ctas7_panel.bridge.routes import DASHBOARD, LEGION, NEURAL_MUX
 from ctas7_panel.events import Event
+from ctas7_panel.targetspec import BUILTIN, DASHBOARD, LEGION, NEURAL_MUX, TargetSpec, get_spec
 
 Transform = Callable[[Event], dict[str, Any]]
 
@@ -406,11 +407,23 @@ PREFIX_TRANSFORMS: dict[tuple[str, str], Transform] = {
     (NEURAL_MUX, "playwright_test_"): mux_test_other,
 }
 
-GENERIC: Mapping[str, Transform] = {
-    LEGION: legion_generic,
-    DASHBOARD: dashboard_generic,
-    NEURAL_MUX: mux_generic,
-}
+
+def generic(target: str) -> Transform:
+    """The target's own transform for an event type the tables above do not name: its
+    ``TargetSpec.transform`` (``ctas7_panel/targetspec.py``), else the payload unchanged."""
+    spec = get_spec(target)
+    if spec is None:
+        return passthrough
+    fn = _resolved.get(spec)
+    if fn is None:
+        fn = _resolved[spec] = spec.resolve_transform()
+    return fn
+
+
+_resolved: dict[TargetSpec, Transform] = {}
+
+# the built-in targets' generic transforms, as named by their specs
+GENERIC: Mapping[str, Transform] = {s.name: generic(s.name) for s in BUILTIN}
 
 
 def transform_for(target: str, event_type: str) -> Transform:
@@ -421,7 +434,7 @@ def transform_for(target: str, event_type: str) -> Transform:
     for (t, prefix), pfn in PREFIX_TRANSFORMS.items():
         if t == target and event_type.startswith(prefix):
             return pfn
-    return GENERIC.get(target, passthrough)
+    return generic(target)
 
 
 def transform(target: str, event: Event) -> Event:

@@ -1,11 +1,13 @@
-"""A stand-in runtime for building and browser-testing the dashboard on its own.
+"""The dashboard's development runtime (``CTAS7_DEV_INGEST_PORT``): build and browser-test the
+dashboard without a database.
 
-Placeholder for ``ctas7_panel.runtime.get_runtime(settings)`` (the full one-process runtime:
-embedded Postgres, schema watcher, bridge, Legion, Neural Mux, demo activity). ``DevRuntime``
-offers what the dashboard needs from a runtime: ``bus``, ``store``, ``database_url``,
-``start()``, ``close()``, ``replay_dead_letters()``. Behind it runs the real path where it
-exists: a real ``MemoryBus``, a real SQLite store and the real ``TelemetryBridge`` (routing,
-transforms, delivery to ``target.*``, ``bridge_metrics``); only the traffic is synthetic:
+A light alternative to ``ctas7_panel.runtime.get_runtime(settings)`` (the full one-process
+runtime: embedded Postgres, schema watcher, bridge, Legion, Neural Mux, demo activity).
+``DevRuntime`` offers what the dashboard needs from a runtime: ``bus``, ``store``,
+``database_url``, ``start()``, ``close()``, ``replay_dead_letters()``. Its store, bus and bridge
+are assembled by the composition root (``build_services`` with ``Parts.bridge_only``): a real
+``MemoryBus``, the configured store and the real ``TelemetryBridge`` (routing, transforms,
+delivery to ``target.*``, ``bridge_metrics``); only the traffic is synthetic:
 
 - a demo activity source publishing a realistic mix (Legion tasks, Playwright results, schema
   checks and an occasional schema change with its diff, QA5 validations) at ``rate`` events/s;
@@ -22,7 +24,7 @@ import hashlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -30,8 +32,13 @@ from ctas7_panel import events as ev
 from ctas7_panel.errors import Ctas7Error, EventError
 from ctas7_panel.events import Event
 from ctas7_panel.settings import Settings
-from ctas7_panel.store import EventStore, open_store
-from ctas7_panel.streams.bus import MemoryBus
+
+if TYPE_CHECKING:
+    from websockets.asyncio.server import Server
+
+    from ctas7_panel.bridge.bridge import TelemetryBridge
+    from ctas7_panel.store import EventStore
+    from ctas7_panel.streams.bus import Bus
 
 log = logging.getLogger(__name__)
 
@@ -135,27 +142,44 @@ class DevRuntime:
         *,
         rate: float = 4.0,
         ingest_port: int | None = None,
-        store: EventStore | None = None,
         seed: int | None = None,
     ) -> None:
+        from ctas7_panel.runtime import Parts, build_services
+
         self.settings = settings
-        self.bus = MemoryBus(capacity=20_000)
-        self.store = store if store is not None else open_store(settings.store_url)
+        self.services = build_services(
+            settings.replace(bus_url="memory://"),
+            Parts.bridge_only(gateway=False, metrics_interval=2.0, bus_capacity=20_000),
+        )
         self.database_url = settings.database_url
         self.rate = rate
         self.ingest_port = ingest_port
         self.rng = random.Random(seed)
-        self.bridge: Any = None
         self.replay_dead_letters: Callable[[], Awaitable[int]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._server: Any = None
+        self._server: Server | None = None
         self._state: dict[str, Any] = {}
+
+    @property
+    def bus(self) -> Bus:
+        bus, _ = self.services.running()
+        return bus
+
+    @property
+    def store(self) -> EventStore:
+        _, store = self.services.running()
+        return store
+
+    @property
+    def bridge(self) -> TelemetryBridge | None:
+        return self.services.bridge
 
     async def start(self) -> None:
         if self._tasks or self._server is not None:
             return
-        await self.bus.start()
-        await self._start_bridge()
+        await self.services.start()
+        assert self.services.bridge is not None
+        self.replay_dead_letters = self.services.bridge.replay_dead_letters
         version = self._state.setdefault("version", 1)
         tables = self._state.setdefault("tables", dict(TABLES))
         await self.bus.publish(
@@ -172,34 +196,6 @@ class DevRuntime:
             from websockets.asyncio.server import serve
 
             self._server = await serve(self._ingest, "127.0.0.1", self.ingest_port)
-
-    async def _start_bridge(self) -> None:
-        try:
-            from ctas7_panel.bridge.bridge import TelemetryBridge
-            from ctas7_panel.bridge.targets import build_targets
-        except ImportError as exc:  # the bridge is not in this checkout: forward as is
-            log.warning("dev runtime: no bridge (%s); forwarding raw events to targets", exc)
-            self._tasks.append(asyncio.create_task(self._forward(), name="ctas7-dev-forward"))
-            return
-        self.bridge = TelemetryBridge(
-            self.bus,
-            self.store,
-            targets=build_targets(self.settings, self.bus),
-            metrics_interval=2.0,
-        )
-        await self.bridge.start()
-        self.replay_dead_letters = self.bridge.replay_dead_letters
-
-    async def _forward(self) -> None:
-        sub = await self.bus.subscribe("bridge", topic="events")
-        while True:
-            msgs = await sub.get(256, timeout=1.0)
-            batch = [m.event for m in msgs]
-            await asyncio.to_thread(self.store.append, batch)
-            for e in batch:
-                for target in ("dashboard", "legion", "neural_mux"):
-                    await self.bus.publish(e, topic=f"target.{target}")
-            await sub.ack(*msgs)
 
     async def _demo(self) -> None:
         period = 1.0 / self.rate
@@ -233,9 +229,7 @@ class DevRuntime:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
-        if self.bridge is not None:
-            await self.bridge.close()
-        await self.bus.close()
+        await self.services.close()
 
 
 def get_runtime(

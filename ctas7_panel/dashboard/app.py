@@ -1,8 +1,8 @@
 """Assembly: the process's hub (``pn.state.cache``), a dashboard per session, the page.
 
 - ``get_hub(settings, environ)``: the one hub of this server process, created on first use
-  from the runtime (``ctas7_panel.runtime.get_runtime(settings)``; until that module exists,
-  ``_dev_source``) and started on the running event loop;
+  from the runtime (``ctas7_panel.runtime.get_runtime(settings)``, or the development stand-in
+  ``_dev_source`` when ``CTAS7_DEV_INGEST_PORT`` is set) and started on the running event loop;
 - ``Dashboard(hub)``: one session's models, feed and views; ``start()`` adds its periodic flush
   (every ``period_ms``, 100 by default) and removes it when the session is destroyed;
 - ``create_app(...)``: the page ``ctas7_panel/app.py`` (and ``ctas7 serve``) serves: the
@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import panel as pn
 import param
@@ -41,7 +41,12 @@ from ctas7_panel.dashboard.views import (
     StatusBarView,
     TestResultsView,
 )
+from ctas7_panel.runtime import Runtime
 from ctas7_panel.settings import Settings
+from ctas7_panel.targetspec import feed_specs
+
+if TYPE_CHECKING:
+    from ctas7_panel.dashboard._dev_source import DevRuntime
 
 log = logging.getLogger(__name__)
 
@@ -49,101 +54,95 @@ HUB_KEY = "ctas7.dashboard.hub"
 TITLE = "CTAS-7 Telemetry"
 
 
-def load_runtime(settings: Settings, environ: Mapping[str, str]) -> Any:
+def load_runtime(settings: Settings) -> Runtime | DevRuntime:
     """The process runtime (blocking: call it off the event loop).
 
     ``ctas7_panel.runtime.get_runtime(settings)`` (embedded Postgres, watcher, bridge, gateway,
     Legion, Neural Mux, demo), unless ``CTAS7_DEV_INGEST_PORT`` asks for the light stand-in
-    (``_dev_source``: real bus, store and bridge, synthetic traffic, a websocket ingest on that
-    port), which is also used when ``ctas7_panel.runtime`` is absent.
+    (``_dev_source``: real bus, store and bridge, synthetic traffic at ``CTAS7_DEMO_RATE``, a
+    websocket ingest on that port).
     """
-    port = environ.get("CTAS7_DEV_INGEST_PORT")
-    if not port:
-        try:
-            from ctas7_panel.runtime import get_runtime
-        except ModuleNotFoundError as exc:
-            if exc.name != "ctas7_panel.runtime":
-                raise
-        else:
-            return get_runtime(settings)
+    if settings.dev_ingest_port is None:
+        from ctas7_panel.runtime import get_runtime
+
+        return get_runtime(settings)
     from ctas7_panel.dashboard._dev_source import get_runtime as dev_runtime
 
-    rate = float(environ.get("CTAS7_DEMO_RATE", "4") or 0)
-    return dev_runtime(settings, ingest_port=int(port) if port else None, rate=rate)
+    return dev_runtime(settings, ingest_port=settings.dev_ingest_port, rate=settings.demo_rate)
 
 
-def _database_url(runtime: Any) -> str | None:
-    services = getattr(runtime, "services", None)
-    return getattr(services, "database_url", None) or getattr(runtime, "database_url", None)
+def _services(runtime: object) -> Any:
+    """The runtime's ``Services`` (``Runtime.services``, ``DevRuntime.services``; None before
+    it started)."""
+    return getattr(runtime, "services", None)
 
 
-def _store_health(runtime: Any) -> Any:
-    bridge = getattr(getattr(runtime, "services", None), "bridge", None) or getattr(
-        runtime, "bridge", None
-    )
-    return getattr(bridge, "store_health", None)
-
-
-def default_probes(settings: Settings, runtime: Any) -> dict[str, Probe]:
+def default_probes(settings: Settings, runtime: object) -> dict[str, Probe]:
     """Database (the runtime's, embedded or configured), the event store (as the runtime's
-    bridge writes it) and the seed's three endpoints: where this process's gateway serves them
-    when it has one (it may be on other ports than the configured ones, e.g.
-    ``CTAS7_GATEWAY_PORT=0``), else the configured endpoints."""
+    bridge writes it) and each target's feed (the target table: the seed's three endpoints
+    and any other): where this process's gateway serves it when it has one (it may be on other
+    ports than the configured ones, e.g. ``CTAS7_GATEWAY_PORT=0``), else the configured
+    endpoint."""
 
     async def database() -> tuple[bool, str]:
-        url = _database_url(runtime) or settings.database_url
+        url = getattr(_services(runtime), "database_url", None) or settings.database_url
         if not url:
             return False, "not configured (CTAS7_DATABASE_URL unset, no embedded database)"
         return await postgres_probe(url)()
 
     def endpoint(name: str, configured: str) -> Probe:
         async def probe() -> tuple[bool, str]:
-            gateway = getattr(getattr(runtime, "services", None), "gateway", None)
+            gateway = getattr(_services(runtime), "gateway", None)
             ports = getattr(gateway, "ports", None) or {}
             url = gateway.url(name) if gateway is not None and name in ports else configured
             return await tcp_probe(url)()
 
         return probe
 
-    return {
+    probes: dict[str, Probe] = {
         "database": database,
-        "store": store_probe(lambda: _store_health(runtime)),
-        "legion": endpoint("legion_events", settings.legion_endpoint),
-        "dashboard": endpoint("dioxus_events", settings.dioxus_endpoint),
-        "neural_mux": endpoint("mux_events", settings.neural_mux_endpoint),
+        "store": store_probe(
+            lambda: getattr(getattr(_services(runtime), "bridge", None), "store_health", None)
+        ),
     }
+    for spec in feed_specs():
+        configured = settings.endpoint(spec.name)
+        if spec.feed is not None and configured is not None:
+            probes[spec.name] = endpoint(spec.feed, configured)
+    return probes
 
 
-async def _start(hub: Hub, settings: Settings, environ: Mapping[str, str]) -> None:
+async def _start(hub: Hub, settings: Settings) -> None:
     """Get the runtime (off the loop), then run the hub where the runtime's bus lives.
 
     A threaded runtime (``ctas7_panel.runtime.Runtime``: its own loop, ``call(coro)``) runs the
     hub on that loop; the digest is thread-safe, sessions read it from Panel's loop.
     """
     try:
-        runtime = await asyncio.to_thread(load_runtime, settings, environ)
+        runtime = await asyncio.to_thread(load_runtime, settings)
         pn.state.cache[HUB_KEY + ".runtime"] = runtime
         # the runtime's settings say where its artifacts are (the hash cache and the schema
         # snapshot next to it, under CTAS7_HOME when the database is embedded)
-        settings = getattr(runtime, "settings", None) or settings
+        settings = runtime.settings
         hub.settings = settings
-        hub.bus, hub.store = runtime.bus, getattr(runtime, "store", None)
         hub.probes = default_probes(settings, runtime)
-        call = getattr(runtime, "call", None)
-        if call is None:  # same-loop runtime (the dev stand-in)
+        if not isinstance(runtime, Runtime):  # same-loop runtime (the development one)
             await runtime.start()
-            hub.replay = getattr(runtime, "replay_dead_letters", None)
+            hub.bus, hub.store = runtime.bus, runtime.store
+            hub.replay = runtime.replay_dead_letters
             await hub.start()
             return
-        bridge = getattr(getattr(runtime, "services", None), "bridge", None)
+        hub.bus, hub.store = runtime.bus, runtime.store
+        services = runtime.services
+        bridge = services.bridge if services is not None else None
         if bridge is not None:
+            call = runtime.call
 
             async def replay() -> int:
                 return int(await asyncio.wrap_future(call(bridge.replay_dead_letters())))
 
             hub.replay = replay
-        await asyncio.wrap_future(call(hub.start()))
-        services = getattr(runtime, "services", None)
+        await asyncio.wrap_future(runtime.call(hub.start()))
         if services is not None:  # the hub stops before the store and bus it reads
             services.add_dependent(hub.close)
     except Exception as exc:
@@ -164,13 +163,13 @@ def get_hub(
         if start:
             start_hub()
         return hub
-    import os
+    if settings is None:  # configured as the app is (ctas7_panel/app.py)
+        import os
 
-    env = os.environ if environ is None else environ
-    settings = settings or Settings.from_env(env)
+        settings = Settings.from_env(os.environ if environ is None else environ)
     hub = Hub(None, None, settings)
     pn.state.cache[HUB_KEY] = hub
-    pn.state.cache[HUB_KEY + ".starter"] = (hub, settings, env)
+    pn.state.cache[HUB_KEY + ".starter"] = (hub, settings)
     if start:
         start_hub()
     return hub
@@ -182,13 +181,13 @@ def start_hub() -> None:
     pending = pn.state.cache.pop(HUB_KEY + ".starter", None)
     if pending is None:
         return
-    hub, settings, env = pending
+    hub, settings = pending
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         log.warning("dashboard: no running event loop; the hub is not started")
     else:
-        pn.state.cache[HUB_KEY + ".task"] = loop.create_task(_start(hub, settings, env))
+        pn.state.cache[HUB_KEY + ".task"] = loop.create_task(_start(hub, settings))
 
 
 class Dashboard(pn.viewable.Viewer):

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ctas7_panel.dashboard.records import RAW_TOPIC, Record, looks_raw, target_of
+from ctas7_panel.dashboard.records import RAW_TOPIC, Record, raw_view, target_of
 from ctas7_panel.dashboard.ring import SeqRing
 from ctas7_panel.dashboard.tallies import (
     TASK_OK,
@@ -156,13 +156,15 @@ class Digest:
                     if schema is not self.schema:
                         self.schema = schema
                         self._bump("schema")
-            if (raw or looks_raw(event)) and event.event_id not in self._folded:
-                self._folded[event.event_id] = None
-                while len(self._folded) > self.max_events * 4:
-                    self._folded.popitem(last=False)
-                if live:
-                    self._raw_times.append(now)
-                self._fold(event, now)
+            if event.event_id not in self._folded:
+                original = raw_view(target, event)
+                if original is not None:
+                    self._folded[event.event_id] = None
+                    while len(self._folded) > self.max_events * 4:
+                        self._folded.popitem(last=False)
+                    if live:
+                        self._raw_times.append(now)
+                    self._fold(original, now)
             return record
 
     def _remember(self, record: Record) -> None:
@@ -189,7 +191,7 @@ class Digest:
                 self._bump("tests")
         elif t == "task_executed":
             self._tasks.append(str(event.payload.get("status", "")).lower() in TASK_OK)
-        elif t in {"bridge_metrics", "delivery_failed"}:
+        elif t == "bridge_metrics":
             self.bridge = fold_bridge(self.bridge, event, now)
             self._bump("bridge")
 

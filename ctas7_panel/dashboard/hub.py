@@ -34,12 +34,15 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from ctas7_panel.backoff import backoff
 from ctas7_panel.dashboard.digest import Digest
 from ctas7_panel.dashboard.probes import Probe
-from ctas7_panel.dashboard.records import RAW_TOPIC, TARGET_TOPICS
-from ctas7_panel.dashboard.tallies import tables_from
-from ctas7_panel.errors import Ctas7Error
+from ctas7_panel.dashboard.records import RAW_TOPIC, TARGET_TOPICS, target_topics
+from ctas7_panel.errors import ArtifactError, Ctas7Error
 from ctas7_panel.events import Event
+from ctas7_panel.schema.artifacts import default_snapshot_path, stat_key
+from ctas7_panel.schema.snapshot import column_counts
+from ctas7_panel.schema.snapshot_file import read_snapshot_file
 from ctas7_panel.settings import Settings
 from ctas7_panel.store import EventStore
 from ctas7_panel.streams.bus import Bus, Message, Subscription
@@ -47,7 +50,7 @@ from ctas7_panel.streams.bus import Bus, Message, Subscription
 log = logging.getLogger(__name__)
 
 Replay = Callable[[], Awaitable[int]]
-TOPICS = (RAW_TOPIC, *TARGET_TOPICS)
+TOPICS = (RAW_TOPIC, *TARGET_TOPICS)  # the built-in targets'; the hub reads every target's
 DEAD_LETTER_TARGET = "consumer:dashboard"
 
 
@@ -68,7 +71,7 @@ class Hub:
         probes: Mapping[str, Probe] | None = None,
         replay: Replay | None = None,
         group: str | None = None,
-        topics: Sequence[str] = TOPICS,
+        topics: Sequence[str] | None = None,
         history: int = 500,
         digest: Digest | None = None,
         batch: int = 512,
@@ -83,7 +86,7 @@ class Hub:
         self.probes = dict(probes or {})
         self.replay = replay
         self.group = group or process_group()
-        self.topics = tuple(topics)
+        self.topics = tuple(topics) if topics is not None else (RAW_TOPIC, *target_topics())
         self.history = history
         self.clock = clock
         self.digest = digest or Digest(now=clock())
@@ -185,7 +188,7 @@ class Hub:
 
     async def _consume(self) -> None:
         gets: dict[asyncio.Task[list[Message]], str] = {}
-        backoff = 0.1
+        delays = backoff(0.1, 5.0)
         try:
             while True:
                 if len(self._subs) < len(self.topics):
@@ -194,8 +197,7 @@ class Hub:
                     if topic not in gets.values():
                         gets[asyncio.create_task(sub.get(self.batch, timeout=1.0))] = topic
                 if not gets:
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
+                    await asyncio.sleep(next(delays))
                     continue
                 done, _ = await asyncio.wait(gets, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
@@ -206,10 +208,9 @@ class Hub:
                         self.errors += 1
                         self.digest.set_status("bus", False, self.clock(), str(exc))
                         log.warning("dashboard hub: reading %s failed: %s", topic, exc)
-                        await asyncio.sleep(backoff)
-                        backoff = min(backoff * 2, 5.0)
+                        await asyncio.sleep(next(delays))
                         continue
-                    backoff = 0.1
+                    delays = backoff(0.1, 5.0)
                     self._handle(topic, messages)
                     if messages:
                         with contextlib.suppress(Ctas7Error):
@@ -300,26 +301,23 @@ class Hub:
         schema = self.digest.schema
         if not schema.hash or schema.tables_hash == schema.hash:
             return
-        from ctas7_panel.legion.registry import unwrap_snapshot
-        from ctas7_panel.schema.artifacts import default_snapshot_path, read_snapshot, stat_key
-
         path = default_snapshot_path(self.settings.hash_cache_path)
         key = await asyncio.to_thread(stat_key, path)
         if key is None or self._snapshot_seen == (key, schema.hash):
             return
         self._snapshot_seen = (key, schema.hash)
-        loaded = await asyncio.to_thread(read_snapshot, path)
-        if not loaded.ok:
-            log.warning("dashboard hub: schema snapshot %s is %s", path, loaded.problem)
+        try:
+            loaded = await asyncio.to_thread(read_snapshot_file, path)
+        except ArtifactError as exc:
+            log.warning("dashboard hub: %s", exc)
             return
-        snapshot, fingerprint = unwrap_snapshot(loaded.value)
-        if fingerprint is not None and fingerprint != schema.hash:
+        if loaded.fingerprint != schema.hash:
             return
-        tables = tables_from(snapshot)
-        if tables is None:
-            return
-        changes: dict[str, Any] = {"tables": tables, "tables_hash": schema.hash}
-        count = snapshot.get("table_count")
+        changes: dict[str, Any] = {
+            "tables": column_counts(loaded.snapshot),
+            "tables_hash": schema.hash,
+        }
+        count = loaded.snapshot.get("table_count")
         if schema.table_count is None and isinstance(count, int):
             changes["table_count"] = count
         self.digest.set_schema(**changes)

@@ -1,7 +1,8 @@
 """One row of the live event stream, and the one-line summary of an event. Pure.
 
 An event may be seen several times by the hub: on the raw ``events`` topic and once per target
-it was delivered to (``target.legion``, ``target.dashboard``, ``target.neural_mux``), always with
+it was delivered to (``target.legion``, ``target.dashboard``, ``target.neural_mux``, one per
+entry of the target table), always with
 the same ``event_id``. A ``Record`` is the first sighting plus the targets it reached since, and
 the payload each target received (the bridge's transform), so the payload view shows both.
 """
@@ -12,17 +13,38 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ctas7_panel.bridge.transforms import GENERIC
 from ctas7_panel.events import PAYLOAD_FIELDS, Event
+from ctas7_panel.targetspec import TARGET_PREFIX, get_spec, target_names, target_of, target_topic
 
 RAW_TOPIC = "events"
-TARGETS = ("legion", "dashboard", "neural_mux")
-TARGET_PREFIX = "target."
-TARGET_TOPICS = tuple(TARGET_PREFIX + t for t in TARGETS)
+__all__ = ["TARGET_PREFIX", "target_of"]  # re-exported from the target table
 
 
-def target_of(topic: str) -> str | None:
-    """``"target.legion"`` -> ``"legion"``; the raw topic -> None."""
-    return topic[len(TARGET_PREFIX) :] if topic.startswith(TARGET_PREFIX) else None
+def targets() -> tuple[str, ...]:
+    """The targets the dashboard shows (the target table's, ``ctas7_panel/targetspec.py``)."""
+    return target_names()
+
+
+def target_topics() -> tuple[str, ...]:
+    """The bus topics the dashboard reads besides the raw one: one per target."""
+    return tuple(target_topic(t) for t in target_names())
+
+
+def label(target: str) -> str:
+    """What the dashboard calls ``target`` (its ``TargetSpec.label``)."""
+    spec = get_spec(target)
+    return spec.label if spec is not None else target
+
+
+def color(target: str, default: str) -> str:
+    """The target's chart color (its ``TargetSpec.color``)."""
+    spec = get_spec(target)
+    return spec.color if spec is not None else default
+
+
+TARGETS = targets()  # the built-in targets (targets(): also those registered later)
+TARGET_TOPICS = target_topics()
 
 
 @dataclass(slots=True)
@@ -56,6 +78,25 @@ def looks_raw(event: Event) -> bool:
     """True when the payload carries the fields its type requires (not a target's transform)."""
     spec = PAYLOAD_FIELDS.get(event.event_type)
     return spec is None or all(name in event.payload for name in spec)
+
+
+def raw_view(target: str | None, event: Event) -> Event | None:
+    """``event`` as its producer sent it, when a sighting on ``target``'s topic shows it (None:
+    this sighting cannot tell). The raw topic (``target`` None) shows it as is. A target's
+    generic transform (``bridge.transforms.GENERIC``: an event type with no dedicated transform,
+    e.g. ``test_run_status`` at the dashboard) carries the whole payload under ``data``: that
+    is the raw payload (the wrapper has no ``status`` or ``run_id``, so folding the wrapper
+    would lose them). A dedicated transform's output counts as raw when it still carries the
+    fields its type requires (``looks_raw``)."""
+    if target is None:
+        return event
+    generic = GENERIC.get(target)
+    data = event.payload.get("data")
+    if generic is not None and isinstance(data, dict):
+        inner = event.with_payload(data)
+        if generic(inner) == event.payload:
+            return inner
+    return event if looks_raw(event) else None
 
 
 def _short(value: Any, n: int = 8) -> str:

@@ -38,7 +38,7 @@ import numpy as np
 from ctas7_panel.dashboard.digest import KPI_NAMES, Digest
 from ctas7_panel.dashboard.markup import clock_ms, event_row, table_row
 from ctas7_panel.dashboard.models import DashboardState
-from ctas7_panel.dashboard.records import TARGETS, Record
+from ctas7_panel.dashboard.records import Record, targets
 
 log = logging.getLogger(__name__)
 
@@ -332,7 +332,7 @@ class SessionFeed:
             cols: dict[str, list[Any]] = {
                 "t": [p.t * 1000.0 for p in lat.items]  # ms since the epoch (Bokeh datetime)
             }
-            for route in TARGETS:
+            for route in targets():
                 cols[f"{route}_p50"] = [_nan(p.routes.get(route, (None,))[0]) for p in lat.items]
                 cols[f"{route}_p99"] = [
                     _nan(p.routes[route][1]) if route in p.routes else math.nan for p in lat.items

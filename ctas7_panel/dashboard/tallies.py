@@ -8,25 +8,17 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ctas7_panel.events import Event
+from ctas7_panel.stats import quantiles
 
 PASSED = {"passed", "pass", "ok", "success"}
 FAILED = {"failed", "fail", "error", "errored", "broken"}
 SKIPPED = {"skipped", "skip", "xfailed", "deselected"}
 TASK_OK = {"success", "succeeded", "ok", "completed", "done", "passed"}
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (``q`` in 0..100) of a non-empty sequence."""
-    if not values:
-        raise ValueError("percentile of no values")
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return float(ordered[min(rank, len(ordered)) - 1])
 
 
 def _num(value: Any) -> float | None:
@@ -58,24 +50,18 @@ class SchemaInfo:
     notification_type: str | None = None
 
 
-def tables_from(obj: Any) -> tuple[tuple[str, int], ...] | None:
-    """(table, column count) pairs from a snapshot or payload, whatever its shape; None if none.
+def tables_from(payload: Any) -> tuple[tuple[str, int], ...] | None:
+    """(table, column count) pairs from an event payload's ``tables``/``views``; None if none.
 
-    Accepts the sync node's snapshot file (``{"format": "ctas7-sync-snapshot/1", "snapshot":
-    {...}}``, unwrapped as Legion does), a bare ``to_snapshot()`` dict (``"relations"``: tables
-    and views with their ``columns``), ``{"tables": [{"name", "schema"?, "columns": [...] |
-    "column_count"}]}`` and ``{"tables": {name: {"columns": ...}}}``; views count as tables.
+    A producer may send ``{"tables": [{"name", "schema"?, "columns": [...] | "column_count"}]}``
+    or ``{"tables": {name: {"columns": ...}}}``; views count as tables. The snapshot file is not
+    read here: the hub reads it with ``schema.snapshot_file`` (``snapshot_tables``).
     """
-    if not isinstance(obj, Mapping):
+    if not isinstance(payload, Mapping):
         return None
-    # imported here: the legion package pulls in its engine and pool (~0.5 s); the runtime has
-    # loaded it already when a snapshot is read
-    from ctas7_panel.legion.registry import unwrap_snapshot
-
-    obj, _ = unwrap_snapshot(obj)
     found: list[tuple[str, int]] = []
-    for key in ("tables", "views", "relations"):
-        value = obj.get(key)
+    for key in ("tables", "views"):
+        value = payload.get(key)
         items: Iterable[tuple[str, Any]]
         if isinstance(value, Mapping):
             items = ((str(k), v) for k, v in value.items())
@@ -393,11 +379,11 @@ class LatencyTracker:
         bucket.append(max(ms, 0.0))
 
     def close(self, now: float) -> LatencyPoint:
-        routes = {
-            route: (percentile(vals, 50), percentile(vals, 99), len(vals))
-            for route, vals in self._pending.items()
-            if vals
-        }
+        routes = {}
+        for route, vals in self._pending.items():
+            if vals:
+                qs = quantiles(vals, (0.5, 0.99))
+                routes[route] = (qs[0.5], qs[0.99], len(vals))
         for vals in self._pending.values():
             vals.clear()
         return LatencyPoint(now, routes)
@@ -411,8 +397,8 @@ class BridgeHealth:
     """Routing success and dead letters.
 
     From the ``bridge_metrics`` events each bridge worker publishes (the latest per ``worker``,
-    summed) when there are any; until then from what the hub sees (deliveries on target topics,
-    ``delivery_failed`` events). ``dead_letters`` is the store's count of unreplayed letters.
+    summed) when there are any; until then from what the hub sees (deliveries on target
+    topics). ``dead_letters`` is the store's count of unreplayed letters.
     """
 
     delivered: int = 0
@@ -447,7 +433,7 @@ class BridgeHealth:
 
 
 def fold_bridge(health: BridgeHealth, event: Event, now: float) -> BridgeHealth:
-    """Health after a raw ``bridge_metrics`` or ``delivery_failed`` event."""
+    """Health after a raw ``bridge_metrics`` event."""
     p = event.payload
     if event.event_type == "bridge_metrics":
         workers = dict(health.workers) if health.source == "bridge_metrics" else {}
@@ -464,14 +450,6 @@ def fold_bridge(health: BridgeHealth, event: Event, now: float) -> BridgeHealth:
             source="bridge_metrics",
             updated_at=now,
             workers=workers,
-        )
-    if event.event_type == "delivery_failed" and health.source == "observed":
-        failed = health.failed + 1
-        return replace(
-            health,
-            failed=failed,
-            success_rate=health.delivered / (health.delivered + failed),
-            updated_at=now,
         )
     return health
 

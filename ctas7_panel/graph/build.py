@@ -1,8 +1,8 @@
 """Build the ``Graph`` of one schema state (pure): snapshot + pg_depend facts + tasks + types files.
 
-- From the snapshot (``ctas7_panel.schema.to_snapshot()``, or the sync node's record around
-  it): schema, relation and column nodes; functions; enum, composite and domain types;
-  partitions (edge partition -> parent).
+- From the canonical snapshot (``ctas7_panel.schema.to_snapshot()``; a file is read with
+  ``schema.snapshot_file``, which unwraps the sync node's record): schema, relation and column
+  nodes; functions; enum, composite and domain types; partitions (edge partition -> parent).
 - From the facts (``facts.read_facts``): every dependency ``pg_depend`` records: views and
   materialized views on columns and types, functions (argument and return types, and the
   columns their SQL-standard bodies use), policies, triggers (table, columns, function),
@@ -56,15 +56,6 @@ def _sig(*values: Any) -> str:
     return hashlib.sha1(orjson.dumps(values, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
-def unwrap(snapshot: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None]:
-    """The schema snapshot and its fingerprint, from the sync node's record or a bare one."""
-    inner = snapshot.get("snapshot")
-    if isinstance(inner, Mapping) and "relations" in inner:
-        fp = snapshot.get("fingerprint")
-        return inner, fp if isinstance(fp, str) else None
-    return snapshot, None
-
-
 def build_graph(
     snapshot: Mapping[str, Any],
     facts: DependencyFacts | None = None,
@@ -73,8 +64,8 @@ def build_graph(
     types_files: Sequence[str] = (),
     fingerprint: str | None = None,
 ) -> Graph:
-    """The graph of one schema state; ``fingerprint`` defaults to the record's own."""
-    snap, own_fp = unwrap(snapshot)
+    """The graph of one schema state (``fingerprint``: the snapshot's, when known)."""
+    snap = snapshot
     nodes: dict[NodeId, Node] = {}
     edges: list[Edge] = []
     for s in snap.get("schemas", []):
@@ -114,7 +105,7 @@ def build_graph(
     for task in tasks:
         _add_task(task, by_name, nodes, edges)
     edges = [e for e in edges if e.dependent in nodes and e.referenced in nodes]
-    return Graph(nodes, dedupe_edges(edges), fingerprint or own_fp)
+    return Graph(nodes, dedupe_edges(edges), fingerprint)
 
 
 def _known(nid: NodeId, nodes: Mapping[NodeId, Node]) -> bool:
@@ -130,13 +121,43 @@ def _add_relation(
     edges: list[Edge],
     fk_defs: dict[NodeId, str],
 ) -> None:
+    key = orjson.dumps(rel, option=orjson.OPT_SORT_KEYS)
+    parts = _RELATION_PARTS.get(key)
+    if parts is None:
+        parts = _relation_parts(rel)
+        if len(_RELATION_PARTS) >= _RELATION_PARTS_MAX:
+            _RELATION_PARTS.clear()
+        _RELATION_PARTS[key] = parts
+    rel_nodes, rel_edges, rel_fks = parts
+    for node in rel_nodes:
+        nodes[node.id] = node
+    edges.extend(rel_edges)
+    fk_defs.update(rel_fks)
+
+
+# A relation's nodes by its snapshot entry: between two versions nearly every relation is the
+# same, and its nodes (the sigs of its columns above all) cost most of a build. Pure: the
+# same entry always gives the same nodes; bounded, emptied when full.
+_RelationParts = tuple[tuple[Node, ...], tuple[Edge, ...], tuple[tuple[NodeId, str], ...]]
+_RELATION_PARTS: dict[bytes, _RelationParts] = {}
+_RELATION_PARTS_MAX = 20_000
+
+
+def _relation_parts(rel: Mapping[str, Any]) -> _RelationParts:
     schema, name, kind = str(rel["schema"]), str(rel["name"]), str(rel.get("kind", "table"))
     nid = NodeId(kind, schema, name)
-    nodes[nid] = Node(
-        nid,
-        (("kind", kind),),
-        _sig(kind, rel.get("view_definition"), rel.get("partition_of"), rel.get("partition_bound")),
-    )
+    nodes = [
+        Node(
+            nid,
+            (("kind", kind),),
+            _sig(
+                kind,
+                rel.get("view_definition"),
+                rel.get("partition_of"),
+                rel.get("partition_bound"),
+            ),
+        )
+    ]
     for position, col in enumerate(rel.get("columns", []), start=1):
         cid = column_id(schema, name, str(col["name"]))
         attrs = (
@@ -144,17 +165,19 @@ def _add_relation(
             ("type", col.get("type")),
             ("nullable", bool(col.get("nullable", True))),
         )
-        nodes[cid] = Node(cid, attrs, _sig(*(col.get(k) for k in _COLUMN_SIG)))
-    for con in rel.get("constraints", []):
-        if con.get("kind") == "f":
-            fk_defs[NodeId("foreign_key", schema, name, str(con["name"]))] = _sig(
-                con.get("definition")
-            )
+        nodes.append(Node(cid, attrs, _sig(*(col.get(k) for k in _COLUMN_SIG))))
+    fks = tuple(
+        (NodeId("foreign_key", schema, name, str(con["name"])), _sig(con.get("definition")))
+        for con in rel.get("constraints", [])
+        if con.get("kind") == "f"
+    )
+    edges: tuple[Edge, ...] = ()
     parent = rel.get("partition_of")
     if isinstance(parent, str) and "." in parent:
         p_schema, _, p_name = parent.partition(".")
         # the parent's kind is not known yet: resolved by name once every relation is in
-        edges.append(Edge(nid, NodeId("partitioned_table", p_schema, p_name), False, OBJECT))
+        edges = (Edge(nid, NodeId("partitioned_table", p_schema, p_name), False, OBJECT),)
+    return tuple(nodes), edges, fks
 
 
 def _add_task(

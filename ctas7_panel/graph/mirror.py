@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from ctas7_panel.graph.delta import GraphDelta
 from ctas7_panel.graph.impact import ADDED, CHANGED, REMOVED
 from ctas7_panel.graph.model import Edge, Graph, Node, NodeId
 from ctas7_panel.graph.surql import (
@@ -175,15 +176,117 @@ def plan_sync(
     dropped = set(edge_drop)
     edge_add = [e for k, e in edges.items() if k not in state.edges or k in dropped]
 
+    # what the mirror holds next: tombstones, unless a new node took over their record id
+    next_nodes = {
+        k: (sig, False)
+        for k, (sig, _) in state.nodes.items()
+        if k not in keys and _key_rid(k) not in new_rids
+    }
+    next_nodes.update({k: (graph.nodes[n].sig, True) for k, n in keys.items()})
+    next_state = MirrorState(
+        graph.fingerprint if graph.fingerprint is not None else state.hash,
+        next_nodes,
+        {k: e.breaking for k, e in edges.items()},
+        frozenset(state.observed - set(keys)),
+    )
+    return _plan(
+        state, graph, inserts, replaces, tombstones, changes,
+        [_edge_rid_from_key(k) for k in edge_drop], edge_add, next_state,
+        at=at, version=version, generation=generation,
+    )  # fmt: skip
+
+
+def plan_delta(
+    state: MirrorState,
+    delta: GraphDelta,
+    graph: Graph,
+    *,
+    at: float,
+    version: Mapping[str, Any] | None = None,
+    generation: int = 0,
+) -> SyncPlan:
+    """``plan_sync`` for a mirror holding ``state`` = the graph ``delta`` starts from, and
+    ``graph`` = that graph with ``delta`` applied: only the nodes and edges the delta names are
+    looked at and written (milliseconds for a one-column DDL on 16,000 nodes, where comparing
+    whole graphs takes a few hundred)."""
+    added_keys = {node_key(n.id): n for n in delta.added}
+    removed_keys = {node_key(n): n for n in delta.removed}
+    # record ids a new node may take over: removed now, tombstones, nodes only events created
+    reusable = {rid(n) for n in delta.removed}
+    reusable.update(_key_rid(k) for k, (_, present) in state.nodes.items() if not present)
+    reusable.update(_key_rid(k) for k in state.observed)
+    inserts: dict[str, list[dict[str, Any]]] = {}
+    replaces: list[dict[str, Any]] = []
+    changes: list[tuple[str, NodeId]] = []
+    for key, node in added_keys.items():
+        changes.append((ADDED, node.id))
+        rec = node_record(node, graph)
+        if key in state.nodes or rid(node.id) in reusable:
+            replaces.append(rec)
+        else:
+            inserts.setdefault(rid(node.id).table, []).append(rec)
+    for node in delta.changed:
+        seen = state.nodes.get(node_key(node.id))
+        if seen is None or not seen[1]:  # not in the mirror after all: write it as new
+            changes.append((ADDED, node.id))
+        elif seen[0] != node.sig:
+            changes.append((CHANGED, node.id))
+        replaces.append(node_record(node, graph))
+    new_rids = {rid(n.id) for n in delta.added}
+    for nid in delta.removed:
+        changes.append((REMOVED, nid))
+    tombstones = [rid(n) for n in delta.removed if rid(n) not in new_rids]
+    edges_dropped = [edge_rid(e.dependent, e.referenced, e.scope) for e in delta.edges_removed]
+
+    next_nodes = dict(state.nodes)
+    for key in removed_keys:
+        next_nodes[key] = (next_nodes.get(key, ("", False))[0], False)
+    for key in [k for k, (_, present) in next_nodes.items() if not present and new_rids]:
+        if key not in added_keys and _key_rid(key) in new_rids:
+            del next_nodes[key]  # its record id now holds a new node
+    for node in (*delta.added, *delta.changed):
+        next_nodes[node_key(node.id)] = (node.sig, True)
+    next_edges = dict(state.edges)
+    for e in delta.edges_removed:
+        next_edges.pop(edge_key(e), None)
+    for e in delta.edges_added:
+        next_edges[edge_key(e)] = e.breaking
+    next_state = MirrorState(
+        graph.fingerprint if graph.fingerprint is not None else state.hash,
+        next_nodes,
+        next_edges,
+        frozenset(state.observed - set(added_keys)),
+    )
+    return _plan(
+        state, graph, inserts, replaces, tombstones, changes, edges_dropped,
+        list(delta.edges_added), next_state, at=at, version=version, generation=generation,
+    )  # fmt: skip
+
+
+def _plan(
+    state: MirrorState,
+    graph: Graph,
+    inserts: Mapping[str, Sequence[dict[str, Any]]],
+    replaces: Sequence[dict[str, Any]],
+    tombstones: Sequence[Rid],
+    changes: Sequence[tuple[str, NodeId]],
+    edge_drop: Sequence[Rid],
+    edge_add: Sequence[Edge],
+    next_state: MirrorState,
+    *,
+    at: float,
+    version: Mapping[str, Any] | None,
+    generation: int,
+) -> SyncPlan:
+    """The one transaction that writes a delta (shared by ``plan_sync`` and ``plan_delta``)."""
     fp = graph.fingerprint
     new_version = fp is not None and fp != state.hash
     out: list[str] = ["BEGIN TRANSACTION"]
     if edge_drop:
-        ids = [_edge_rid_from_key(k) for k in edge_drop]
-        out.append(f"LET $gone_edges = {lit(ids)}")
+        out.append(f"LET $gone_edges = {lit(list(edge_drop))}")
         out.append("DELETE $gone_edges RETURN NONE")
     if tombstones:
-        out.append(f"LET $gone = {lit(tombstones)}")
+        out.append(f"LET $gone = {lit(list(tombstones))}")
         out.append(f"UPDATE $gone SET present = false, removed_in = {lit(fp)} RETURN NONE")
     for table, records in sorted(inserts.items()):
         for chunk in _chunks(records, 5000):
@@ -202,14 +305,6 @@ def plan_sync(
     out.append("COMMIT TRANSACTION")
     removed = sum(1 for c, _ in changes if c == REMOVED)
     added = sum(1 for c, _ in changes if c == ADDED)
-    next_nodes = {k: (sig, False) for k, (sig, _) in state.nodes.items() if k not in keys}
-    next_nodes.update({k: (graph.nodes[n].sig, True) for k, n in keys.items()})
-    next_state = MirrorState(
-        fp if fp is not None else state.hash,
-        next_nodes,
-        {k: e.breaking for k, e in edges.items()},
-        frozenset(state.observed - set(keys)),
-    )
     return SyncPlan(
         ";\n".join(out) + ";",
         added=added,
@@ -261,9 +356,15 @@ def _version_statements(
         **_counts(graph),
         **{k: v for k, v in extra.items() if k not in {"hash", "previous", "at"}},
     }
-    out = [f"UPSERT {me} CONTENT {lit(body)} RETURN NONE"]
+    # a version met again (a change rolled back: A -> B -> A) shows its latest diff, as its
+    # `previous` and `impact` do; `follows` keeps every transition
+    out = [
+        f"LET $old_changes = array::flatten((SELECT VALUE ->changed FROM {me}))",
+        "DELETE $old_changes RETURN NONE",
+        f"UPSERT {me} CONTENT {lit(body)} RETURN NONE",
+    ]
     if previous:
-        link = {"id": Rid("follows", (fp,)), "in": me, "out": version_rid(previous)}
+        link = {"id": Rid("follows", (fp, previous)), "in": me, "out": version_rid(previous)}
         out.append(f"INSERT RELATION IGNORE INTO follows {lit(link)} RETURN NONE")
     links = [
         {

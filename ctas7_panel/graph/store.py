@@ -19,6 +19,7 @@ the first statement's result) and raises ``DatabaseError`` naming the first fail
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -28,10 +29,20 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from ctas7_panel.errors import ConfigError, DatabaseError
 from ctas7_panel.graph import surql
-from ctas7_panel.graph.mirror import STATE_QUERY, MirrorState, SyncPlan, plan_event, plan_sync
+from ctas7_panel.graph.delta import DeltaMismatch, GraphDelta, apply_delta, graph_delta
+from ctas7_panel.graph.mirror import (
+    STATE_QUERY,
+    MirrorState,
+    SyncPlan,
+    plan_delta,
+    plan_event,
+    plan_sync,
+)
 from ctas7_panel.graph.model import Graph, NodeId
 from ctas7_panel.graph.storelock import StoreLock
 from ctas7_panel.graph.surql import node_key
+
+log = logging.getLogger(__name__)
 
 SCHEMES = ("surrealkv", "mem", "memory", "ws", "wss")
 
@@ -121,7 +132,7 @@ class GraphStore:
         self._lock = StoreLock(self.url.path) if self.url.path is not None else None
         self._serial = asyncio.Lock()
         # the state this writer last wrote, and the generation it wrote it under
-        self._cache: tuple[int, MirrorState] | None = None
+        self._cache: tuple[int, MirrorState, Graph | None] | None = None
 
     async def __aenter__(self) -> GraphStore:
         await self.open()
@@ -217,35 +228,73 @@ class GraphStore:
         """What the mirror holds (read back in full: seconds for 16,000 nodes)."""
         return MirrorState.from_results(await self.query(STATE_QUERY))
 
-    async def _current(self) -> tuple[int, MirrorState]:
-        """The mirror's generation and state: the copy this writer keeps when the mirror is
-        still at the generation it wrote last, else read back in full."""
+    async def _current(self) -> tuple[int, MirrorState, Graph | None]:
+        """The mirror's generation and state, and the graph last written: the copy this writer
+        keeps when the mirror is still at the generation it wrote last, else the state read
+        back in full (and no graph)."""
         (generation,) = await self.query("RETURN (SELECT VALUE generation FROM ONLY mirror:state);")
         gen = generation if isinstance(generation, int) else 0
         if self._cache is not None and self._cache[0] == gen:
             return self._cache
         self._cache = None
-        return gen, await self.state()
+        return gen, await self.state(), None
+
+    @property
+    def graph(self) -> Graph | None:
+        """The graph this writer last mirrored (None before its first sync)."""
+        return None if self._cache is None else self._cache[2]
+
+    @property
+    def kept_state(self) -> MirrorState | None:
+        """The mirror's state as this writer last wrote it (None before its first sync)."""
+        return None if self._cache is None else self._cache[1]
 
     async def sync(
         self, graph: Graph, *, version: Mapping[str, Any] | None = None, at: float | None = None
     ) -> SyncPlan:
-        """Bring the mirror to ``graph`` in one transaction (``mirror.plan_sync``)."""
-        gen, state = await self._current()
-        plan = plan_sync(
-            state,
-            graph,
-            at=time.time() if at is None else at,
-            version=version,
-            generation=gen + 1,
-        )
+        """Bring the mirror to ``graph`` in one transaction: the delta from the graph this
+        writer last wrote (``delta.graph_delta``, ``mirror.plan_delta``), or from the state read
+        back when it has none (``mirror.plan_sync``)."""
+        gen, state, last = await self._current()
+        when = time.time() if at is None else at
+        if last is not None:
+            plan = plan_delta(
+                state, graph_delta(last, graph), graph, at=when, version=version,
+                generation=gen + 1,
+            )  # fmt: skip
+        else:
+            plan = plan_sync(state, graph, at=when, version=version, generation=gen + 1)
+        await self._write(plan, gen, graph)
+        return plan
+
+    async def apply(
+        self, delta: GraphDelta, *, version: Mapping[str, Any] | None = None,
+        at: float | None = None,
+    ) -> SyncPlan | None:  # fmt: skip
+        """Write ``delta`` when it starts from the graph this writer last mirrored (and the
+        mirror is still at the generation it wrote): no graph is read or compared. None when
+        it does not apply (no graph kept, another writer moved on, another start): the caller
+        reads the whole graph and calls ``sync``."""
+        gen, state, last = await self._current()
+        if last is None:
+            return None
+        try:
+            graph = apply_delta(last, delta)
+        except DeltaMismatch as exc:
+            log.info("graph delta not applied (%s); the whole graph is compared instead", exc)
+            return None
+        when = time.time() if at is None else at
+        plan = plan_delta(state, delta, graph, at=when, version=version, generation=gen + 1)
+        await self._write(plan, gen, graph)
+        return plan
+
+    async def _write(self, plan: SyncPlan, gen: int, graph: Graph) -> None:
         try:
             await self.query(plan.text)
         except BaseException:
             self._cache = None
             raise
-        self._cache = (gen + 1, plan.next_state)
-        return plan
+        self._cache = (gen + 1, plan.next_state, graph)
 
     async def record_event(
         self,
@@ -262,10 +311,10 @@ class GraphStore:
         await self.query(text)
         name = payload.get("name")
         if event_type == "task_executed" and self._cache is not None and isinstance(name, str):
-            gen, state = self._cache  # the run may have created a placeholder task node
+            gen, state, graph = self._cache  # the run may have created a placeholder task node
             key = node_key(NodeId("legion_task", "", name))
             if key not in state.nodes and key not in state.observed:
-                self._cache = (gen, replace(state, observed=state.observed | {key}))
+                self._cache = (gen, replace(state, observed=state.observed | {key}), graph)
         return True
 
     async def current_hash(self) -> str | None:

@@ -11,6 +11,10 @@ old graph is rebuilt from the previous snapshot with the *new* facts: dependenci
 objects that still exist are right, those of dropped objects are missing; the summary then says
 ``"basis": "partial"`` (else ``"catalog"``). Nothing here ever fails a pass: an error is logged
 and the event goes out without ``impact``.
+
+The graph delta of each version (``delta.graph_delta``, on the ``catalog`` basis only) is left
+in ``<hash cache>.graph_deltas/<new hash>.json`` before the event goes out: the bridge's graph
+target applies it to the graph it mirrored last instead of reading the database again.
 """
 
 from __future__ import annotations
@@ -21,12 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from ctas7_panel.graph.build import build_graph
+from ctas7_panel.graph.delta import GraphDelta, changes_of, graph_delta, write_delta
 from ctas7_panel.graph.facts import DependencyFacts, read_facts
-from ctas7_panel.graph.impact import graph_changes, impact_of_changes, summary
+from ctas7_panel.graph.impact import impact_of_changes, summary
 from ctas7_panel.graph.model import Graph
 from ctas7_panel.graph.tasks import default_manifest_path, read_manifest
 
 log = logging.getLogger(__name__)
+
+MAX_HANDED_OVER = 50_000  # nodes + edges in a delta handed to the graph target
 
 
 class ImpactTracker:
@@ -34,6 +41,7 @@ class ImpactTracker:
 
     def __init__(self, *, types_files: Sequence[str], hash_cache_path: str | Path) -> None:
         self.types_files = tuple(str(p) for p in types_files)
+        self.hash_cache_path = Path(hash_cache_path)
         self.manifest_path = default_manifest_path(hash_cache_path)
         self.graph: Graph | None = None
         self._facts: DependencyFacts | None = None
@@ -77,9 +85,12 @@ class ImpactTracker:
                 previous = self._build(old_snapshot, self._facts, old_hash)
                 basis = "partial"
             old12, new12 = (old_hash or "unknown")[:12], fingerprint[:12]
+            delta = graph_delta(previous, new)
+            if basis == "catalog":
+                self._hand_over(delta)
             result = impact_of_changes(
                 previous,
-                graph_changes(previous, new),
+                changes_of(previous, delta),
                 target=f"schema {old12} -> {new12}",
                 to_fingerprint=fingerprint,
             )
@@ -87,3 +98,13 @@ class ImpactTracker:
         except Exception as exc:  # the event matters more than its impact
             log.warning("impact of schema %s not computed: %s", fingerprint[:12], exc)
             return None
+
+    def _hand_over(self, delta: GraphDelta) -> None:
+        """Leave the delta for the bridge's graph target (``delta.write_delta``): it then
+        mirrors the new version without reading the database's graph again."""
+        if delta.size > MAX_HANDED_OVER or delta.new_fingerprint is None:
+            return  # a big migration: the target compares whole graphs, as it would anyway
+        try:
+            write_delta(self.hash_cache_path, delta)
+        except Exception as exc:  # the mirror falls back to reading the graph
+            log.warning("graph delta of %s not written: %s", delta.new_fingerprint[:12], exc)

@@ -4,7 +4,8 @@
 ``registry`` (pure: tables/columns/types of one schema hash), ``query`` (pure: a validated
 query compiled to SQL), ``tasks`` (tasks, running contexts, results), ``reload`` (pure: what an
 event asks for, node capabilities), ``dbmux`` (the psycopg pool), ``watch`` (watchfiles),
-``engine`` (the engine). See ``docs/legion.md``.
+``loader`` (the registry from the snapshot file or the database), ``outbox`` (events waiting
+for the bus), ``engine`` (the engine). See ``docs/legion.md``.
 """
 
 from __future__ import annotations

@@ -26,14 +26,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import inspect
 import logging
-import os
-import threading
+import math
 import time
-from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,11 +39,12 @@ from ctas7_panel import events as ev
 from ctas7_panel.errors import ConfigError, Ctas7Error, EventError, SchemaError, UsageError
 from ctas7_panel.events import Event
 from ctas7_panel.legion.dbmux import DatabaseMux, PoolGone
+from ctas7_panel.legion.loader import SnapshotLoader
+from ctas7_panel.legion.outbox import Outbox
 from ctas7_panel.legion.query import Query
 from ctas7_panel.legion.registry import (
     Dependency,
     TableRegistry,
-    registry_from_snapshot,
 )
 from ctas7_panel.legion.reload import affected_by, node_capabilities, reload_request
 from ctas7_panel.legion.tasks import (
@@ -60,12 +58,15 @@ from ctas7_panel.legion.tasks import (
 from ctas7_panel.legion.watch import artifact_hash, watch_artifacts
 from ctas7_panel.schema.artifacts import default_snapshot_path
 from ctas7_panel.settings import Settings
+from ctas7_panel.streams.bus import DEFAULT_TOPIC
+from ctas7_panel.streams.dedup import SeenIds
+from ctas7_panel.targetspec import LEGION, target_topic
 
 log = logging.getLogger(__name__)
 
-LEGION_TOPIC = "target.legion"
+LEGION_TOPIC = target_topic(LEGION)
 LEGION_GROUP = "legion"
-EVENTS_TOPIC = "events"
+EVENTS_TOPIC = DEFAULT_TOPIC  # where producers publish raw events
 SchemaListener = Callable[[Event], Any]  # sync or async; its errors are logged, never raised
 
 
@@ -84,35 +85,6 @@ class ReloadReport:
     trigger: str
     pool: str  # "recreated" | "kept: <why>"
     skipped: bool = False
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while a snapshot is parsed (~0.5 M new objects, no cycles).
-
-    Parsing allocates enough objects to trigger several collections, each of which walks the
-    previous registry too; the parsed JSON has no reference cycles, so nothing is lost by
-    waiting. Process-wide for the ~30 ms of the parse; nested or concurrent use is safe.
-    """
-    global _gc_pauses
-    with _gc_lock:
-        if _gc_pauses == 0 and gc.isenabled():
-            gc.disable()
-            _gc_pauses = 1
-        elif _gc_pauses:
-            _gc_pauses += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            if _gc_pauses:
-                _gc_pauses -= 1
-                if _gc_pauses == 0:
-                    gc.enable()
-
-
-_gc_lock = threading.Lock()
-_gc_pauses = 0
 
 
 class LegionExecutionEngine:
@@ -164,10 +136,10 @@ class LegionExecutionEngine:
         self._task_handles: set[asyncio.Task[Any]] = set()
         self._background: set[asyncio.Task[Any]] = set()
         self._reload_lock = asyncio.Lock()
-        self._seen: OrderedDict[str, None] = OrderedDict()
-        self._outbox: deque[Event] = deque(maxlen=outbox_size)
+        self._seen = SeenIds(capacity=10_000, ttl=math.inf)  # schema events already handled
+        self._outbox = Outbox(outbox_size)
         self._capabilities: dict[str, Any] = {}
-        self._parsed: tuple[tuple[str, int, int, int], TableRegistry, str | None] | None = None
+        self._loader = SnapshotLoader(url, self.snapshot_path, self.hash_cache_path, db_timeout)
         self._last_update: float | None = None
         self._last_report: ReloadReport | None = None
         # task name -> what its registered queries touch: the task manifest (graph.tasks)
@@ -513,68 +485,10 @@ class LegionExecutionEngine:
     def _load_registry(
         self, new_hash: str | None, snapshot_path: Path | None = None
     ) -> TableRegistry:
-        """Parse the snapshot (or reuse the parse of the very same file) into a registry.
-
-        Runs in a worker thread. The parse is cached by the file's identity (inode, size,
-        mtime): the sync node replaces the file atomically, so a new schema is a new inode.
-        """
-        from ctas7_panel.schema.snapshot_file import read_snapshot_file
-
-        path = snapshot_path or self.snapshot_path
-        try:
-            st = os.stat(path)
-            ident: tuple[str, int, int, int] | None = (
-                str(path),
-                st.st_ino,
-                st.st_size,
-                st.st_mtime_ns,
-            )
-        except OSError:
-            ident = None
-        cached = self._parsed
-        if ident is not None and cached is not None and cached[0] == ident:
-            parsed, fingerprint = cached[1], cached[2]
-        elif ident is None and snapshot_path is None and not len(self._registry):
-            # nothing on disk yet (no sync has run here): read the schema from the database
-            return self._introspect_registry(path, new_hash)
-        else:
-            with _gc_paused():
-                loaded = read_snapshot_file(path)
-            fingerprint = loaded.fingerprint
-            parsed = registry_from_snapshot(loaded.snapshot, fingerprint)
-            if ident is not None:
-                self._parsed = (ident, parsed, fingerprint)
-        # the file's own fingerprint is the truth about what it holds (a newer sync may already
-        # have replaced the snapshot an event announced)
-        schema_hash = fingerprint or new_hash or artifact_hash(self.hash_cache_path, path)
-        return parsed.with_hash(schema_hash)
-
-    def _introspect_registry(self, missing: Path, new_hash: str | None) -> TableRegistry:
-        """The registry read from the live database (no snapshot file yet); empty if that fails.
-
-        Same introspection and fingerprint as the Schema Sync Node, so when its snapshot lands
-        the hash matches and nothing reloads.
-        """
-        from ctas7_panel import pgtools
-        from ctas7_panel.schema.introspect import introspect
-        from ctas7_panel.schema.options import TypegenOptions
-        from ctas7_panel.schema.snapshot import fingerprint, to_snapshot
-
-        try:
-            with pgtools.connect(self.database_url, timeout=self._db_timeout) as conn:
-                with _gc_paused():
-                    snapshot = to_snapshot(introspect(conn, TypegenOptions()))
-        except Ctas7Error as exc:
-            log.warning(
-                "legion: no schema snapshot at %s and the database could not be read (%s); "
-                "the registry is empty until a snapshot arrives",
-                missing,
-                exc,
-            )
-            return TableRegistry(new_hash, {})
-        fp = fingerprint(snapshot)
-        log.info("legion: no schema snapshot at %s yet; read the schema from the database", missing)
-        return registry_from_snapshot(snapshot, fp)
+        """The registry of the snapshot (``SnapshotLoader``); runs in a worker thread."""
+        return self._loader.load(
+            new_hash, snapshot_path, introspect_if_missing=not len(self._registry)
+        )
 
     async def prefetch_snapshot(self, snapshot_path: Path | None = None) -> bool:
         """Parse the snapshot on disk now, so the next reload of that file skips the parse.
@@ -682,17 +596,8 @@ class LegionExecutionEngine:
         )
 
     async def _publish(self, event: Event) -> None:
-        if self.bus is None:
-            return
-        self._outbox.append(event)
-        while self._outbox:
-            head = self._outbox[0]
-            try:
-                await self.bus.publish(head, topic=EVENTS_TOPIC)
-            except Ctas7Error as exc:
-                log.warning("legion: cannot publish %s yet (%s); kept in the outbox", head, exc)
-                return
-            self._outbox.popleft()
+        if self.bus is not None:
+            await self._outbox.publish(self.bus, event, EVENTS_TOPIC)
 
     async def _notify(self, event: Event) -> None:
         for fn in list(self._listeners):
@@ -706,12 +611,7 @@ class LegionExecutionEngine:
                 log.exception("legion: schema update listener %r failed", fn)
 
     def _first_time(self, event_id: str) -> bool:
-        if event_id in self._seen:
-            return False
-        self._seen[event_id] = None
-        while len(self._seen) > 10_000:
-            self._seen.popitem(last=False)
-        return True
+        return not self._seen.check_and_add(event_id)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         async def run() -> None:

@@ -1,11 +1,9 @@
 """The typed table registry: which tables and columns exist, and their types, under one hash.
 
-Built from the schema snapshot the Schema Sync Node writes (``to_snapshot()`` of
-``ctas7_panel.schema``): tables and views, each with its columns (name, type, nullability,
-default, identity, generated). ``registry_from_snapshot`` reads the snapshot forgivingly, so a
-small change in its layout does not break Legion: tables may be a list of objects or a mapping
-keyed by ``schema.name``, or nested under ``schemas`` -> ``<schema>`` -> ``tables``/``views``;
-columns a list of objects or a mapping keyed by name.
+Built from the canonical schema snapshot (``ctas7_panel.schema.snapshot``; the file is read by
+``schema.snapshot_file``, the one loader): tables and views, each with its columns (name, type,
+nullability, default, identity, generated). Anything that is not that layout is a
+``SchemaError`` saying how to regenerate it.
 
 Everything here is pure: no I/O. ``check`` raises ``SchemaError`` naming the missing table or
 column and the schema hash it was checked against.
@@ -18,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ctas7_panel.errors import SchemaError
+from ctas7_panel.schema.snapshot import Snapshot
 
 DEFAULT_SCHEMA = "public"
 
@@ -113,11 +112,11 @@ class RawRelation:
     schema: str
     name: str
     kind: str
-    columns: Any  # the snapshot's column list or mapping
+    columns: list[Any]  # the snapshot's column objects
 
     @property
     def column_count(self) -> int:
-        return len(self.columns) if isinstance(self.columns, list | Mapping) else 0
+        return len(self.columns)
 
 
 class TableRegistry:
@@ -174,7 +173,7 @@ class TableRegistry:
             if raw is None:
                 return None
             info = self._built[q] = TableInfo(
-                raw.schema, raw.name, tuple(_parse_columns(raw.columns)), raw.kind
+                raw.schema, raw.name, tuple(_parse_columns(raw)), raw.kind
             )
         return info
 
@@ -221,131 +220,53 @@ def _short(schema_hash: str | None) -> str:
 
 # --- reading a snapshot ------------------------------------------------------------------------
 
+_REGENERATE = "regenerate it with `ctas7 schema sync`"
 
-def unwrap_snapshot(obj: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None]:
-    """The schema snapshot and its fingerprint from the sync node's snapshot file.
 
-    The file is a record ``{"format": "ctas7-sync-snapshot/1", "fingerprint": ..., "snapshot":
-    {...}}``; a bare ``to_snapshot()`` dict is accepted too (fingerprint None).
+def registry_from_snapshot(snapshot: Snapshot, schema_hash: str | None) -> TableRegistry:
+    """The registry of every table and view in a canonical snapshot; ``SchemaError`` if it is
+    not one.
+
+    ``snapshot`` is what ``schema.snapshot_file.read_snapshot_file`` returns (the one loader of
+    snapshot files, which unwraps the sync node's record and checks the format) or
+    ``schema.snapshot.to_snapshot``'s result: ``{"format": 1, "relations": [{"schema", "name",
+    "kind", "columns": [...]}, ...]}``. Columns are read when a relation is first looked up.
     """
-    inner = obj.get("snapshot")
-    if isinstance(inner, Mapping):
-        fp = obj.get("fingerprint")
-        return inner, fp if isinstance(fp, str) and fp else None
-    return obj, None
-
-
-def registry_from_snapshot(snapshot: Mapping[str, Any], schema_hash: str | None) -> TableRegistry:
-    """The registry of every table and view in ``snapshot``; ``SchemaError`` if it has none.
-
-    ``snapshot`` may be the sync node's record (unwrapped with ``unwrap_snapshot``); its
-    fingerprint is used when ``schema_hash`` is None.
-    """
-    if not isinstance(snapshot, Mapping):
-        raise SchemaError(f"schema snapshot must be a JSON object, got {type(snapshot).__name__}")
-    snapshot, fingerprint = unwrap_snapshot(snapshot)
-    schema_hash = schema_hash or fingerprint
+    relations = snapshot.get("relations") if isinstance(snapshot, Mapping) else None
+    if not isinstance(relations, list):
+        raise SchemaError(f"schema snapshot has no 'relations' list: {_REGENERATE}")
     raw: dict[str, RawRelation] = {}
-    for rel in _relations(snapshot):
-        raw[f"{rel.schema}.{rel.name}"] = rel
-    if not raw and not _declares_empty(snapshot):
-        raise SchemaError(
-            "schema snapshot has no 'tables' (or 'schemas' -> tables): regenerate it with "
-            "`ctas7 schema sync`"
-        )
+    for i, rel in enumerate(relations):
+        if not (
+            isinstance(rel, Mapping)
+            and isinstance(rel.get("schema"), str)
+            and isinstance(rel.get("name"), str)
+            and isinstance(rel.get("columns"), list)
+        ):
+            raise SchemaError(
+                f"schema snapshot relation #{i} is not an object with 'schema', 'name' and a "
+                f"'columns' list: {_REGENERATE}"
+            )
+        kind = rel.get("kind")
+        kind = kind if isinstance(kind, str) else "table"
+        r = RawRelation(rel["schema"], rel["name"], kind, rel["columns"])
+        raw[f"{r.schema}.{r.name}"] = r
     return TableRegistry(schema_hash, raw)
 
 
-def _declares_empty(snapshot: Mapping[str, Any]) -> bool:
-    return any(key in snapshot for key in ("tables", "views", "relations", "schemas"))
-
-
-def _relations(snapshot: Mapping[str, Any]) -> Iterator[RawRelation]:
-    for key, kind in (("tables", "table"), ("views", "view"), ("relations", "table")):
-        yield from _parse_group(snapshot.get(key), None, kind)
-    schemas = snapshot.get("schemas")
-    if isinstance(schemas, Mapping):
-        for schema_name, body in schemas.items():
-            if isinstance(body, Mapping):
-                for key, kind in (("tables", "table"), ("views", "view")):
-                    yield from _parse_group(body.get(key), str(schema_name), kind)
-
-
-def _parse_group(group: Any, schema: str | None, kind: str) -> Iterator[RawRelation]:
-    if isinstance(group, Mapping):
-        items: Iterable[tuple[str | None, Any]] = group.items()
-    elif isinstance(group, list):
-        items = ((None, item) for item in group)
-    else:
-        return
-    for key, body in items:
-        if not isinstance(body, Mapping):
-            continue
-        name = body.get("name") or key
-        if not isinstance(name, str):
-            continue
-        table_schema = body.get("schema") or schema
-        if table_schema is None and "." in name:
-            table_schema, name = name.split(".", 1)
-        raw_kind = body.get("kind") or body.get("type") or kind
-        yield RawRelation(
-            str(table_schema or DEFAULT_SCHEMA),
-            name,
-            raw_kind if isinstance(raw_kind, str) else kind,
-            body.get("columns"),
-        )
-
-
-def _parse_columns(columns: Any) -> Iterator[ColumnInfo]:
-    if isinstance(columns, Mapping):
-        items: Iterable[tuple[str | None, Any]] = columns.items()
-    elif isinstance(columns, list):
-        items = ((None, c) for c in columns)
-    else:
-        return
-    for key, body in items:
-        if isinstance(body, str):  # {"name": "type"}
-            if key is not None:
-                yield ColumnInfo(key, body)
-            continue
-        if not isinstance(body, Mapping):
-            continue
-        name = body.get("name") or key
-        if not isinstance(name, str):
-            continue
+def _parse_columns(rel: RawRelation) -> Iterator[ColumnInfo]:
+    for i, body in enumerate(rel.columns):
+        if not isinstance(body, Mapping) or not isinstance(body.get("name"), str):
+            raise SchemaError(
+                f"schema snapshot column #{i} of {rel.schema}.{rel.name} is not an object with "
+                f"a 'name': {_REGENERATE}"
+            )
+        identity = body.get("identity")
         yield ColumnInfo(
-            name=name,
-            type=str(_first(body, ("type", "data_type", "format", "type_name"), "unknown")),
-            nullable=_nullable(body),
-            has_default=_first(body, ("default", "default_value"), None) is not None
-            or bool(body.get("has_default")),
-            identity=_identity(body),
-            generated=bool(_first(body, ("generated", "is_generated"), False)),
+            name=body["name"],
+            type=str(body.get("type") or "unknown"),
+            nullable=bool(body.get("nullable", True)),
+            has_default=body.get("default") is not None,
+            identity=str(identity).upper() if identity else None,
+            generated=bool(body.get("generated")),
         )
-
-
-def _first(body: Mapping[str, Any], keys: tuple[str, ...], default: Any) -> Any:
-    for k in keys:
-        if k in body and body[k] is not None:
-            return body[k]
-    return default
-
-
-def _nullable(body: Mapping[str, Any]) -> bool:
-    if "nullable" in body:
-        return bool(body["nullable"])
-    if "is_nullable" in body:
-        v = body["is_nullable"]
-        return v.upper() == "YES" if isinstance(v, str) else bool(v)
-    if "not_null" in body:
-        return not body["not_null"]
-    return True
-
-
-def _identity(body: Mapping[str, Any]) -> str | None:
-    v = _first(body, ("identity", "identity_generation"), None)
-    if v is None or v is False or v == "":
-        return None
-    if v is True:
-        return "BY DEFAULT"
-    return str(v).upper()

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -154,30 +156,47 @@ def shrink(value: Any, max_chars: int = ITEM_BUDGET) -> Any:
     return {"truncated": True, "chars": len(text), "preview": text[:keep]}
 
 
+def char_costs(text: str, *, escaped: bool) -> list[int]:
+    """What each character of ``text`` costs: 1, or (``escaped``) its length inside a JSON
+    string as ``dumps`` writes it (``"`` and ``\\`` cost 2, a NUL 6, an astral character 1).
+    JSON escapes character by character, so a piece costs the sum of its characters' costs."""
+    if not escaped:
+        return [1] * len(text)
+    table: dict[str, int] = {}
+    for ch in set(text):
+        try:
+            table[ch] = len(dumps(ch)) - 2
+        except orjson.JSONEncodeError:  # a lone surrogate: what \\uXXXX would take
+            table[ch] = 6
+    return [table[ch] for ch in text]
+
+
 def text_pages(text: str, budget: int, *, escaped: bool = False) -> list[tuple[int, int]]:
-    """Cut ``text`` into ``(start, end)`` slices of at most ``budget`` characters (counted as
-    JSON string content when ``escaped``: a newline costs two), at line ends where possible;
-    the slices concatenate to ``text`` exactly."""
+    """Cut ``text`` into ``(start, end)`` slices that concatenate to ``text`` exactly.
 
-    def cost(piece: str) -> int:
-        return len(dumps(piece)) - 2 if escaped else len(piece)
-
+    Each slice costs at most ``budget`` (characters, or with ``escaped`` its length as JSON
+    string content: a newline costs two, a NUL six), except a single character that alone
+    costs more. A page ends at the last line end that fits (``str.splitlines``' line ends, where
+    ``\\r\\n`` is one), and only a line longer than a page is cut inside. Empty text is one
+    empty slice. O(n) to prepare, then a binary search per page.
+    """
+    if budget < 1:
+        raise ValueError(f"budget {budget} must be at least 1")
+    if not text:
+        return [(0, 0)]
+    prefix = [0, *itertools.accumulate(char_costs(text, escaped=escaped))]
+    line_ends = list(itertools.accumulate(len(line) for line in text.splitlines(keepends=True)))
     out: list[tuple[int, int]] = []
-    start = pos = used = 0
-    for line in text.splitlines(keepends=True):
-        c = cost(line)
-        if used + c > budget and pos > start:
-            out.append((start, pos))
-            start, used = pos, 0
-        while c > budget:  # one line longer than a page: cut it
-            step = max(1, budget * len(line) // max(c, 1))
-            out.append((pos, pos + step))
-            line, pos = line[step:], pos + step
-            start, c = pos, cost(line)
-        used += c
-        pos += len(line)
-    if pos > start or not out:
-        out.append((start, pos))
+    start, n = 0, len(text)
+    while start < n:
+        # the furthest end whose piece fits; at least one character
+        end = max(start + 1, bisect.bisect_right(prefix, prefix[start] + budget) - 1)
+        if end < n:
+            i = bisect.bisect_right(line_ends, end) - 1  # the last line end at or before end
+            if i >= 0 and line_ends[i] > start:
+                end = line_ends[i]
+        out.append((start, end))
+        start = end
     return out
 
 
@@ -186,6 +205,7 @@ __all__ = [
     "ITEM_BUDGET",
     "Cursor",
     "Page",
+    "char_costs",
     "check_key",
     "decode_cursor",
     "dumps",

@@ -30,6 +30,7 @@ from ctas7_panel.mcp.sources import Telemetry
 if TYPE_CHECKING:
     from ctas7_panel.events import Event
     from ctas7_panel.runtime import Runtime
+    from ctas7_panel.store_writer import StoreHealth
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ class EmbeddedMcp:
         from ctas7_panel.mcp.server import build_server
 
         svc = runtime.services
-        assert svc is not None, "start the runtime first"
+        assert svc is not None and svc.store is not None, "start the runtime first"
         self.runtime = runtime
         telemetry = Telemetry(
             store=svc.store,
@@ -132,6 +133,7 @@ class EmbeddedMcp:
             components=lambda: {k: dict(v) for k, v in svc.status.components.items()},
             replay=self._replay if allow_writes else None,
             mode="serve",
+            store_health=self._store_health,
         )
         self.deps = make_deps(
             runtime.settings,
@@ -149,14 +151,21 @@ class EmbeddedMcp:
     def _metrics(self) -> dict[str, Any] | None:
         """The bridge's snapshot, taken on the runtime's loop (called from a worker thread)."""
         svc = self.runtime.services
-        if svc is None or svc.bridge is None:
+        bridge = svc.bridge if svc is not None else None
+        if bridge is None:
             return None
 
         async def snap() -> dict[str, Any]:
-            result: dict[str, Any] = svc.bridge.metrics_snapshot()
-            return result
+            return bridge.metrics_snapshot()
 
         return self.runtime.call(snap()).result(5)
+
+    def _store_health(self) -> StoreHealth | None:
+        """The bridge's store writer (what the dashboard's store chip shows); its fields are
+        plain numbers and strings, read as they are from a worker thread."""
+        svc = self.runtime.services
+        bridge = None if svc is None else svc.bridge
+        return None if bridge is None else bridge.store_health
 
     async def _replay(self, ids: Sequence[int] | None) -> int:
         svc = self.runtime.services
@@ -184,14 +193,15 @@ class EmbeddedMcp:
         def hand_over(event: Event) -> None:  # on the runtime's loop
             loop.call_soon_threadsafe(live.deliver, event)
 
-        follower = BusFollower(svc.bus, hand_over)
+        bus, _ = svc.running()
+        follower = BusFollower(bus, hand_over, on_status=live.set_watching)
 
         async def follow() -> None:
             self._runtime_stop = asyncio.Event()
             await follower.run(self._runtime_stop)
 
         self._follow = self.runtime.call(follow())
-        live.feed, live.watching = "bus", True
+        live.feed = "bus"
         await self._ready.wait()
 
     async def _sessions(self) -> None:

@@ -33,9 +33,11 @@ from typing import TYPE_CHECKING, Any
 
 from ctas7_panel.errors import Ctas7Error
 from ctas7_panel.events import Event
+from ctas7_panel.schema.languages import LANGUAGES
 
 if TYPE_CHECKING:
     from ctas7_panel.mcp.sources import SchemaSource, Telemetry
+    from ctas7_panel.streams.bus import Bus
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ VERSIONS = f"{SCHEME}schema/versions"
 TYPES = f"{SCHEME}schema/types/"
 TELEMETRY_STATUS = f"{SCHEME}telemetry/status"
 TELEMETRY_EVENTS = f"{SCHEME}telemetry/events"
-LANGS: tuple[str, ...] = ("typescript",)  # the generator's languages (ctas7 schema typegen)
+LANGS: tuple[str, ...] = LANGUAGES  # the generator's languages (ctas7 schema typegen --lang)
 SCHEMA_EVENTS = frozenset({"schema_updated"})
 _RELATION_KINDS = {"table", "view", "column"}
 
@@ -272,6 +274,10 @@ class Live:
         self.store_follower: StoreFollower | None = None
         self._pending: set[asyncio.Task[None]] = set()
 
+    def set_watching(self, connected: bool) -> None:
+        """A change feed connected or lost (any thread: one attribute write)."""
+        self.watching = connected
+
     async def schema_changed(
         self, changed: Sequence[Mapping[str, Any]] = (), *, general: bool = True
     ) -> None:
@@ -363,15 +369,36 @@ class BusFollower:
     """Reads every event on the bus in a consumer group of its own and hands it to ``deliver``.
 
     ``deliver`` is called on the bus's loop; inside ``ctas7 serve`` it hops to the MCP server's
-    loop (``loop.call_soon_threadsafe``).
+    loop (``loop.call_soon_threadsafe``). ``on_status(connected)`` hears when reading starts and
+    stops working (``Live.watching``: ``is_watching`` is true only once the consumer group
+    exists, so nothing published after that is missed).
     """
 
-    def __init__(self, bus: Any, deliver: Callable[[Event], None], *, topic: str = "events"):
+    def __init__(
+        self,
+        bus: Bus,
+        deliver: Callable[[Event], None],
+        *,
+        topic: str = "events",
+        on_status: Callable[[bool], None] | None = None,
+    ):
         self.bus = bus
         self.deliver = deliver
         self.topic = topic
         self.group = f"mcp.{socket.gethostname()}.{os.getpid()}.{next(_group_seq)}"
-        self.connected = False
+        self.on_status = on_status
+        self._connected = False
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @connected.setter
+    def connected(self, value: bool) -> None:
+        if value != self._connected:
+            self._connected = value
+            if self.on_status is not None:
+                self.on_status(value)
 
     async def run(self, stop: asyncio.Event) -> None:
         sub = await self.bus.subscribe(self.group, topic=self.topic, start="new")
@@ -394,10 +421,8 @@ class BusFollower:
             self.connected = False
             with contextlib.suppress(Exception):
                 await sub.close()
-            drop = getattr(self.bus, "drop_group", None)
-            if drop is not None:
-                with contextlib.suppress(Exception):
-                    await drop(self.group, topic=self.topic)
+            with contextlib.suppress(Exception):
+                await self.bus.drop_group(self.group, topic=self.topic)
 
 
 class SchemaWatcher:
@@ -525,9 +550,9 @@ class SchemaWatcher:
 
 async def _probe(conn: Any) -> str:
     """The catalog probe (``schema/sql/catalog_probe.sql``) on the watcher's own connection."""
-    from ctas7_panel.testing.audit import _probe_sql
+    from ctas7_panel.schema.decision import catalog_probe_sql
 
-    cur = await conn.execute(_probe_sql())
+    cur = await conn.execute(catalog_probe_sql())
     row = await cur.fetchone()
     return "" if row is None else str(row[0])
 

@@ -119,9 +119,10 @@ async def standalone(
 
             bus = open_bus(settings.bus_url)
             await bus.start()
-            follower = BusFollower(bus, deps.live.deliver, topic="events")
+            follower = BusFollower(
+                bus, deps.live.deliver, topic="events", on_status=deps.live.set_watching
+            )
             deps.live.feed = "bus"
-            deps.live.watching = True
             tasks.spawn(follower.run(tasks.stop), "bus")
         else:
             deps.live.feed = "database"

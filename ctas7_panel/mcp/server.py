@@ -36,13 +36,15 @@ from ctas7_panel.mcp.tools import Deps
 INSTRUCTIONS = f"""\
 CTAS-7: the live schema of a PostgreSQL/Supabase database and the telemetry of its pipeline.
 Start with schema_status (current_hash tells whether your types are stale), then list_tables
-(compact; page with cursor), describe_table, generate_types (byte-identical to
-`ctas7 schema typegen`), schema_history and schema_diff for what changed and when,
-query_events / route_metrics / dead_letters / audit for the telemetry. Subscribe to
-ctas7://schema/status to be told the moment the schema moves. Every answer is at most
-{BUDGET:,} characters of JSON; follow next_cursor for more. No tool runs SQL.
+(compact; page with cursor), describe_table, generate_types (TypeScript, Python, Go or Swift,
+byte-identical to `ctas7 schema typegen`), schema_history and schema_diff for what changed and
+when, impact for what changing a table, column, type or function would break, and
+telemetry_status / query_events / route_metrics / dead_letters / audit for the telemetry.
+Subscribe to ctas7://schema/status to be told the moment the schema moves. Every answer is at
+most {BUDGET:,} characters of JSON; follow next_cursor for more. No tool runs SQL.
 """
 
+COMMENT = {"python": "#"}  # how a line comment starts in a types file (else //)
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
 
@@ -87,8 +89,22 @@ class TypesOut(TypedDict):
     total_chars: int
     page: int
     pages: int
+    deviations_total: int
+    deviations: Any
     text: str
     next_cursor: str | None
+
+
+class ImpactOut(PageOut, total=False):
+    target: str
+    fingerprint: str | None
+    max_hops: int
+    capped: bool
+    dependents_total: int
+    breaking_total: int
+    counts: dict[str, int]
+    targets: Any
+    dependents: list[dict[str, Any]]
 
 
 class DiffOut(PageOut, total=False):
@@ -112,8 +128,9 @@ class EventsOut(TypedDict, total=False):
 class TelemetryOut(TypedDict, total=False):
     success_rate: float | None
     targets: dict[str, Any]
-    dead_letters_pending: int
-    events_stored: int
+    dead_letters_pending: int | None
+    events_stored: int | None
+    store: dict[str, Any]
 
 
 class MetricsOut(PageOut, total=False):
@@ -222,14 +239,47 @@ def _register_tools(server: MCPServer[Any], deps: Deps) -> None:
     async def generate_types(
         lang: Annotated[str, Field(description=f"one of: {', '.join(LANGS)}")] = "typescript",
         schemas: Annotated[
-            list[str] | None, Field(description="schemas to include (default public)")
+            list[str] | None,
+            Field(description="schemas to include (default public, graphql_public)"),
         ] = None,
         cursor: Cursor = None,
     ) -> Annotated[CallToolResult, TypesOut]:
-        """The generated types file (Supabase-identical TypeScript), in pages whose text
-        concatenates to the file byte for byte; sha256 is the whole file's."""
+        """The generated types file in any language `supabase gen types --lang` speaks
+        (TypeScript, Python, Go, Swift), byte-identical to `ctas7 schema typegen --lang`, in
+        pages whose text concatenates to the file; sha256 is the whole file's; deviations: where
+        it differs from Supabase's on purpose (Supabase's would crash or not compile there)."""
         return _result(
             await _run(tools.generate_types, deps, lang=lang, schemas=schemas, cursor=cursor)
+        )
+
+    @server.tool(annotations=READ_ONLY)
+    async def impact(
+        target: Annotated[
+            str,
+            Field(
+                description="[schema.]table[.column], [schema.]type or [schema.]function[(args)],"
+                " e.g. public.tasks.status"
+            ),
+        ],
+        max_hops: Annotated[int, Field(description="stop after this many hops, 1-32")] = 32,
+        breaking_only: Annotated[
+            bool, Field(description="list only what would break (counts cover all)")
+        ] = False,
+        cursor: Cursor = None,
+    ) -> Annotated[CallToolResult, ImpactOut]:
+        """What dropping or changing a table, column, type or function would break, by hop:
+        views, functions, policies, triggers, foreign keys, sequences, Legion tasks and types
+        files that depend on it; breaking where PostgreSQL would need CASCADE or a query would
+        fail (`ctas7 schema impact`)."""
+        return _result(
+            await _run(
+                tools.impact,
+                deps,
+                target=target,
+                max_hops=max_hops,
+                breaking_only=breaking_only,
+                cursor=cursor,
+            )
         )
 
     @server.tool(annotations=READ_ONLY)
@@ -367,7 +417,7 @@ def _register_resources(server: MCPServer[Any], deps: Deps) -> None:
 
     @server.resource("ctas7://schema/types/{lang}{?cursor}", mime_type="text/plain")
     async def types(lang: str, cursor: str | None = None) -> str:
-        """The generated types file of a language (see ctas7://schema/types/typescript)."""
+        """The generated types file of a language (typescript, python, go, swift)."""
         return await _types_page(deps, lang, cursor)
 
     @server.resource("ctas7://schema/versions", mime_type=json_type)
@@ -435,8 +485,8 @@ async def _types_page(deps: Deps, lang: str, cursor: str | None) -> str:
         else "last page"
     )
     head = (
-        f"// ctas7: page {page + 1} of {len(slices)} of the {lang} types for schema "
-        f"{fp[:12]} ({len(text)} chars); {nxt}; drop this line when joining pages\n"
+        f"{COMMENT.get(lang, '//')} ctas7: page {page + 1} of {len(slices)} of the {lang} types "
+        f"for schema {fp[:12]} ({len(text)} chars); {nxt}; drop this line when joining pages\n"
     )
     return head + text[start:end]
 
@@ -452,10 +502,14 @@ def _register_prompts(server: MCPServer[Any], deps: Deps) -> None:
         return (
             "Here is a structured diff of a PostgreSQL schema (ctas7 schema_diff). Explain in "
             "plain words what changed, then list what it can break: application queries, "
-            "generated TypeScript types (Insert/Update/Row), RPC calls, views and foreign keys "
-            "that depend on the changed objects. Say which code to look at and how to adapt "
-            "it. If the diff is paged (next_cursor), fetch the remaining pages with the "
-            "schema_diff tool first.\n\n" + dumps(diff)
+            "generated types (TypeScript Insert/Update/Row, or the Python, Go, Swift models), "
+            "RPC calls, views, functions, policies, triggers and foreign keys that depend on "
+            "the changed objects. Its 'impact', when present, is what depended on them as the "
+            "sync node found it; for any changed table, column, type or function, the impact "
+            "tool says what depends on it now (breaking: PostgreSQL would need CASCADE or a "
+            "query would fail). Say which code to look at and how to adapt it. If the diff is "
+            "paged (next_cursor), fetch the remaining pages with the schema_diff tool first."
+            "\n\n" + dumps(diff)
         )
 
     @server.prompt()

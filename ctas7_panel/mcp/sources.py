@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ctas7_panel import pgtools
 from ctas7_panel.errors import ArtifactError, Ctas7Error, DatabaseError, SchemaError
@@ -31,23 +31,28 @@ if TYPE_CHECKING:
     import psycopg
 
     from ctas7_panel.events import Event
+    from ctas7_panel.graph.model import Graph
     from ctas7_panel.schema.model import Catalog
     from ctas7_panel.schema.options import TypegenOptions
+    from ctas7_panel.schema.typegen_meta import Generated
     from ctas7_panel.settings import Settings
     from ctas7_panel.store import DeadLetter, EventStore
+    from ctas7_panel.store_writer import StoreHealth
 
 log = logging.getLogger(__name__)
 
 ARCHIVE_KEEP = 100
 MAX_CACHED = 4
+T = TypeVar("T")
 Key = tuple[str, ...] | None  # a schema selection (None: every non-system schema)
 
 
 class LiveState:
-    """One version of the schema: catalog, snapshot, fingerprint; the generated types are made
-    on first use (a change notification or a table listing never waits for the generator)."""
+    """One version of the schema: catalog, snapshot, fingerprint. The generated types (one file
+    per language) and the dependency graph are made on first use (a change notification or a
+    table listing never waits for a generator)."""
 
-    def __init__(self, catalog: Catalog, options: TypegenOptions) -> None:
+    def __init__(self, catalog: Catalog, options: TypegenOptions, *, typed: bool = False) -> None:
         from ctas7_panel.schema.snapshot import fingerprint, to_snapshot
 
         self.catalog = catalog
@@ -56,23 +61,49 @@ class LiveState:
         self.fingerprint = fingerprint(self.snapshot)
         self.table_count = int(self.snapshot["table_count"])
         self.server_version = catalog.server_version
-        self._types: str | None = None
+        # the catalog with its type list (Python, Go, Swift need it), once read
+        self.typed: Catalog | None = catalog if typed else None
+        self._files: dict[str, Generated] = {}
+        self._graph: tuple[Any, Graph] | None = None  # (its inputs, the graph)
         self._lock = threading.Lock()
 
     @property
     def types(self) -> str:
-        with self._lock:
-            if self._types is None:
-                from ctas7_panel.schema.typegen import generate_typescript
+        """The TypeScript file (the seed's types file)."""
+        return self.generated("typescript").text
 
-                self._types = generate_typescript(self.catalog, self.options)
-            return self._types
+    def generated(self, lang: str) -> Generated:
+        """The ``lang`` file as ``ctas7 schema typegen --lang`` writes it, with its deviations
+        from Supabase's; Python, Go and Swift need ``typed`` (``SchemaSource.generated``)."""
+        from ctas7_panel.schema.languages import needs_type_list, render
+
+        with self._lock:
+            done = self._files.get(lang)
+            if done is None:
+                catalog = self.typed if needs_type_list(lang) else self.catalog
+                if catalog is None:
+                    raise SchemaError(
+                        f"the {lang} types need the catalog's type list: use "
+                        "SchemaSource.generated, which reads it"
+                    )
+                done = self._files[lang] = render(lang, catalog, self.options)
+            return done
 
     @property
     def types_hash(self) -> str:
         from ctas7_panel.schema.snapshot import types_hash
 
         return types_hash(self.types)
+
+    def graph(self, inputs: Any, build: Callable[[], Graph]) -> Graph:
+        """The dependency graph of this version for ``inputs`` (``build`` makes it once)."""
+        with self._lock:
+            if self._graph is not None and self._graph[0] == inputs:
+                return self._graph[1]
+        made = build()
+        with self._lock:
+            self._graph = (inputs, made)
+        return made
 
 
 class SchemaSource:
@@ -160,13 +191,72 @@ class SchemaSource:
             self._states.popitem(last=False)
         return state
 
-    def _inspect(self, conn: psycopg.Connection[Any], key: Key) -> LiveState:
+    def generated(self, lang: str, key: Key | str = "default") -> tuple[Generated, str]:
+        """The ``lang`` types file of the schema now, and the fingerprint it was made from.
+
+        TypeScript comes from the state ``current`` reads; Python, Go and Swift need the
+        catalog's type list, read once per version (on the kept connection) and kept with it.
+        """
+        from ctas7_panel.schema.languages import check_language, needs_type_list
+
+        check_language(lang)
+        state = self.current(key)
+        if not needs_type_list(lang) or state.typed is not None:
+            return state.generated(lang), state.fingerprint
+        typed = self._read(lambda conn: self._inspect(conn, state.options.schemas, typed=True))
+        if typed.fingerprint == state.fingerprint:
+            state.typed = typed.catalog  # the same version: keep the type list with it
+        return typed.generated(lang), typed.fingerprint
+
+    def graph(self, inputs: Any, key: Key | str = "default") -> tuple[Graph, LiveState]:
+        """The dependency graph of the schema now (``ctas7_panel.graph``: its snapshot, the
+        ``pg_depend`` facts read on the kept connection, Legion's tasks, the types files of
+        ``inputs``), made once per version."""
+        from ctas7_panel.graph.live import graph_of_snapshot
+
+        state = self.current(key)
+
+        def build() -> Graph:
+            return self._read(
+                lambda conn: graph_of_snapshot(conn, state.snapshot, state.fingerprint, inputs)
+            )
+
+        return state.graph(inputs, build), state
+
+    def _read(self, fn: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """``fn(conn)`` on the kept connection, reopened once if the server dropped it (as
+        ``current`` does)."""
+        with self._lock:
+            try:
+                return fn(self._connection())
+            except DatabaseError:
+                raise
+            except Exception as exc:
+                self._drop()
+                if not _is_connection_error(exc):
+                    raise
+                log.info("mcp: the schema connection was lost (%s); reconnecting", exc)
+            try:
+                return fn(self._connection())
+            except DatabaseError:
+                raise
+            except Exception as again:
+                self._drop()
+                if _is_connection_error(again):
+                    raise DatabaseError(
+                        f"lost the database {redact_url(self.db_url)}: {again}"
+                    ) from again
+                raise
+
+    def _inspect(
+        self, conn: psycopg.Connection[Any], key: Key, *, typed: bool = False
+    ) -> LiveState:
         import dataclasses
 
         from ctas7_panel.schema.introspect import introspect
 
         options = dataclasses.replace(self.options, schemas=key)
-        return LiveState(introspect(conn, options), options)
+        return LiveState(introspect(conn, options, type_list=typed), options, typed=typed)
 
     def _seen(self, state: LiveState) -> None:
         if state.fingerprint != self.fingerprint:
@@ -237,19 +327,18 @@ class SchemaSource:
 
     def adopt_record(self, path: str | Path) -> None:
         """Archive the sync node's snapshot record (the schema the types were made from)."""
-        from ctas7_panel.schema import artifacts
+        from ctas7_panel.schema.snapshot_file import read_snapshot_file
 
-        loaded = artifacts.read_snapshot(path)
-        if not loaded.ok or not isinstance(loaded.value, dict):
+        try:
+            loaded = read_snapshot_file(path)
+        except ArtifactError:
             return
-        rec = loaded.value
-        fp, snap = rec.get("fingerprint"), rec.get("snapshot")
-        if isinstance(fp, str) and isinstance(snap, dict):
-            self.archive(fp, snap)
+        if loaded.record is not None:
+            self.archive(loaded.fingerprint, loaded.snapshot)
 
 
 def _probe(conn: psycopg.Connection[Any]) -> str:
-    from ctas7_panel.testing.audit import catalog_probe
+    from ctas7_panel.schema.decision import catalog_probe
 
     return catalog_probe(conn)
 
@@ -269,6 +358,7 @@ def _is_connection_error(exc: BaseException | None) -> bool:
 MetricsFn = Callable[[], dict[str, Any] | None]
 ComponentsFn = Callable[[], dict[str, dict[str, Any]]]
 ReplayFn = Callable[[Sequence[int] | None], Awaitable[int]]
+HealthFn = Callable[[], "StoreHealth | None"]
 
 
 @dataclass
@@ -278,6 +368,8 @@ class Telemetry:
     ``metrics``: the bridge's in-process snapshot (None: read ``bridge_metrics`` events instead).
     ``components``: the runtime's component status (None when standalone).
     ``replay``: re-delivers dead letters (None: replay is not possible from here).
+    ``store_health``: the health of this process's store writer (the bridge's, inside
+    ``ctas7 serve``: what the dashboard's store chip shows); None when standalone.
     """
 
     store: EventStore
@@ -285,6 +377,18 @@ class Telemetry:
     components: ComponentsFn | None = None
     replay: ReplayFn | None = None
     mode: str = "standalone"
+    store_health: HealthFn | None = None
+
+    @property
+    def store_kind(self) -> str:
+        return {"SqliteStore": "sqlite", "PostgresStore": "postgresql"}.get(
+            type(self.store).__name__, type(self.store).__name__
+        )
+
+    def writer_health(self) -> dict[str, Any] | None:
+        """The store writer's ``StoreHealth`` as a dict (None: no writer in this process)."""
+        health = None if self.store_health is None else self.store_health()
+        return None if health is None else health.to_dict()
 
     def events(
         self,

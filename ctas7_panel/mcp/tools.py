@@ -7,34 +7,51 @@ Each function takes the server's ``Deps`` and typed arguments and returns a JSON
 it; the server turns it into a tool error (or a resource error), never a crash.
 
 No function here runs SQL of the caller's: the only statements are the project's own catalog
-queries, the catalog probe and the event store's reads.
+queries, the catalog probe, the dependency facts of the schema graph (``impact``) and the event
+store's reads.
 
-To add a tool (e.g. ``impact`` from the schema graph): write its function here, then register it
-in ``ctas7_panel.mcp.server.TOOL_SPECS`` (name, description, read-only or write).
+To add a tool: write its function here, then a typed wrapper with its description and
+annotations (read-only, or a write offered only with ``--allow-writes``) in
+``ctas7_panel.mcp.server._register_tools``.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ctas7_panel.errors import ArtifactError, UsageError
+from ctas7_panel.errors import ArtifactError, Ctas7Error, StoreError, UsageError
 from ctas7_panel.mcp import views
 from ctas7_panel.mcp.budget import BUDGET, check_key, decode_cursor, dumps, fit, shrink, text_pages
 
 if TYPE_CHECKING:
+    from ctas7_panel.events import Event
     from ctas7_panel.mcp.access import Access
     from ctas7_panel.mcp.live import Live
     from ctas7_panel.mcp.sources import LiveState, SchemaSource, Telemetry
+    from ctas7_panel.schema.typegen_meta import Generated
     from ctas7_panel.settings import Settings
+
+log = logging.getLogger(__name__)
 
 MAX_EVENTS = 200
 MAX_FILTERS = 100  # event types or sources in one query
+MAX_FILTER_CHARS = 4000  # all of them together (they are echoed in the answer)
 MAX_NAME = 200  # characters of a name filter
+MAX_IDENT = 63  # bytes of a PostgreSQL name (NAMEDATALEN - 1): no schema or table is longer
+MAX_SCHEMAS = 20  # in one generate_types selection
+MAX_PATH = 1024  # characters of a snapshot file path given to schema_diff
 DEFAULT_EVENTS = 50
+MAX_DEVIATIONS = 5  # listed in a generate_types answer, in at most DEVIATIONS_CHARS
+DEVIATIONS_CHARS = 2000
+TYPES_ENVELOPE = 4000  # room a generate_types page leaves for all but its text
+MAX_HOPS = 32  # of an impact walk
 CURRENT = "current"
 
 
@@ -72,6 +89,27 @@ def _selection(schema: str | None, deps: Deps) -> list[str] | None:
     return [schema]
 
 
+def _ident(value: str, what: str) -> str:
+    """A schema, table or view name as the caller gave it; refused when no PostgreSQL name can
+    be that long (it would only flood the answer and the cursor)."""
+    if len(value.encode()) > MAX_IDENT:
+        raise UsageError(
+            f"{what} {value[:40]!r}... is {len(value.encode())} bytes long: PostgreSQL names "
+            f"have at most {MAX_IDENT} (see list_tables)"
+        )
+    return value
+
+
+def _filters(name: str, values: Sequence[str] | None) -> None:
+    if values is None:
+        return
+    if len(values) > MAX_FILTERS:
+        raise UsageError(f"{name} has {len(values)} entries: give at most {MAX_FILTERS}")
+    total = sum(len(v) for v in values)
+    if total > MAX_FILTER_CHARS:
+        raise UsageError(f"{name} has {total} characters in all: give at most {MAX_FILTER_CHARS}")
+
+
 # --- schema ---------------------------------------------------------------------------------
 
 
@@ -101,8 +139,19 @@ def schema_status(deps: Deps) -> dict[str, Any]:
 
 
 def _last_schema_update(deps: Deps) -> float | None:
-    rows = deps.telemetry.events(types=["schema_updated"], limit=1)
-    return rows[0][1].timestamp if rows else None
+    events = _history(deps, "schema_updated", 1)
+    return events[0].timestamp if events else None
+
+
+def _history(deps: Deps, event_type: str, limit: int) -> list[Event]:
+    """The newest stored events of ``event_type``, newest first; none when the store cannot
+    be read: the answers that only draw on the history (status, diff, audit) still answer
+    from the live schema, and ``telemetry_status`` says what is wrong with the store."""
+    try:
+        return [e for _, e in deps.telemetry.events(types=[event_type], limit=limit)]
+    except StoreError as exc:
+        log.warning("mcp: answering without the event history: %s", exc)
+        return []
 
 
 def list_tables(
@@ -116,6 +165,8 @@ def list_tables(
     """Tables and views, compact (name, kind, column count) unless ``columns``; paged."""
     if match is not None and len(match) > MAX_NAME:
         raise UsageError(f"match is {len(match)} characters long: give at most {MAX_NAME}")
+    if schema is not None:
+        _ident(schema, "schema")
     state = deps.state(_selection(schema, deps))
     rows = views.table_rows(state.snapshot, schema=schema, match=match, columns=columns)
     start = check_key(decode_cursor(cursor, "list_tables"), state.fingerprint, "schema")
@@ -135,6 +186,8 @@ def describe_table(
     deps: Deps, *, schema: str, name: str, cursor: str | None = None
 ) -> dict[str, Any]:
     """One table or view: columns (paged), constraints, indexes, foreign keys in and out."""
+    _ident(schema, "schema")
+    _ident(name, "name")
     state = deps.state(_selection(schema, deps))
     view = f"describe_table:{schema}.{name}"
     start = check_key(decode_cursor(cursor, view), state.fingerprint, "schema")
@@ -154,14 +207,34 @@ def describe_table(
     ).answer
 
 
-def types_text(deps: Deps, lang: str, schemas: Sequence[str] | None) -> tuple[str, str]:
-    """The generated file for ``lang`` and the fingerprint it was made from."""
+def generated(deps: Deps, lang: str, schemas: Sequence[str] | None) -> tuple[Generated, str]:
+    """The generated ``lang`` file (with its deviations from Supabase's) and the fingerprint
+    of the schema it was made from."""
     from ctas7_panel.mcp.live import LANGS
 
     if lang not in LANGS:
         raise UsageError(f"no generator for language {lang!r}: use one of {', '.join(LANGS)}")
-    state = deps.state(schemas)
-    return state.types, state.fingerprint
+    if schemas is not None:
+        if len(schemas) > MAX_SCHEMAS:
+            raise UsageError(f"schemas has {len(schemas)} entries: give at most {MAX_SCHEMAS}")
+        for schema in schemas:
+            _ident(schema, "schema")
+    src = deps.source()
+    return src.generated(lang, src.key_for(schemas))
+
+
+def types_text(deps: Deps, lang: str, schemas: Sequence[str] | None) -> tuple[str, str]:
+    """The generated file for ``lang`` and the fingerprint it was made from."""
+    made, fp = generated(deps, lang, schemas)
+    return made.text, fp
+
+
+@functools.lru_cache(maxsize=8)
+def _paged(text: str, budget: int) -> tuple[tuple[tuple[int, int], ...], str]:
+    """The pages of a generated file and its SHA-256, made once per file (the same ``str``
+    object comes back for every page of one schema version, so the lookup is by identity)."""
+    slices = tuple(text_pages(text, budget, escaped=True))
+    return slices, hashlib.sha256(text.encode()).hexdigest()
 
 
 def generate_types(
@@ -171,28 +244,38 @@ def generate_types(
     schemas: Sequence[str] | None = None,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    """The types file exactly as ``ctas7 schema typegen`` writes it, in pages whose ``text``
-    concatenate to the file byte for byte (``sha256`` is the whole file's)."""
-    import hashlib
+    """The types file exactly as ``ctas7 schema typegen --lang`` writes it, in pages whose
+    ``text`` concatenate to the file byte for byte (``sha256`` is the whole file's).
+    ``deviations``: where the file differs from Supabase's on purpose (Python, Go: where
+    Supabase's would crash or not compile), the first ``MAX_DEVIATIONS``."""
+    from ctas7_panel.mcp.budget import Cursor
 
-    text, fp = types_text(deps, lang, schemas)
-    view = f"generate_types:{lang}:{','.join(schemas or [])}"
+    made, fp = generated(deps, lang, schemas)
+    text = made.text
+    selection = ",".join(sorted(set(schemas or [])))
+    view = f"generate_types:{lang}:{hashlib.sha256(selection.encode()).hexdigest()[:16]}"
     page = check_key(decode_cursor(cursor, view), fp, "schema")
-    slices = text_pages(text, deps.budget - 1000, escaped=True)
+    slices, sha256 = _paged(text, deps.budget - TYPES_ENVELOPE)
     if page >= len(slices):
         raise UsageError(f"page {page + 1} is past the last page ({len(slices)}): start again")
     start, end = slices[page]
-    from ctas7_panel.mcp.budget import Cursor
-
     nxt = Cursor(view, fp, page + 1).encode() if page + 1 < len(slices) else None
     return {
         "lang": lang,
         "schemas": list(schemas) if schemas else None,
         "hash": fp,
-        "sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "sha256": sha256,
         "total_chars": len(text),
         "page": page + 1,
         "pages": len(slices),
+        "deviations_total": len(made.deviations),
+        "deviations": shrink(
+            [
+                {"what": d.what, "where": d.where, "reference": d.reference, "ours": d.ours}
+                for d in made.deviations[:MAX_DEVIATIONS]
+            ],
+            DEVIATIONS_CHARS,
+        ),
         "text": text[start:end],
         "next_cursor": nxt,
     }
@@ -200,6 +283,11 @@ def generate_types(
 
 def _side(deps: Deps, spec: str, events: list[Any]) -> tuple[str, dict[str, Any]]:
     """(label, snapshot) for ``current``, a version hash (or prefix) or a snapshot file."""
+    if len(spec) > MAX_PATH:
+        raise UsageError(
+            f"version {spec[:40]!r}... is {len(spec)} characters long: give 'current', a hash "
+            f"or a snapshot file path of at most {MAX_PATH}"
+        )
     src = deps.source()
     if spec == CURRENT:
         state = deps.state()
@@ -237,18 +325,9 @@ def _snapshot_file(deps: Deps, spec: str) -> dict[str, Any]:
             "copy it there first"
         )
     try:
-        snap = load_snapshot(resolved)
+        return load_snapshot(resolved)  # a bare snapshot or the sync node's record
     except ArtifactError as exc:
-        try:  # the sync node's record wraps the snapshot
-            import orjson
-
-            obj = orjson.loads(resolved.read_bytes())
-            if isinstance(obj, dict) and isinstance(obj.get("snapshot"), dict):
-                return dict(obj["snapshot"])
-        except (OSError, ValueError):
-            pass
         raise UsageError(str(exc)) from exc
-    return snap
 
 
 def schema_diff(
@@ -263,8 +342,7 @@ def schema_diff(
     Defaults: ``new`` = current, ``old`` = the version before the newest change."""
     from ctas7_panel.schema.diff import diff_snapshots
 
-    rows = deps.telemetry.events(types=["schema_updated"], limit=200)
-    events = [e for _, e in rows]
+    events = _history(deps, "schema_updated", 200)
     new = new or CURRENT
     if old is None:
         old = _previous_version(deps, events)
@@ -284,7 +362,7 @@ def schema_diff(
             )
         result = recorded
         source = "recorded change"
-    key = f"{old_label}:{new_label}"
+    key = hashlib.sha256(f"{old_label}:{new_label}".encode()).hexdigest()[:32]  # short cursor
     start = check_key(decode_cursor(cursor, "schema_diff"), key, "the compared versions")
     entries = [shrink(e, deps.budget // 4) for e in result.get("entries", [])]
     envelope = {
@@ -293,6 +371,9 @@ def schema_diff(
         "source": source,
         "summary": shrink(result.get("summary"), deps.budget // 4),
     }
+    recorded = views.recorded_impact(events, old_label, new_label)
+    if recorded is not None:  # what depended on what changed, as the sync node found it
+        envelope["impact"] = shrink(recorded, deps.budget // 5)
     return fit(
         entries,
         envelope,
@@ -330,6 +411,60 @@ def schema_history(deps: Deps, *, limit: int = 20, cursor: str | None = None) ->
     return _seq_page(deps, items, {}, "versions", "schema_history", more)
 
 
+def impact(
+    deps: Deps,
+    *,
+    target: str,
+    max_hops: int = MAX_HOPS,
+    breaking_only: bool = False,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """What dropping or changing ``target`` would break (``ctas7 schema impact``): the views,
+    functions, policies, triggers, foreign keys, sequences, Legion tasks and types files that
+    depend on it, by hop, ``breaking`` where PostgreSQL would need CASCADE or a query would
+    fail. The dependents come in pages; counts per kind cover all of them."""
+    from ctas7_panel.graph import impact as im
+    from ctas7_panel.graph.live import GraphInputs
+
+    if len(target) > MAX_NAME:
+        raise UsageError(f"target is {len(target)} characters long: give at most {MAX_NAME}")
+    max_hops = _limit(max_hops, MAX_HOPS, "max_hops")
+    src = deps.source()
+    inputs = GraphInputs.from_settings(deps.settings, options=src.options)
+    graph, state = src.graph(inputs)
+    result = im.to_dict(im.impact_of(graph, target, max_hops=max_hops))
+    dependents = result.pop("dependents")
+    counts: dict[str, int] = {}
+    for d in dependents:
+        counts[d["kind"]] = counts.get(d["kind"], 0) + 1
+    if breaking_only:
+        dependents = [d for d in dependents if d["breaking"]]
+    for d in dependents:
+        d.pop("id", None)  # the display name says the same, in fewer characters
+        d["via"] = d["via"][: im.VIA_SHOWN]
+    changes = [{k: c[k] for k in ("kind", "name", "change")} for c in result.pop("changes")]
+    query = f"{state.fingerprint}:{target}:{max_hops}:{breaking_only}"
+    key = hashlib.sha256(query.encode()).hexdigest()[:32]  # the cursor stays short
+    start = check_key(decode_cursor(cursor, "impact"), key, "the impact query")
+    totals = {"dependents_total": result.pop("total"), "breaking_total": result.pop("breaking")}
+    envelope = {
+        **result,
+        **totals,
+        "counts": dict(sorted(counts.items())),
+        "targets": shrink(changes, deps.budget // 8),
+        "breaking_only": breaking_only,
+    }
+    return fit(
+        [shrink(d, deps.budget // 8) for d in dependents],
+        envelope,
+        field="dependents",
+        view="impact",
+        key=key,
+        start=start,
+        budget=deps.budget,
+    ).answer
+
+
 # --- telemetry ------------------------------------------------------------------------------
 
 
@@ -344,9 +479,8 @@ def query_events(
 ) -> dict[str, Any]:
     """Stored events, newest first; payloads over 4,000 characters come truncated."""
     limit = _limit(limit, MAX_EVENTS, "limit")
-    for name, values in (("types", types), ("sources", sources)):
-        if values is not None and len(values) > MAX_FILTERS:
-            raise UsageError(f"{name} has {len(values)} entries: give at most {MAX_FILTERS}")
+    _filters("types", types)
+    _filters("sources", sources)
     if since is not None and not 0 <= since < 1e11:
         raise UsageError(f"since={since} is not a unix time: give seconds since 1970, e.g. 1.7e9")
     before = _seq_cursor(cursor, "query_events")
@@ -395,28 +529,50 @@ def _seq_page(
 
 
 def telemetry_status(deps: Deps) -> dict[str, Any]:
-    """Bridge and target health, success rate, store and component status (``mcp://telemetry/
-    status`` of the seed)."""
-    metrics = deps.telemetry.bridge_metrics()
+    """Bridge and target health, success rate, the event store's health and component status
+    (``mcp://telemetry/status`` of the seed). A store that cannot be read is reported here
+    (``store.up`` false, with the reason), not raised: this is where an agent looks for it."""
+    t = deps.telemetry
+    store: dict[str, Any] = {"kind": t.store_kind, "readable": True}
+    answer: dict[str, Any] = {"mode": t.mode}
+    try:
+        metrics = t.bridge_metrics()
+        newest = t.events(limit=1)
+        pending = len(t.dead_letters())
+        stored = t.count()
+    except Ctas7Error as exc:  # StoreError, or the live metrics of a stopping runtime
+        metrics, newest, pending, stored = {}, [], None, None
+        store.update(readable=False, error=str(exc)[:500])
+    writer = t.writer_health()
+    store["writer"] = writer
+    if writer is None:
+        store["writer_note"] = (
+            "no store writer in this process: the bridge writes the store (its GET /healthz "
+            "says degraded while the store is down)"
+        )
+    store["up"] = store["readable"] and (writer is None or bool(writer.get("up")))
     targets = metrics.get("targets") or {}
-    newest = deps.telemetry.events(limit=1)
-    answer: dict[str, Any] = {
-        "mode": deps.telemetry.mode,
-        "success_rate": metrics.get("success_rate"),
-        "delivered": metrics.get("delivered"),
-        "dead_lettered": metrics.get("dead_lettered"),
-        "targets": {
-            name: {k: t.get(k) for k in ("delivered", "dead_lettered", "success_rate", "p95_ms")}
-            for name, t in targets.items()
-        },
-        "metrics_source": metrics.get("source"),
-        "dead_letters_pending": len(deps.telemetry.dead_letters()),
-        "events_stored": deps.telemetry.count(),
-        "last_event_at": newest[0][1].timestamp if newest else None,
-        "schema_feed": {"kind": deps.live.feed, "watching": deps.live.watching},
-    }
-    if deps.telemetry.components is not None:
-        answer["components"] = deps.telemetry.components()
+    answer.update(
+        {
+            "success_rate": metrics.get("success_rate"),
+            "delivered": metrics.get("delivered"),
+            "dead_lettered": metrics.get("dead_lettered"),
+            "targets": {
+                name: {
+                    k: v.get(k) for k in ("delivered", "dead_lettered", "success_rate", "p95_ms")
+                }
+                for name, v in targets.items()
+            },
+            "metrics_source": metrics.get("source"),
+            "dead_letters_pending": pending,
+            "events_stored": stored,
+            "last_event_at": newest[0][1].timestamp if newest else None,
+            "store": store,
+            "schema_feed": {"kind": deps.live.feed, "watching": deps.live.watching},
+        }
+    )
+    if t.components is not None:
+        answer["components"] = t.components()
     if "workers" in metrics:
         answer["workers"] = {
             w: {k: v.get(k) for k in ("age_s", "delivered", "dead_lettered", "success_rate")}
@@ -453,6 +609,8 @@ def dead_letters(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     """Events a target could not take: target, reason, attempts, first/last failure (paged)."""
+    if target is not None and len(target) > MAX_NAME:
+        raise UsageError(f"target is {len(target)} characters long: give at most {MAX_NAME}")
     letters = deps.telemetry.dead_letters(target=target, include_replayed=include_replayed)
     items = [
         {
@@ -483,38 +641,48 @@ def dead_letters(
 
 
 def audit(deps: Deps) -> dict[str, Any]:
-    """The last pre-test audit (verdict and report) and a read-only check of the types file
-    against the live schema now (``current``/``stale``; ``ctas7 audit`` regenerates)."""
+    """The last pre-test audit (verdict and report) and a read-only check of the types files
+    (``CTAS7_TYPES``, else ``CTAS_SCHEMA_PATH``; any language) against the live schema now
+    (``current``/``stale``; ``ctas7 audit`` regenerates)."""
     from ctas7_panel.schema import artifacts
 
     s = deps.settings
-    rows = deps.telemetry.events(types=["schema_audit"], limit=1)
+    audits = _history(deps, "schema_audit", 1)
     last: dict[str, Any] | None = None
     report: str | None = None
-    if rows:
-        event = rows[0][1]
+    if audits:
+        event = audits[0]
         last = {"at": event.timestamp, **shrink(event.payload, 3000)}
         report = _read_report(deps, event.payload.get("report_path"))
     state = deps.state()
     cached = artifacts.read_hash_cache(s.hash_cache_path)
-    types_sha = artifacts.file_sha256(s.schema_path)
-    expected_types = state.types_hash if not s.typegen_command else _record_types_hash(s)
     problems = []
     if cached.value != state.fingerprint:
         problems.append(
             f"hash cache {s.hash_cache_path} is {cached.value or cached.problem}, "
             f"the live schema is {state.fingerprint[:12]}"
         )
-    if types_sha is None:
-        problems.append(f"types file {s.schema_path} is missing")
-    elif expected_types is not None and types_sha != expected_types:
-        problems.append(f"types file {s.schema_path} differs from what the live schema generates")
+    files = []
+    for lang, path in s.types or (("typescript", s.schema_path),):
+        if lang == "typescript" and s.typegen_command:
+            expected = _record_types_hash(s)  # the external generator's, as last recorded
+        else:
+            made, _ = generated(deps, lang, None)
+            expected = hashlib.sha256(made.text.encode()).hexdigest()
+        actual = artifacts.file_sha256(path)
+        if actual is None:
+            problems.append(f"{lang} types file {path} is missing")
+        elif expected is not None and actual != expected:
+            problems.append(f"{lang} types file {path} differs from what the live schema generates")
+        current = None if expected is None else actual == expected  # None: unknown
+        files.append({"lang": lang, "path": path, "current": current})
     live = {
         "verdict": "stale" if problems else "current",
-        "problems": problems,
+        "problems": shrink(problems, 4000),
         "fingerprint": state.fingerprint,
         "hash_cache": cached.value,
-        "schema_path": s.schema_path,
+        "schema_path": files[0]["path"],
+        "types_files": shrink(files, 4000),
         "fix": "run `ctas7 audit` (or `ctas7 schema sync`) to regenerate" if problems else None,
     }
     answer: dict[str, Any] = {"live": live, "last_audit": last, "report": None}
@@ -525,13 +693,14 @@ def audit(deps: Deps) -> dict[str, Any]:
 
 
 def _record_types_hash(settings: Settings) -> str | None:
-    from ctas7_panel.schema import artifacts
+    from ctas7_panel.schema.artifacts import default_snapshot_path
+    from ctas7_panel.schema.snapshot_file import read_snapshot_file
 
-    loaded = artifacts.read_snapshot(artifacts.default_snapshot_path(settings.hash_cache_path))
-    if loaded.ok and isinstance(loaded.value, dict):
-        value = loaded.value.get("types_hash")
-        return value if isinstance(value, str) else None
-    return None
+    try:
+        loaded = read_snapshot_file(default_snapshot_path(settings.hash_cache_path))
+    except ArtifactError:
+        return None
+    return loaded.record.types_hash if loaded.record is not None else None
 
 
 def _read_report(deps: Deps, path: Any) -> str | None:
@@ -564,6 +733,8 @@ __all__ = [
     "dead_letters",
     "describe_table",
     "generate_types",
+    "generated",
+    "impact",
     "list_tables",
     "query_events",
     "replay_dead_letters",

@@ -190,6 +190,18 @@ def stored_diff(events: Iterable[Event], old: str, new: str) -> dict[str, Any] |
     return None
 
 
+def recorded_impact(events: Iterable[Event], old: str, new: str) -> dict[str, Any] | None:
+    """The impact summary (``ctas7_panel.graph.impact.summary``: what depended on what changed)
+    a ``schema_updated`` event recorded for exactly ``old`` -> ``new``."""
+    for event in events:
+        p = event.payload
+        if p.get("old_hash") == old and p.get("new_hash") == new:
+            found = p.get("impact")
+            if isinstance(found, Mapping):
+                return dict(found)
+    return None
+
+
 def resolve_prefix(prefix: str, known: Sequence[str]) -> str | None:
     """The one hash in ``known`` starting with ``prefix`` (>= 7 hex chars), None when none;
     a ``UsageError`` when it is ambiguous."""
@@ -212,6 +224,7 @@ __all__ = [
     "find_relation",
     "looks_like_hash",
     "matches",
+    "recorded_impact",
     "relations",
     "relationships_of",
     "resolve_prefix",

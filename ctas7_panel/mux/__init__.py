@@ -3,14 +3,14 @@ subscriptions, and KPI metrics (counters, gauges, rolling rates, latency quantil
 memory or in Redis, exported as Prometheus text.
 
 Modules: ``topics`` (pure: names, patterns, messages), ``metrics`` (pure: KPI updates, state,
-quantiles), ``prometheus`` (pure: text export), ``backends`` (memory / Redis state),
-``service`` (``NeuralMux``). See ``docs/legion.md``.
+figures; quantiles from ``ctas7_panel.stats``), ``prometheus`` (pure: text export),
+``backends`` (memory / Redis state), ``service`` (``NeuralMux``). See ``docs/legion.md``.
 """
 
 from __future__ import annotations
 
 from ctas7_panel.mux.backends import MemoryKpiBackend, RedisKpiBackend
-from ctas7_panel.mux.metrics import KpiConfig, quantile
+from ctas7_panel.mux.metrics import KpiConfig
 from ctas7_panel.mux.service import MUX_GROUP, MUX_TOPIC, MuxSubscription, NeuralMux
 from ctas7_panel.mux.topics import MuxMessage, message_from_event, topic_matches
 
@@ -24,6 +24,5 @@ __all__ = [
     "NeuralMux",
     "RedisKpiBackend",
     "message_from_event",
-    "quantile",
     "topic_matches",
 ]

@@ -18,23 +18,23 @@ State (``KpiState``) keeps counters and gauges for ever, latency samples for ``w
 (arrivals in the last ``rate_window_s`` seconds / ``rate_window_s``), statuses, values and latency
 quantiles over the window.
 
-Quantile definition: linear interpolation between closest ranks, ``x[floor(h)] + (h -
-floor(h)) * (x[floor(h)+1] - x[floor(h)])`` with ``h = (n - 1) q`` on the sorted samples
-(Hyndman & Fan type 7; ``numpy.percentile``'s default ``linear`` method and
-``statistics.quantiles(method="inclusive")``).
+Quantiles: ``ctas7_panel.stats`` (linear interpolation, numpy's ``"linear"``), the same
+definition as the bridge's and the dashboard's; ``nan`` (None in ``compute_kpis``) for an empty
+window.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from ctas7_panel.mux.topics import MuxMessage
+from ctas7_panel.stats import quantiles
 
 MetricKey = tuple[str, tuple[tuple[str, str], ...]]  # (name, sorted (label, value) pairs)
 
@@ -177,23 +177,6 @@ class KpiState:
 
 
 # --- computing KPIs -----------------------------------------------------------------------------
-
-
-def quantile(sorted_values: Sequence[float], q: float) -> float:
-    """The ``q`` quantile (0..1) of already sorted values (see the module docstring)."""
-    if not sorted_values:
-        return math.nan
-    if not 0.0 <= q <= 1.0:
-        raise ValueError(f"quantile {q!r} must be between 0 and 1")
-    h = (len(sorted_values) - 1) * q
-    lo = math.floor(h)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (h - lo) * (sorted_values[hi] - sorted_values[lo])
-
-
-def quantiles(values: Iterable[float], qs: Sequence[float]) -> dict[float, float]:
-    ordered = sorted(values)
-    return {q: quantile(ordered, q) for q in qs}
 
 
 def rolling_rate(buckets: Mapping[int, int], now: float, window_s: int) -> float:

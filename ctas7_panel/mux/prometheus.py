@@ -1,13 +1,13 @@
-"""Prometheus text exposition (format 0.0.4) of the Neural Mux KPIs. Pure.
+"""Prometheus text exposition of the Neural Mux KPIs. Pure.
 
-``to_prometheus(state, now, cfg)`` renders every family with ``# HELP``/``# TYPE``; latency
-series are summaries whose quantiles cover the sliding window and whose ``_sum``/``_count`` are
-cumulative. The text is meant to be served next to the bridge's metrics (concatenated).
+``to_prometheus(state, now, cfg)`` builds every family with its help; the text itself is
+``ctas7_panel.prometheus.encode``'s. Latency series are summaries whose quantiles cover the
+sliding window and whose ``_sum``/``_count`` are cumulative. The text is meant to be served
+next to the bridge's metrics (concatenated).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 from ctas7_panel.mux.metrics import (
@@ -20,9 +20,10 @@ from ctas7_panel.mux.metrics import (
     KpiConfig,
     KpiState,
     MetricKey,
-    quantiles,
     rolling_rate,
 )
+from ctas7_panel.prometheus import MetricFamily, Sample, encode
+from ctas7_panel.stats import quantiles
 
 RATE = "ctas7_mux_rate_per_second"
 
@@ -37,50 +38,40 @@ _HELP = {
 }
 
 
-def escape_label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+def _value(v: float) -> float | int:
+    """Counters and gauges are kept as floats; whole ones are shown as integers (``7``)."""
+    return int(v) if float(v).is_integer() and abs(v) < 1e15 else v
 
 
-def _labels(pairs: Iterable[tuple[str, str]]) -> str:
-    inner = ",".join(f'{k}="{escape_label(v)}"' for k, v in pairs)
-    return "{" + inner + "}" if inner else ""
-
-
-def _num(v: float) -> str:
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "+Inf" if v > 0 else "-Inf"
-    if float(v).is_integer() and abs(v) < 1e15:
-        return str(int(v))
-    return repr(float(v))
-
-
-def _header(lines: list[str], name: str) -> None:
+def _family(name: str, samples: Iterable[Sample]) -> MetricFamily:
     kind, text = _HELP[name]
-    lines.append(f"# HELP {name} {text}")
-    lines.append(f"# TYPE {name} {kind}")
+    return MetricFamily(name, kind, tuple(samples), text)
 
 
 def to_prometheus(state: KpiState, now: float, cfg: KpiConfig) -> str:
-    lines: list[str] = []
+    families: list[MetricFamily] = []
 
     def family(name: str, items: dict[MetricKey, float]) -> None:
         chosen = sorted((k, v) for k, v in items.items() if k[0] == name)
-        if not chosen:
-            return
-        _header(lines, name)
-        for k, v in chosen:
-            lines.append(f"{name}{_labels(k[1])} {_num(v)}")
+        if chosen:
+            families.append(_family(name, (Sample(k[1], _value(v)) for k, v in chosen)))
 
     family(MESSAGES, state.counters)
     family(STATUS, state.counters)
     if state.arrivals:
-        _header(lines, RATE)
         window = f"{cfg.rate_window_s}s"
-        for topic, buckets in sorted(state.arrivals.items()):
-            rate = rolling_rate(buckets, now, cfg.rate_window_s)
-            lines.append(f"{RATE}{_labels([('topic', topic), ('window', window)])} {_num(rate)}")
+        families.append(
+            _family(
+                RATE,
+                (
+                    Sample(
+                        (("topic", topic), ("window", window)),
+                        _value(rolling_rate(buckets, now, cfg.rate_window_s)),
+                    )
+                    for topic, buckets in sorted(state.arrivals.items())
+                ),
+            )
+        )
     family(VALUE, state.gauges)
     family(LAST_SEEN, state.gauges)
     cutoff = now - cfg.window_s
@@ -88,13 +79,14 @@ def to_prometheus(state: KpiState, now: float, cfg: KpiConfig) -> str:
         series = sorted((k, s) for k, s in state.samples.items() if k[0] == name)
         if not series:
             continue
-        _header(lines, name)
-        for k, samples in series:
-            qs = quantiles((v for t, v in samples if t >= cutoff), cfg.quantiles)
+        samples: list[Sample] = []
+        for k, window_samples in series:
+            qs = quantiles((v for t, v in window_samples if t >= cutoff), cfg.quantiles)
             for q, v in qs.items():
-                lines.append(f"{name}{_labels([*k[1], ('quantile', f'{q:g}')])} {_num(v)}")
+                samples.append(Sample((*k[1], ("quantile", f"{q:g}")), _value(v)))
             total = state.counters.get((name + "_sum", k[1]), 0.0)
             count = state.counters.get((name + "_count", k[1]), 0.0)
-            lines.append(f"{name}_sum{_labels(k[1])} {_num(total)}")
-            lines.append(f"{name}_count{_labels(k[1])} {_num(count)}")
-    return "\n".join(lines) + "\n" if lines else ""
+            samples.append(Sample(k[1], _value(total), "_sum"))
+            samples.append(Sample(k[1], _value(count), "_count"))
+        families.append(_family(name, samples))
+    return encode(families)

@@ -34,9 +34,10 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
+from ctas7_panel.backoff import backoff
 from ctas7_panel.errors import Ctas7Error, EventError
 from ctas7_panel.events import Event, new_event_id
 from ctas7_panel.mux.backends import KpiBackend, MemoryKpiBackend, RedisKpiBackend
@@ -50,22 +51,15 @@ from ctas7_panel.mux.topics import (
     topic_matches,
 )
 from ctas7_panel.settings import Settings
+from ctas7_panel.targetspec import NEURAL_MUX, target_topic
 
 log = logging.getLogger(__name__)
 
-MUX_TOPIC = "target.neural_mux"
+MUX_TOPIC = target_topic(NEURAL_MUX)
 MUX_GROUP = "neural_mux"
 DEAD_LETTER_TARGET = "consumer:neural_mux"
 Listener = Callable[[MuxMessage], Any]
 DeadLetterSink = Callable[[Event, str, str], Awaitable[None]]  # (event, target, reason)
-
-
-def retry_delays(base: float = 0.1, cap: float = 5.0) -> Iterator[float]:
-    """Backoff delays for a failing KPI write: base, 2*base, ... capped. Pure generator."""
-    delay = base
-    while True:
-        yield delay
-        delay = min(cap, delay * 2)
 
 
 class MuxSubscription:
@@ -312,7 +306,7 @@ class NeuralMux:
 
     async def _handle_until_recorded(self, event: Event) -> None:
         """Record ``event``; wait out a backend outage; reject (dead-letter) a bad event."""
-        delays = retry_delays()
+        delays = backoff(0.1, 5.0)
         while True:
             try:
                 await self.handle_event(event)

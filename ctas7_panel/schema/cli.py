@@ -228,7 +228,7 @@ def _import_all(names: tuple[str, ...]) -> None:
 
 def typegen_handler(args: argparse.Namespace, settings: Any) -> int:
     """``ctas7 schema typegen``: print or write the TypeScript types."""
-    from ctas7_panel.schema.gcpause import gc_paused
+    from ctas7_panel.gcpause import gc_paused
 
     # one-shot: no collector passes over imports, introspection, generation
     with gc_paused(), _database(args, settings) as url:

@@ -3,7 +3,8 @@
 A ``Case`` is SQL for a fresh database plus the generator options. ``run_case`` loads it into
 a throwaway database on the server of an admin URL, generates every language for every
 reference version with our code (one introspection) and with postgres-meta from npm
-(``reference.run_reference``, several processes at once), and sorts each comparison into:
+(``reference.run_reference``, several processes at once, or one long-lived process per
+version, ``reference.ReferenceServers``, passed as ``run``), and sorts each comparison into:
 
 - ``identical``: byte for byte;
 - ``deviation``: a documented deviation: the reference crashed (``TypeError: ...``, e.g. on
@@ -98,6 +99,7 @@ def load_sql(url: str, sql: str) -> None:
 
 
 Generated = tuple[str, tuple[str, ...]]  # text, deviations our generator reports
+RunReference = Callable[..., str]  # reference.run_reference's signature
 
 
 def _ours(
@@ -217,13 +219,20 @@ def run_case(
     versions: Sequence[str] = reference.REFERENCE_VERSIONS,
     workers: int = 4,
     database_prefix: str = "ctas7_diff_",
+    run: RunReference | None = None,
 ) -> list[Outcome]:
     """Load ``case`` into a fresh database and compare every language and version."""
     langs = tuple(langs or languages())
     with pgtools.temporary_database(admin_url, prefix=database_prefix) as url:
         load_sql(url, case.sql)
         return compare(
-            url, case.name, case.options, langs=langs, versions=versions, workers=workers
+            url,
+            case.name,
+            case.options,
+            langs=langs,
+            versions=versions,
+            workers=workers,
+            run=run,
         )
 
 
@@ -235,14 +244,20 @@ def compare(
     langs: Sequence[str],
     versions: Sequence[str],
     workers: int = 4,
+    run: RunReference | None = None,
 ) -> list[Outcome]:
-    """Compare every language and version on the database at ``url`` as it is."""
+    """Compare every language and version on the database at ``url`` as it is.
+
+    ``run`` produces the reference's output (default: ``reference.run_reference``, one Node
+    process per output; ``ReferenceServers.run`` reuses one per version).
+    """
     swift_access = getattr(options, "swift_access_control", None)
+    run_reference = run or reference.run_reference
 
     def theirs(key: tuple[str, str]) -> str | reference.ReferenceFailure:
         lang, version = key
         try:
-            return reference.run_reference(
+            return run_reference(
                 url,
                 version,
                 options,

@@ -1,13 +1,14 @@
-"""``SchemaHasher``: a database's schema fingerprint, re-read only when its catalog changed.
+"""``SchemaHasher``: a database's schema fingerprint, read incrementally.
 
 The fingerprint is ``sha256(canonical_json(to_snapshot(introspect(...))))`` (``snapshot``).
 Reading a big catalog from scratch costs hundreds of milliseconds (1000 tables: every column,
-constraint definition and index definition deparsed by the server); asking whether anything
-changed costs one small query (``queries/catalog_version.sql``: a count and a sum of row
-version hashes per catalog). ``SchemaHasher.inspect`` asks first and re-reads only when the
-answer moved, so a watcher that hashes every few seconds pays the small query, and the full
-read only after DDL. The version is taken *before* the read, so a change racing with it is
-seen on the next call. Works over psycopg and over ``pqlite``.
+constraint definition and index definition deparsed by the server). ``SchemaHasher`` keeps
+an ``IncrementalReader`` (``introspect_incremental``): each call asks one query for the
+catalog's version per relation; when nothing moved it returns the last result, after a DDL
+it reads again only the relations whose catalog rows changed and their dependents (a full
+read only when something other than relations changed: types, functions, schemas, a rename,
+...). The result is always the from-scratch fingerprint and snapshot (tests try random DDL
+sequences against a full read). Works over psycopg and over ``pqlite``.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ctas7_panel.schema.introspect import introspect, query_text
+from ctas7_panel.schema.introspect import query_text
+from ctas7_panel.schema.introspect_incremental import IncrementalReader
 from ctas7_panel.schema.model import Catalog
 from ctas7_panel.schema.options import TypegenOptions
 from ctas7_panel.schema.pqlite import Connection as LibpqConnection
-from ctas7_panel.schema.snapshot import Snapshot, fingerprint, to_snapshot
+from ctas7_panel.schema.snapshot import Snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,27 +44,36 @@ def catalog_version(conn: Any) -> str:
 
 
 class SchemaHasher:
-    """Fingerprints of one database (one connection at a time), read again only on change.
+    """Fingerprints of one database (one connection at a time), read incrementally.
 
-    ``reads`` counts the full introspections done so far.
+    ``reads`` counts the reads done so far (full or partial); ``full_reads`` and
+    ``partial_reads`` tell them apart.
     """
 
     def __init__(self, options: TypegenOptions | None = None) -> None:
         self.options = options or TypegenOptions()
-        self.reads = 0
-        self._version: str | None = None
+        self._reader = IncrementalReader(self.options)
         self._last: Hashed | None = None
+
+    @property
+    def reads(self) -> int:
+        return self._reader.full_reads + self._reader.partial_reads
+
+    @property
+    def full_reads(self) -> int:
+        return self._reader.full_reads
+
+    @property
+    def partial_reads(self) -> int:
+        return self._reader.partial_reads
 
     def inspect(self, conn: Any) -> Hashed:
         """The schema's catalog, snapshot and fingerprint; cached while nothing changed."""
-        version = catalog_version(conn)
-        if self._last is not None and version == self._version:
-            return self._last
-        catalog = introspect(conn, self.options)
-        snapshot = to_snapshot(catalog)
-        self._last = Hashed(catalog, snapshot, fingerprint(snapshot))
-        self._version = version
-        self.reads += 1
+        read = self._reader.read(conn)
+        last = self._last
+        if last is not None and read.kind == "cached" and read.snapshot is last.snapshot:
+            return last
+        self._last = Hashed(read.catalog, read.snapshot, read.fingerprint)
         return self._last
 
     def fingerprint(self, conn: Any) -> str:
@@ -70,5 +81,5 @@ class SchemaHasher:
 
     def forget(self) -> None:
         """Read from scratch next time (e.g. after reconnecting to another server)."""
-        self._version = None
+        self._reader.forget()
         self._last = None

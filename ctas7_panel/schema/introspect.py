@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import sys
 import types
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from functools import cache
 from operator import attrgetter
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ctas7_panel.errors import SchemaError
-from ctas7_panel.schema.gcpause import gc_paused
+from ctas7_panel.gcpause import gc_paused
 from ctas7_panel.schema.model import (
     RELATION_KINDS,
     Attribute,
@@ -73,17 +73,32 @@ def _literal(text: str) -> str:
 _ARRAY_ROWS = frozenset({"columns"})  # queries whose rows are one JSON array column "r"
 
 
-def render(name: str, schemas_sql: str, *, details: bool, oids: Sequence[int] = ()) -> str:
+def oids_sql(oids: Sequence[int]) -> str:
+    """Oids as an SQL ``oid[]`` literal."""
+    return "array[" + ",".join(str(int(o)) for o in oids) + "]::oid[]"
+
+
+def render(
+    name: str,
+    schemas_sql: str,
+    *,
+    details: bool,
+    oids: Sequence[int] = (),
+    only: str | None = None,
+) -> str:
     """Query ``name`` as one statement returning its rows as one JSON text value.
 
     Parameters are written into the text (``%(schemas)s``: the included schemas, as a
-    sub-select; ``%(details)s``: whether to compute what only the snapshot needs), so the
-    same statements run over psycopg and over plain libpq in one round trip.
+    sub-select; ``%(details)s``: whether to compute what only the snapshot needs;
+    ``%(oids)s``: ``oids``), so the same statements run over psycopg and over plain libpq in
+    one round trip. ``only`` (an SQL ``oid[]`` expression) limits the per-relation queries to
+    those relations (``%(all)s`` is false then); the incremental reader uses it.
     """
     text = query_text(name)
     text = text.replace("%(schemas)s", schemas_sql)
     text = text.replace("%(details)s", "true" if details else "false")
-    text = text.replace("%(oids)s", "array[" + ",".join(str(int(o)) for o in oids) + "]::oid[]")
+    text = text.replace("%(all)s", "true" if only is None else "false")
+    text = text.replace("%(oids)s", oids_sql(oids) if only is None else f"({only})")
     rows = "q.r" if name in _ARRAY_ROWS else "q"
     return f"select coalesce(json_agg({rows}), '[]')::text from (\n{text}\n) q"
 
@@ -207,14 +222,10 @@ def _read(
 
     constraints_by_rel: dict[int, list[Constraint]] = {}
     for row in constraint_rows:
-        constraints_by_rel.setdefault(row["rel_oid"], []).append(
-            Constraint(row["name"], row["kind"], row["definition"], tuple(row["columns"]))
-        )
+        constraints_by_rel.setdefault(row["rel_oid"], []).append(constraint_from(row))
     indexes_by_rel: dict[int, list[Index]] = {}
     for row in index_rows:
-        indexes_by_rel.setdefault(row["rel_oid"], []).append(
-            Index(row["name"], row["definition"], row["is_unique"], row["is_primary"])
-        )
+        indexes_by_rel.setdefault(row["rel_oid"], []).append(index_from(row))
 
     relations = []
     names_by_oid: dict[int, tuple[str, str]] = {}
@@ -226,41 +237,12 @@ def _read(
         for col in cols:
             column_names[(oid, col.position)] = col.name
         relations.append(
-            Relation(
-                schema=row["schema"],
-                name=row["name"],
-                kind=RELATION_KINDS[row["kind"]],
-                columns=tuple(cols),
-                is_updatable=bool(row["is_updatable"]),
-                partition_of=row["partition_of"],
-                partition_bound=row["partition_bound"],
-                view_definition=row["view_definition"],
-                constraints=tuple(sorted(constraints_by_rel.get(oid, []), key=lambda c: c.name)),
-                indexes=tuple(sorted(indexes_by_rel.get(oid, []), key=lambda i: i.name)),
-                comment=row["comment"],
-                rls_enabled=bool(row["rls_enabled"]),
-                insert_enabled=bool(row["insert_enabled"]),
-                update_enabled=bool(row["update_enabled"]),
-                instead_writable=bool(row["instead_writable"]),
-            )
+            relation_from(row, cols, constraints_by_rel.get(oid, []), indexes_by_rel.get(oid, []))
         )
 
-    foreign_keys = [
-        Relationship(
-            foreign_key_name=row["foreign_key_name"],
-            schema=row["schema"],
-            relation=row["relation"],
-            columns=tuple(row["columns"]),
-            is_one_to_one=bool(row["is_one_to_one"]),
-            referenced_schema=row["referenced_schema"],
-            referenced_relation=row["referenced_relation"],
-            referenced_columns=tuple(row["referenced_columns"]),
-            key_schema_quoted=bool(row["key_schema_quoted"]),
-            key_schema=row["key_schema"],
-        )
-        for row in fk_rows
-    ]
-    relationships = foreign_keys + _view_relationships(
+    name_key_columns(conn, fk_rows, column_names, names_by_oid)
+    foreign_keys = [relationship_from(row) for row in fk_rows]
+    relationships = foreign_keys + view_relationships(
         conn, rule_rows, foreign_keys, names_by_oid, column_names
     )
 
@@ -271,7 +253,7 @@ def _read(
         enums=tuple(
             Enum(r["schema"], r["name"], tuple(r["labels"]), r["comment"]) for r in enum_rows
         ),
-        composites=tuple(_composite(r) for r in composite_rows),
+        composites=tuple(composite_from(r) for r in composite_rows),
         domains=tuple(
             Domain(
                 r["schema"],
@@ -284,12 +266,92 @@ def _read(
             )
             for r in domain_rows
         ),
-        functions=tuple(_function(r) for r in function_rows),
+        functions=tuple(function_from(r) for r in function_rows),
         relationships=tuple(relationships),
         server_version=version,
         types=pg_types,
         view_order=view_order,
     )
+
+
+def relation_from(
+    row: Row, columns: list[Column], constraints: list[Constraint], indexes: list[Index]
+) -> Relation:
+    """A relations-query row with its columns (in position order), constraints and indexes."""
+    return Relation(
+        schema=row["schema"],
+        name=row["name"],
+        kind=RELATION_KINDS[row["kind"]],
+        columns=tuple(columns),
+        is_updatable=bool(row["is_updatable"]),
+        partition_of=row["partition_of"],
+        partition_bound=row["partition_bound"],
+        view_definition=row["view_definition"],
+        constraints=tuple(sorted(constraints, key=lambda c: c.name)),
+        indexes=tuple(sorted(indexes, key=lambda i: i.name)),
+        comment=row["comment"],
+        rls_enabled=bool(row["rls_enabled"]),
+        insert_enabled=bool(row["insert_enabled"]),
+        update_enabled=bool(row["update_enabled"]),
+        instead_writable=bool(row["instead_writable"]),
+    )
+
+
+def name_key_columns(
+    conn: Reader,
+    fk_rows: Sequence[Row],
+    column_names: MutableMapping[tuple[int, int], str],
+    names_by_oid: MutableMapping[int, tuple[str, str]],
+) -> None:
+    """Give each foreign_keys row its ``columns`` and ``referenced_columns``, named from its
+    attnums (``conkey``, ``confkey``): from ``column_names`` (the included relations' columns,
+    by (oid, attnum)), the others read by oid (``relation_names``) and added to it and to
+    ``names_by_oid``, as ``view_relationships`` adds what it reads."""
+    missing = {
+        oid
+        for row in fk_rows
+        for oid, keys in ((row["rel_oid"], row["conkey"]), (row["ref_oid"], row["confkey"]))
+        if any((oid, k) not in column_names for k in keys)
+    }
+    if missing:
+        statement = render("relation_names", "array[]::text[]", details=False, oids=sorted(missing))
+        if isinstance(conn, LibpqConnection):
+            text = conn.batch([statement])[0][0]
+        else:
+            text = conn.execute(statement.encode()).fetchone()[0]
+        for found in _rows(text):
+            names_by_oid[found["oid"]] = (found["schema"], found["name"])
+            column_names[(found["oid"], found["position"])] = found["column_name"]
+    for row in fk_rows:
+        rel, ref = row["rel_oid"], row["ref_oid"]
+        row["columns"] = [column_names[(rel, k)] for k in row["conkey"] if (rel, k) in column_names]
+        row["referenced_columns"] = [
+            column_names[(ref, k)] for k in row["confkey"] if (ref, k) in column_names
+        ]
+
+
+def relationship_from(row: Row) -> Relationship:
+    """A foreign_keys-query row."""
+    return Relationship(
+        foreign_key_name=row["foreign_key_name"],
+        schema=row["schema"],
+        relation=row["relation"],
+        columns=tuple(row["columns"]),
+        is_one_to_one=bool(row["is_one_to_one"]),
+        referenced_schema=row["referenced_schema"],
+        referenced_relation=row["referenced_relation"],
+        referenced_columns=tuple(row["referenced_columns"]),
+        key_schema_quoted=bool(row["key_schema_quoted"]),
+        key_schema=row["key_schema"],
+    )
+
+
+def constraint_from(row: Row) -> Constraint:
+    return Constraint(row["name"], row["kind"], row["definition"], tuple(row["columns"]))
+
+
+def index_from(row: Row) -> Index:
+    return Index(row["name"], row["definition"], row["is_unique"], row["is_primary"])
 
 
 def _type_ref(item: Sequence[Any]) -> TypeRef:
@@ -300,12 +362,12 @@ def _type_ref(item: Sequence[Any]) -> TypeRef:
     )
 
 
-def _composite(row: Row) -> CompositeType:
+def composite_from(row: Row) -> CompositeType:
     attributes = tuple(Attribute(name=a[0], type=_type_ref(a[1:])) for a in row["attributes"])
     return CompositeType(row["schema"], row["name"], attributes, row["comment"])
 
 
-def _function(row: Row) -> Function:
+def function_from(row: Row) -> Function:
     types = [_type_ref(t) for t in row["arg_types"]]
     count = len(types)
     names = list(row["arg_names"]) + [""] * (count - len(row["arg_names"]))
@@ -343,13 +405,18 @@ def _function(row: Row) -> Function:
     )
 
 
-def _view_relationships(
+def view_relationships(
     conn: Reader,
     rule_rows: Sequence[Row],
     foreign_keys: Sequence[Relationship],
     names_by_oid: dict[int, tuple[str, str]],
     column_names: dict[tuple[int, int], str],
+    origins_of: Callable[[Row], list[tuple[int, int, int]]] | None = None,
 ) -> list[Relationship]:
+    """Foreign keys seen through views (``relationships``), from the views' rule rows; may
+    read the names of relations outside the included schemas that a view reads. Adds to
+    ``names_by_oid`` and ``column_names``. ``origins_of``: a rule row's target-list origins
+    (default ``relationships.target_list_origins`` of its action; a cache may stand in)."""
     if not rule_rows or not foreign_keys:
         return []
     from ctas7_panel.schema.relationships import (  # only when there are views and keys
@@ -359,7 +426,10 @@ def _view_relationships(
         view_key_dependencies,
     )
 
-    origins = {row["oid"]: target_list_origins(row["action"]) for row in rule_rows}
+    if origins_of is None:
+        origins = {row["oid"]: target_list_origins(row["action"]) for row in rule_rows}
+    else:
+        origins = {row["oid"]: origins_of(row) for row in rule_rows}
     for row in rule_rows:
         names_by_oid.setdefault(row["oid"], (row["schema"], row["name"]))
     wanted = {oid for oid in origins}

@@ -13,13 +13,14 @@ import importlib
 from typing import TYPE_CHECKING
 
 from ctas7_panel.errors import UsageError
+from ctas7_panel.settings import TYPE_LANGUAGES
 
 if TYPE_CHECKING:
     from ctas7_panel.schema.model import Catalog
     from ctas7_panel.schema.options import TypegenOptions
     from ctas7_panel.schema.typegen_meta import Generated
 
-LANGUAGES: tuple[str, ...] = ("typescript", "python", "go", "swift")
+LANGUAGES: tuple[str, ...] = TYPE_LANGUAGES  # CTAS7_TYPES accepts these (settings.py)
 EXTENSIONS: dict[str, str] = {"typescript": ".ts", "python": ".py", "go": ".go", "swift": ".swift"}
 
 

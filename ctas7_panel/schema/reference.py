@@ -10,6 +10,11 @@ The versions we compare against live side by side, each a small npm project with
 - ``0.99.0`` with ``@supabase/postgrest-typegen`` 0.2.2 (formatted by oxfmt).
 
 ``run_reference(url, version, ...)`` runs one of them and returns what it printed.
+``ReferenceServers`` does the same through one long-lived Node process per version
+(``tests/refgen/driver.mjs``: the installed version's own ``getTypeOutput``, loaded once,
+its settings derived from the same ``PG_META_*`` variables for each request), which saves
+starting Node and loading the server for every output; a test checks that it prints what
+the one-shot mode prints.
 It installs nothing: when a version is missing it raises ``ReferenceNotInstalled`` naming the
 command that installs it (``install_command``); tests, ``scripts/test.sh`` and the benchmark
 run that command (``npm ci``, from the committed lock file) when they need it.
@@ -18,12 +23,18 @@ The generator itself stays our own: this module only compares.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
 import shutil
 import subprocess
+import threading
+from collections import deque
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
+from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ctas7_panel.errors import SchemaError, UsageError
@@ -35,6 +46,7 @@ SWIFT_ACCESS_CONTROLS: tuple[str, ...] = ("internal", "public")
 DEFAULT_REFGEN_DIR = Path(__file__).resolve().parents[2] / "tests" / "refgen"
 _ERROR_LINE = re.compile(r"^[A-Za-z]*Error(?: \[[A-Z_]+\])?: ")
 _SERVER = Path("node_modules", "@supabase", "postgres-meta", "dist", "server", "server.js")
+DRIVER = "driver.mjs"  # in the refgen folder, next to the version projects
 
 
 class ReferenceError(SchemaError):
@@ -171,12 +183,7 @@ def run_reference(
     prints nothing (it crashes on some schemas), ``ReferenceError`` when node is missing or
     the run times out.
     """
-    project = project_dir(version, refgen_dir)
-    if not is_installed(version, refgen_dir):
-        raise ReferenceNotInstalled(
-            f"postgres-meta {version} is not installed in {project}: run "
-            f"'cd {project} && {' '.join(install_command(version))}'"
-        )
+    project = _require_installed(version, refgen_dir)
     node_path = node or shutil.which("node")
     if node_path is None:
         raise ReferenceError("node is not on PATH: install Node.js 20 to run postgres-meta")
@@ -201,12 +208,234 @@ def run_reference(
     return stdout
 
 
+def _require_installed(version: str, refgen_dir: Path | None) -> Path:
+    project = project_dir(version, refgen_dir)
+    if not is_installed(version, refgen_dir):
+        raise ReferenceNotInstalled(
+            f"postgres-meta {version} is not installed in {project}: run "
+            f"'cd {project} && {' '.join(install_command(version))}'"
+        )
+    return project
+
+
+def _process_environment(base: dict[str, str] | None = None) -> dict[str, str]:
+    """A driver's own environment: the one-shot one without the per-output settings."""
+    env = environment("postgresql://localhost/postgres", TypegenOptions(), base=base)
+    return {k: v for k, v in env.items() if not k.startswith("PG_META_")}
+
+
+class ReferenceServer:
+    """One version of Supabase's generator in one long-lived Node process.
+
+    ``run`` has ``run_reference``'s contract (same output, same errors) and may be called
+    from several threads at once; the driver generates concurrently. Start it with
+    ``start()`` (or use it as a context manager), stop it with ``close()``.
+    """
+
+    def __init__(
+        self, version: str, *, refgen_dir: Path | None = None, node: str | None = None
+    ) -> None:
+        self.version = _check_version(version)
+        self._refgen_dir = refgen_dir
+        self._node = node
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self._pending: dict[int, Future[dict[str, Any]]] = {}
+        self._ids = itertools.count(1)
+        self._stderr: deque[str] = deque(maxlen=200)
+        self._ready: Future[dict[str, Any]] = Future()
+        self._start_lock = threading.Lock()
+
+    def __enter__(self) -> ReferenceServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Start the process and wait until it has loaded the generator."""
+        with self._start_lock:
+            if self._proc is None:
+                self._spawn(timeout)
+
+    def _spawn(self, timeout: float) -> None:
+        project = _require_installed(self.version, self._refgen_dir)
+        node_path = self._node or shutil.which("node")
+        if node_path is None:
+            raise ReferenceError("node is not on PATH: install Node.js 20 to run postgres-meta")
+        driver = (self._refgen_dir or DEFAULT_REFGEN_DIR) / DRIVER
+        if not driver.is_file():
+            driver = DEFAULT_REFGEN_DIR / DRIVER
+        self._proc = subprocess.Popen(
+            [node_path, str(driver), str(project)],
+            cwd=project,
+            env=_process_environment(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self._ready = Future()
+        assert self._proc.stdout is not None and self._proc.stderr is not None
+        threading.Thread(target=self._read, args=(self._proc.stdout,), daemon=True).start()
+        threading.Thread(target=self._drain, args=(self._proc.stderr,), daemon=True).start()
+        try:
+            self._ready.result(timeout=timeout)
+        except FutureTimeout as exc:
+            self._stop()
+            raise ReferenceError(
+                f"postgres-meta {self.version}'s driver did not start in {timeout:.0f} s"
+            ) from exc
+        except ReferenceError:
+            self._stop()
+            raise
+
+    def _read(self, stream: IO[bytes]) -> None:
+        for raw in stream:
+            try:
+                message = json.loads(raw)
+            except ValueError:
+                self._stderr.append(raw.decode(errors="replace"))
+                continue
+            if message.get("ready"):
+                self._ready.set_result(message)
+                continue
+            with self._lock:
+                future = self._pending.pop(message.get("id"), None)
+            if future is not None:
+                future.set_result(message)
+        self._fail_all()
+
+    def _drain(self, stream: IO[bytes]) -> None:
+        for raw in stream:
+            self._stderr.append(raw.decode(errors="replace"))
+
+    def _fail_all(self) -> None:
+        tail = "".join(self._stderr).strip()[-2000:]
+        error = ReferenceError(
+            f"postgres-meta {self.version}'s driver stopped" + (f": {tail}" if tail else "")
+        )
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        if not self._ready.done():
+            self._ready.set_exception(error)
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(error)
+
+    def run(
+        self,
+        url: str,
+        options: TypegenOptions,
+        *,
+        lang: str = "typescript",
+        swift_access_control: str | None = None,
+        timeout: float = 300.0,
+    ) -> str:
+        """What the one-shot mode would print for ``url`` (see ``run_reference``)."""
+        env = environment(url, options, lang=lang, swift_access_control=swift_access_control)
+        request_env = {k: v for k, v in env.items() if k.startswith("PG_META_")}
+        self.start()
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None
+        future: Future[dict[str, Any]] = Future()
+        with self._lock:
+            request_id = next(self._ids)
+            self._pending[request_id] = future
+            line = json.dumps({"id": request_id, "env": request_env}) + "\n"
+            try:
+                proc.stdin.write(line.encode())
+                proc.stdin.flush()
+            except OSError as exc:
+                self._pending.pop(request_id, None)
+                raise ReferenceError(
+                    f"postgres-meta {self.version}'s driver is gone: {exc}"
+                ) from exc
+        try:
+            answer = future.result(timeout=timeout)
+        except FutureTimeout as exc:
+            with self._lock:
+                self._pending.pop(request_id, None)
+            raise ReferenceError(
+                f"postgres-meta {self.version} ({lang}) did not finish in {timeout:.0f} s"
+            ) from exc
+        stdout = str(answer.get("stdout") or "")
+        if not answer.get("ok") or not stdout:
+            raise ReferenceFailure(self.version, lang, 1, str(answer.get("stderr") or ""))
+        return stdout
+
+    def close(self) -> None:
+        """End the process (it finishes the requests it has)."""
+        with self._start_lock:
+            self._stop()
+
+    def _stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            if proc.stdin is not None:
+                proc.stdin.close()
+            proc.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+
+
+class ReferenceServers:
+    """A ``ReferenceServer`` per version, started on first use; ``run`` has
+    ``run_reference``'s signature, so it can stand in for it."""
+
+    def __init__(self, *, refgen_dir: Path | None = None, node: str | None = None) -> None:
+        self._refgen_dir = refgen_dir
+        self._node = node
+        self._servers: dict[str, ReferenceServer] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> ReferenceServers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def server(self, version: str) -> ReferenceServer:
+        with self._lock:
+            found = self._servers.get(version)
+            if found is None:
+                found = ReferenceServer(version, refgen_dir=self._refgen_dir, node=self._node)
+                self._servers[version] = found
+        found.start()
+        return found
+
+    def run(
+        self,
+        url: str,
+        version: str,
+        options: TypegenOptions,
+        *,
+        lang: str = "typescript",
+        swift_access_control: str | None = None,
+        timeout: float = 300.0,
+    ) -> str:
+        return self.server(version).run(
+            url, options, lang=lang, swift_access_control=swift_access_control, timeout=timeout
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            servers, self._servers = self._servers, {}
+        for server in servers.values():
+            server.close()
+
+
 __all__ = [
     "LANGUAGES",
     "REFERENCE_VERSIONS",
     "ReferenceError",
     "ReferenceFailure",
     "ReferenceNotInstalled",
+    "ReferenceServer",
+    "ReferenceServers",
     "environment",
     "install_command",
     "installed_version",

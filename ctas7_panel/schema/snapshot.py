@@ -20,13 +20,14 @@ stored generated column, or null). Keys that are rarely set (``comment``, ``coll
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from ctas7_panel.errors import ArtifactError
-from ctas7_panel.schema.gcpause import gc_paused
+from ctas7_panel.gcpause import gc_paused
 from ctas7_panel.schema.model import Catalog, Column, Relation
 
 SNAPSHOT_FORMAT = 1
@@ -93,13 +94,46 @@ def _relation(rel: Relation) -> dict[str, Any]:
     return out
 
 
-def to_snapshot(catalog: Catalog) -> Snapshot:
-    """The canonical, JSON-able description of ``catalog``."""
+relation_entry = _relation  # one relation's part of a snapshot
+
+
+def to_snapshot(
+    catalog: Catalog,
+    entry: Callable[[Relation], dict[str, Any]] | None = None,
+    relationships: list[Any] | None = None,
+) -> Snapshot:
+    """The canonical, JSON-able description of ``catalog``. ``entry``: each relation's part,
+    when the caller has it already (it must equal ``relation_entry(relation)``);
+    ``relationships``: the ``"relationships"`` list of an earlier snapshot of the same
+    relationships (for the incremental reader)."""
     with gc_paused():
-        return _snapshot(catalog)
+        return _snapshot(catalog, entry or _relation, relationships)
 
 
-def _snapshot(catalog: Catalog) -> Snapshot:
+def _relationships(catalog: Catalog) -> list[Any]:
+    return sorted(
+        (
+            [
+                r.foreign_key_name,
+                r.schema,
+                r.relation,
+                list(r.columns),
+                r.is_one_to_one,
+                r.referenced_schema,
+                r.referenced_relation,
+                list(r.referenced_columns),
+            ]
+            for r in catalog.relationships
+        ),
+        key=lambda r: orjson.dumps(r),
+    )
+
+
+def _snapshot(
+    catalog: Catalog,
+    entry: Callable[[Relation], dict[str, Any]],
+    relationships: list[Any] | None,
+) -> Snapshot:
     relations = sorted(catalog.relations, key=lambda r: (r.schema, r.name))
     functions = sorted(catalog.functions, key=lambda f: (f.schema, f.name, f.identity_arguments))
     options = catalog.options
@@ -116,7 +150,7 @@ def _snapshot(catalog: Catalog) -> Snapshot:
         ),
         "table_count": sum(1 for r in relations if r.is_table),
         "view_count": sum(1 for r in relations if r.is_view),
-        "relations": [_relation(r) for r in relations],
+        "relations": [entry(r) for r in relations],
         "enums": [
             {"schema": e.schema, "name": e.name, "labels": list(e.labels), "comment": e.comment}
             for e in sorted(catalog.enums, key=lambda e: (e.schema, e.name))
@@ -173,22 +207,7 @@ def _snapshot(catalog: Catalog) -> Snapshot:
             }
             for f in functions
         ],
-        "relationships": sorted(
-            (
-                [
-                    r.foreign_key_name,
-                    r.schema,
-                    r.relation,
-                    list(r.columns),
-                    r.is_one_to_one,
-                    r.referenced_schema,
-                    r.referenced_relation,
-                    list(r.referenced_columns),
-                ]
-                for r in catalog.relationships
-            ),
-            key=lambda r: orjson.dumps(r),
-        ),
+        "relationships": _relationships(catalog) if relationships is None else relationships,
     }
 
 
@@ -200,6 +219,20 @@ def canonical_json(snapshot: Snapshot) -> bytes:
         raise ArtifactError(f"snapshot is not plain JSON: {exc}") from exc
 
 
+_SPLICE = "\x00relations"  # no catalog text holds NUL, so its JSON occurs nowhere else
+_SPLICE_JSON = orjson.dumps(_SPLICE)
+
+
+def canonical_json_spliced(snapshot: Snapshot, relations: Sequence[bytes]) -> bytes:
+    """``canonical_json(snapshot)`` when ``relations[i]`` is ``canonical_json`` of
+    ``snapshot["relations"][i]``: serializes everything but the relations, whose bytes the
+    caller kept (compact JSON of a list is its items' JSON joined by commas)."""
+    head = dict(snapshot)
+    head["relations"] = _SPLICE
+    text = canonical_json(head)
+    return text.replace(_SPLICE_JSON, b"[" + b",".join(relations) + b"]", 1)
+
+
 def fingerprint(snapshot: Snapshot) -> str:
     """``sha256(canonical_json(snapshot))`` in hex."""
     return hashlib.sha256(canonical_json(snapshot)).hexdigest()
@@ -208,6 +241,15 @@ def fingerprint(snapshot: Snapshot) -> str:
 def types_hash(types_text: str) -> str:
     """``sha256`` of the generated TypeScript, in hex."""
     return hashlib.sha256(types_text.encode()).hexdigest()
+
+
+def column_counts(snapshot: Snapshot) -> tuple[tuple[str, int], ...]:
+    """(relation, column count) for every relation, sorted; ``schema.name`` outside public."""
+    out = []
+    for rel in snapshot["relations"]:
+        name = rel["name"] if rel["schema"] == "public" else f"{rel['schema']}.{rel['name']}"
+        out.append((name, len(rel["columns"])))
+    return tuple(sorted(out))
 
 
 def load_snapshot(path: str | Path) -> Snapshot:

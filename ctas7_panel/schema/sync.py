@@ -21,10 +21,14 @@ Types files: one TypeScript file (``CTAS_SCHEMA_PATH``) by default; ``CTAS7_TYPE
 and hashed on its own (``types_hashes`` in the events, path -> SHA-256). The first of them is
 the seed's types file: the ``schema_path`` and ``types_hash`` of the events.
 
-The decision is the pure function ``decide()``; ``run_pass()`` is the thin I/O around it and
-runs in a worker thread (psycopg, files, an optional generator subprocess). ``watch()`` lives in
-``ctas7_panel.schema.watch``; every event goes to the bus (topic ``events``), the event store and
-an optional ``on_event`` callback (the CLI prints it).
+This module is the node; its parts live beside it, one idea each: ``sync_config``
+(``SyncConfig``, re-exported here), ``snapshot_file`` (the record), ``decision`` (the pure
+``decide()``, the disk observation and the catalog-probe fast path the audit shares),
+``inspection`` (the injectable inspector and differ), ``generator`` (the external command),
+``restore`` (artifacts put back). ``run_pass()`` is the thin I/O around ``decide()`` and runs in
+a worker thread (psycopg, files, an optional generator subprocess). ``watch()`` lives in
+``ctas7_panel.schema.watch`` (which does not import this module); every event goes to the bus
+(topic ``events``), the event store and an optional ``on_event`` callback (the CLI prints it).
 """
 
 from __future__ import annotations
@@ -35,330 +39,50 @@ import functools
 import inspect as _inspect
 import logging
 import os
-import shlex
-import subprocess
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import psycopg
 
 from ctas7_panel import events as ev
 from ctas7_panel import pgtools
-from ctas7_panel.errors import Ctas7Error, DatabaseError, SchemaError, UsageError
+from ctas7_panel.errors import Ctas7Error, DatabaseError
 from ctas7_panel.events import Event
 from ctas7_panel.schema import artifacts
+from ctas7_panel.schema.decision import (
+    Failure,
+    Observed,
+    catalog_probe,
+    decide,
+    observe,
+    read_record,
+    read_types,
+)
+from ctas7_panel.schema.generator import GeneratorError, run_typegen_command
+from ctas7_panel.schema.inspection import (
+    Differ,
+    Inspection,
+    Inspector,
+    builtin_differ,
+    builtin_inspector,
+)
+from ctas7_panel.schema.restore import restore_artifacts
 from ctas7_panel.schema.snapshot_file import SnapshotRecord  # the record lives with its loader
+from ctas7_panel.schema.sync_config import SyncConfig
 from ctas7_panel.settings import redact_url
 
 if TYPE_CHECKING:
-    from ctas7_panel.settings import Settings
     from ctas7_panel.store import EventStore
     from ctas7_panel.streams.bus import Bus
 
 log = logging.getLogger(__name__)
 
-STDERR_TAIL_CHARS = 2000
-
-
-# --- configuration ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SyncConfig:
-    """Everything a Schema Sync Node needs. Build with ``SyncConfig.from_settings``."""
-
-    db_url: str = field(repr=False)
-    schema_path: str = "./database/supabase_schema.ts"
-    hash_cache_path: str = "./.last_schema_hash"
-    snapshot_path: str | None = None  # default: next to the hash cache
-    typegen_command: str | None = None
-    typegen_options: Any = None  # TypegenOptions of the built-in generator (None: its defaults)
-    project_id: str = "ctas7-command-center"
-    source_node: str = "schema_sync"
-    poll_interval: float = 5.0  # polling fallback, s
-    debounce: float = 0.05  # quiet time after a notification before syncing, s
-    debounce_max: float = 1.0  # longest a burst of notifications can delay a sync, s
-    retry_initial: float = 0.5  # first reconnect / retry delay, s
-    retry_max: float = 30.0  # longest reconnect / retry delay, s
-    command_timeout: float = 300.0  # external generator, s
-    watch_artifacts: bool = True
-    catalog_probe: bool = True  # skip introspection when no catalog row changed since the last
-    max_changes_bytes: int = 16_384  # structured diff kept in the event up to this size
-    # every generated types file as (language, path), the first being the seed's types file
-    # (its path becomes ``schema_path``); () = TypeScript at ``schema_path`` only
-    types: tuple[tuple[str, str], ...] = ()
-
-    def __post_init__(self) -> None:
-        if not self.types:
-            return
-        from ctas7_panel.schema.languages import check_language
-
-        paths = [path for _, path in self.types]
-        for language, path in self.types:
-            check_language(language)
-            if not path:
-                raise SchemaError(f"types file for {language!r} has an empty path")
-            if paths.count(path) > 1:
-                raise SchemaError(f"types file {path!r} is listed twice: give each file once")
-        object.__setattr__(self, "schema_path", self.types[0][1])
-
-    @classmethod
-    def from_settings(cls, settings: Settings, db_url: str, **overrides: Any) -> SyncConfig:
-        """The node's configuration from ``Settings``; ``overrides`` (CLI flags) win unless None."""
-        values: dict[str, Any] = {
-            "db_url": db_url,
-            "schema_path": settings.schema_path,
-            "hash_cache_path": settings.hash_cache_path,
-            "typegen_command": settings.typegen_command,
-            "project_id": settings.supabase_project_id,
-            "poll_interval": settings.poll_interval,
-        }
-        types = getattr(settings, "types", None)
-        if types:
-            if overrides.get("schema_path") is not None:
-                raise UsageError(
-                    "--schema-path and CTAS7_TYPES both name the types file: the first entry "
-                    "of CTAS7_TYPES is the seed's types file, give one of them"
-                )
-            values["types"] = tuple(types)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
-
-    @property
-    def outputs(self) -> tuple[tuple[str, str], ...]:
-        """Every types file as (language, path), the seed's first."""
-        return self.types or (("typescript", self.schema_path),)
-
-    @property
-    def languages(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(language for language, _ in self.outputs))
-
-    @property
-    def snapshot_file(self) -> Path:
-        if self.snapshot_path:
-            return Path(self.snapshot_path)
-        return artifacts.default_snapshot_path(self.hash_cache_path)
-
-    @property
-    def generator_id(self) -> str:
-        """Names the generator, its options and the types files; a change forces regeneration."""
-        if self.typegen_command:
-            base = f"command:{self.typegen_command}"
-        elif self.typegen_options is None:
-            base = "builtin"
-        else:
-            base = f"builtin:{self.typegen_options!r}"
-        if self.outputs != (("typescript", self.schema_path),):
-            base += " types=" + ",".join(f"{lang}:{path}" for lang, path in self.outputs)
-        return base
-
-
-# --- what introspection gives the pass (injectable) -----------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Inspection:
-    """One look at the live schema: its fingerprint and how to render its types."""
-
-    fingerprint: str
-    table_count: int
-    snapshot: dict[str, Any]
-    # the built-in generator, run only when needed: ``render()`` is TypeScript,
-    # ``render(language)`` any of ``languages.LANGUAGES``
-    render: Callable[..., str]
-
-
-@dataclass(frozen=True, slots=True)
-class DiffSummary:
-    summary: dict[str, Any]  # SchemaDiff.summary(): counts, and the first names of each kind
-    changes: dict[str, Any]  # structured (SchemaDiff.to_dict())
-    empty: bool
-
-
-Inspector = Callable[[psycopg.Connection[Any], Any], Inspection]
-Differ = Callable[[dict[str, Any], dict[str, Any]], DiffSummary]
-
-
-def builtin_inspector(
-    conn: psycopg.Connection[Any], options: Any, *, languages: tuple[str, ...] = ("typescript",)
-) -> Inspection:
-    """Introspect with the project's catalog queries and generators (``ctas7_panel.schema``);
-    ``languages``: the ones ``render`` will be asked for (Python, Go, Swift need more catalog)."""
-    from ctas7_panel.schema.introspect import introspect
-    from ctas7_panel.schema.languages import generate, needs_type_list
-    from ctas7_panel.schema.options import TypegenOptions
-    from ctas7_panel.schema.snapshot import fingerprint, to_snapshot
-
-    opts = TypegenOptions() if options is None else options
-    catalog = introspect(conn, opts, type_list=any(needs_type_list(lang) for lang in languages))
-    snapshot = to_snapshot(catalog)
-
-    def render(language: str = "typescript") -> str:
-        return generate(language, catalog, opts)
-
-    return Inspection(
-        fingerprint=fingerprint(snapshot),
-        table_count=sum(1 for rel in catalog.relations if rel.is_table),
-        snapshot=snapshot,
-        render=render,
-    )
-
-
-def builtin_differ(old: dict[str, Any], new: dict[str, Any]) -> DiffSummary:
-    from ctas7_panel.schema.diff import diff_snapshots
-
-    diff = diff_snapshots(old, new)
-    return DiffSummary(summary=diff.summary(), changes=diff.to_dict(), empty=diff.is_empty)
-
-
-# --- the snapshot record on disk ---------------------------------------------------------------
-
-
-# --- the pure decision -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Observed:
-    """What the disk says before a pass."""
-
-    cached_hash: str | None
-    cache_problem: str | None
-    record: SnapshotRecord | None
-    record_problem: str | None
-    types_sha: str | None  # None: the types file is missing
-    # the other types files (CTAS7_TYPES beyond the first): (path, sha or None when missing)
-    other_types: tuple[tuple[str, str | None], ...] = ()
-
-
-Action = Literal["unchanged", "restore", "regenerate"]
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    action: Action
-    reasons: tuple[str, ...]
-    old_hash: str | None
-
-
-def decide(fingerprint: str, generator: str, seen: Observed) -> Decision:
-    """What a pass must do, from the live fingerprint and what is on disk. Pure."""
-    reasons: list[str] = []
-    if seen.cached_hash is None:
-        reasons.append(f"hash cache {seen.cache_problem}")
-    elif seen.cached_hash != fingerprint:
-        reasons.append("schema changed")
-    if seen.record is None:
-        reasons.append(f"snapshot {seen.record_problem}")
-    elif seen.cached_hash is not None and seen.record.fingerprint != seen.cached_hash:
-        reasons.append("snapshot does not match the hash cache")
-    elif seen.record.generator != generator:
-        reasons.append("generator changed")
-    elif any(path not in seen.record.types_hashes for path, _ in seen.other_types):
-        reasons.append("snapshot lacks a types file's hash")
-    if reasons:
-        return Decision("regenerate", tuple(reasons), seen.cached_hash)
-    assert seen.record is not None
-    if seen.types_sha is None:
-        return Decision("restore", ("types file deleted",), seen.cached_hash)
-    if seen.types_sha != seen.record.types_hash:
-        return Decision("restore", ("types file modified",), seen.cached_hash)
-    for path, sha in seen.other_types:
-        if sha is None:
-            return Decision("restore", (f"types file {path} deleted",), seen.cached_hash)
-        if sha != seen.record.types_hashes[path]:
-            return Decision("restore", (f"types file {path} modified",), seen.cached_hash)
-    return Decision("unchanged", (), seen.cached_hash)
-
-
-# --- the external generator -------------------------------------------------------------------
-
-
-class GeneratorError(SchemaError):
-    """The external generator command failed; ``stderr_tail`` holds the end of its stderr."""
-
-    def __init__(self, message: str, *, stderr_tail: str = "", returncode: int | None = None):
-        super().__init__(message)
-        self.stderr_tail = stderr_tail
-        self.returncode = returncode
-
-
-def expand_command(command: str, *, db_url: str, project_id: str) -> list[str]:
-    """Split the command (shell-like quoting, no shell) and fill ``{db_url}``/``{project_id}``."""
-    try:
-        argv = shlex.split(command)
-    except ValueError as exc:
-        raise SchemaError(
-            f"CTAS7_TYPEGEN_COMMAND={command!r} cannot be parsed: {exc} (check the quoting)"
-        ) from exc
-    if not argv:
-        raise SchemaError("CTAS7_TYPEGEN_COMMAND is empty: give a command or unset it")
-    return [a.replace("{db_url}", db_url).replace("{project_id}", project_id) for a in argv]
-
-
-def run_typegen_command(
-    command: str, *, db_url: str, project_id: str, timeout: float, env: Mapping[str, str]
-) -> str:
-    """Run the external generator; its stdout is the types file. Raises ``GeneratorError``."""
-    argv = expand_command(command, db_url=db_url, project_id=project_id)
-    child_env = {**env, "CTAS7_DATABASE_URL": db_url, "SUPABASE_PROJECT_ID": project_id}
-    try:
-        proc = subprocess.run(
-            argv, capture_output=True, timeout=timeout, env=child_env, stdin=subprocess.DEVNULL
-        )
-    except FileNotFoundError as exc:
-        raise GeneratorError(
-            f"typegen command {argv[0]!r} not found (check CTAS7_TYPEGEN_COMMAND and PATH)"
-        ) from exc
-    except subprocess.TimeoutExpired as exc:
-        tail = _tail(exc.stderr)
-        raise GeneratorError(
-            f"typegen command {argv[0]!r} did not finish within {timeout:g} s", stderr_tail=tail
-        ) from exc
-    except OSError as exc:
-        raise GeneratorError(f"typegen command {argv[0]!r} cannot run: {exc}") from exc
-    tail = _tail(proc.stderr)
-    if proc.returncode != 0:
-        last = tail.strip().splitlines()[-1] if tail.strip() else "no stderr"
-        raise GeneratorError(
-            f"typegen command {argv[0]!r} exited with {proc.returncode}: {last}",
-            stderr_tail=tail,
-            returncode=proc.returncode,
-        )
-    try:
-        text = proc.stdout.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise GeneratorError(f"typegen command {argv[0]!r} printed non-UTF-8 output") from exc
-    if not text.strip():
-        raise GeneratorError(
-            f"typegen command {argv[0]!r} printed nothing on stdout", stderr_tail=tail
-        )
-    return text
-
-
-def _tail(data: bytes | str | None) -> str:
-    if not data:
-        return ""
-    text = data if isinstance(data, str) else data.decode("utf-8", "replace")
-    return text[-STDERR_TAIL_CHARS:]
-
 
 # --- the pass ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """A pass that could not finish: which stage, why; ``connection``: the database is gone."""
-
-    stage: str
-    error: str
-    connection: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 Trigger = str  # "manual", "connect", "notify", "poll", "retry", "artifact"
@@ -607,7 +331,7 @@ class SchemaSyncNode:
             except DatabaseError as exc:
                 return Failure("connect", str(exc), connection=True)
             try:
-                probe = self._probe(conn) if self.config.catalog_probe else None
+                probe = catalog_probe(conn) if self.config.catalog_probe else None
                 memo = self._inspect_memo
                 if probe is not None and memo is not None and memo[0] == probe:
                     return memo[1]
@@ -627,11 +351,6 @@ class SchemaSyncNode:
                 return Failure("connect" if lost else "introspect", reason, connection=lost)
         raise AssertionError("unreachable")
 
-    @staticmethod
-    def _probe(conn: psycopg.Connection[Any]) -> str | None:
-        row = conn.execute(_catalog_probe_sql()).fetchone()
-        return None if row is None else str(row[0])
-
     def _observe(self) -> tuple[Observed, dict[str, bytes | None], bytes | None]:
         """Read the artifacts: (what they say, each types file's bytes, snapshot bytes).
 
@@ -639,13 +358,13 @@ class SchemaSyncNode:
         hashed again: on big schemas the snapshot is megabytes of JSON.
         """
         cfg = self.config
-        cache = artifacts.read_hash_cache(cfg.hash_cache_path)
-        record, problem, snap_bytes = self._read_record(cfg.snapshot_file)
-        read = {path: self._read_types(Path(path)) for _, path in cfg.outputs}
-        types_sha = read[cfg.schema_path][0]
-        others = tuple((path, read[path][0]) for _, path in cfg.outputs[1:])
-        observed = Observed(cache.value, cache.problem, record, problem, types_sha, others)
-        return observed, {path: data for path, (_, data) in read.items()}, snap_bytes
+        return observe(
+            cfg.hash_cache_path,
+            cfg.snapshot_file,
+            [path for _, path in cfg.outputs],
+            record_reader=self._read_record,
+            types_reader=self._read_types,
+        )
 
     def _read_record(self, path: Path) -> tuple[SnapshotRecord | None, str | None, bytes | None]:
         key = artifacts.stat_key(path)
@@ -653,15 +372,10 @@ class SchemaSyncNode:
         if key is not None and memo is not None and memo[0] == key:
             return memo[1], None, memo[2]
         self._snap_memo = None
-        data, problem = artifacts.read_bytes(path)
-        if data is None:
-            return None, problem, None
-        record, problem = SnapshotRecord.decode(artifacts.parse_snapshot(data))
-        if record is None:
-            return None, problem, None
-        if key is not None:
+        record, problem, data = read_record(path)
+        if record is not None and data is not None and key is not None:
             self._snap_memo = (key, record, data)
-        return record, None, data
+        return record, problem, data
 
     def _read_types(self, path: Path) -> tuple[str | None, bytes | None]:
         key = artifacts.stat_key(path)
@@ -669,12 +383,8 @@ class SchemaSyncNode:
         if key is not None and memo is not None and memo[0] == key:
             return memo[1], memo[2]
         self._types_memo.pop(path, None)
-        try:
-            data = path.read_bytes()
-        except OSError:
-            return None, None
-        sha = artifacts.sha256_hex(data)
-        if key is not None:
+        sha, data = read_types(path)
+        if sha is not None and data is not None and key is not None:
             self._types_memo[path] = (key, sha, data)
         return sha, data
 
@@ -747,27 +457,12 @@ class SchemaSyncNode:
 
     def restore_artifacts_blocking(self) -> list[Event]:
         """Rewrite every artifact that differs from the last pass; one event per file restored."""
-        out = []
-        for path, data in list(self.expected.items()):
-            try:
-                current: bytes | None = path.read_bytes()
-            except OSError:
-                current = None
-            if current == data:
-                continue
-            change = "deleted" if current is None else "modified"
-            try:
-                artifacts.atomic_write(path, data)
-            except Ctas7Error as exc:
-                out.append(self.artifact_event(path, change, restored=False, error=str(exc)))
-                continue
-            out.append(self.artifact_event(path, change, restored=True, trigger="artifact"))
-        return out
-
-
-@functools.cache
-def _catalog_probe_sql() -> bytes:
-    return (resources.files(__package__) / "sql" / "catalog_probe.sql").read_bytes()
+        return [
+            self.artifact_event(path, change, restored=True, trigger="artifact")
+            if error is None
+            else self.artifact_event(path, change, restored=False, error=error)
+            for path, change, error in restore_artifacts(self.expected)
+        ]
 
 
 def _ms(t0: float) -> float:

@@ -203,22 +203,15 @@ def _config(args: argparse.Namespace, settings: Settings, url: str, **extra: Any
 async def _node(
     config: SyncConfig, settings: Settings, on_event: Any = None
 ) -> AsyncIterator[SchemaSyncNode]:
-    """A node wired to the configured store and (unless in-memory) bus."""
+    """A node wired to the configured store and (unless in-memory) bus (``build_services``)."""
+    from ctas7_panel.runtime import Parts, build_services
     from ctas7_panel.schema.sync import SchemaSyncNode
-    from ctas7_panel.store import open_store
-    from ctas7_panel.streams import open_bus
 
-    store = await asyncio.to_thread(open_store, settings.store_url)
-    try:
-        async with contextlib.AsyncExitStack() as stack:
-            bus = None
-            if not settings.bus_url.startswith("memory"):  # nobody else would hear it
-                bus = await stack.enter_async_context(open_bus(settings.bus_url))
-            node = SchemaSyncNode(config, bus=bus, store=store, on_event=on_event)
-            async with node:
-                yield node
-    finally:
-        store.close()
+    in_memory = settings.bus_url.startswith("memory")  # nobody else would hear it
+    async with build_services(settings, Parts.store_and_bus(bus=not in_memory)) as services:
+        node = SchemaSyncNode(config, bus=services.bus, store=services.store, on_event=on_event)
+        async with node:
+            yield node
 
 
 async def _sync(config: SyncConfig, settings: Settings) -> Event:

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from ctas7_panel.gcpause import gc_paused
 from ctas7_panel.schema.collation import sort_key
-from ctas7_panel.schema.gcpause import gc_paused
 from ctas7_panel.schema.model import (
     Catalog,
     Column,

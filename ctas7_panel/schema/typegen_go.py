@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from ctas7_panel.schema.gcpause import gc_paused
+from ctas7_panel.gcpause import gc_paused
 from ctas7_panel.schema.model import Catalog, Relation
 from ctas7_panel.schema.naming import Namer
 from ctas7_panel.schema.options import TypegenOptions

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ctas7_panel.schema.gcpause import gc_paused
+from ctas7_panel.gcpause import gc_paused
 from ctas7_panel.schema.model import Catalog, Column, Relation
 from ctas7_panel.schema.naming import Namer
 from ctas7_panel.schema.options import TypegenOptions

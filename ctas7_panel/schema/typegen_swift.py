@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ctas7_panel.schema.gcpause import gc_paused
+from ctas7_panel.gcpause import gc_paused
 from ctas7_panel.schema.model import Catalog, Relation
 from ctas7_panel.schema.options import TypegenOptions
 from ctas7_panel.schema.typegen_meta import (

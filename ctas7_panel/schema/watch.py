@@ -33,19 +33,21 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import secrets
 import socket
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
 
 import psycopg
 
 from ctas7_panel import pgtools
+from ctas7_panel.backoff import backoff
 from ctas7_panel.errors import DatabaseError
 from ctas7_panel.events import Event
-from ctas7_panel.schema.sync import Failure, SchemaSyncNode
+from ctas7_panel.schema.decision import Failure
+from ctas7_panel.schema.sync_config import SyncConfig
 from ctas7_panel.schema.trigger import CHANNEL, PGRST_CHANNEL
 from ctas7_panel.settings import redact_url
 
@@ -56,25 +58,6 @@ NOTIFY_SLICE = 0.25  # longest wait on the socket before looking at the stop eve
 
 
 # --- pure parts ------------------------------------------------------------------------------
-
-
-def backoff(
-    initial: float = 0.5,
-    maximum: float = 30.0,
-    factor: float = 2.0,
-    jitter: float = 0.0,
-    rng: Callable[[], float] = random.random,
-) -> Iterator[float]:
-    """Delays between retries: ``initial``, x ``factor`` each time, capped at ``maximum``.
-
-    ``jitter`` (0..1) spreads each delay by +-that fraction so that many watchers do not
-    reconnect in step. Infinite; take a fresh generator to start over.
-    """
-    delay = initial
-    while True:
-        spread = 1.0 + jitter * (2.0 * rng() - 1.0) if jitter else 1.0
-        yield min(maximum, delay) * spread
-        delay = min(maximum, delay * factor)
 
 
 class Debouncer:
@@ -114,6 +97,23 @@ class Debouncer:
 # --- the I/O shell ---------------------------------------------------------------------------
 
 
+class SyncNode(Protocol):
+    """What a watcher needs of its node (``SchemaSyncNode``; this module does not import it,
+    so ``schema.sync`` -> ``schema.watch`` is the only direction)."""
+
+    config: SyncConfig
+    expected: dict[Path, bytes]  # the artifacts as the last pass wrote them
+    lock: asyncio.Lock  # held around every pass and artifact restore
+
+    async def run_pass(self, trigger: str) -> Event | Failure: ...
+
+    async def emit(self, event: Event) -> None: ...
+
+    def failure_event(self, failure: Failure, retry_in_s: float | None) -> Event: ...
+
+    def restore_artifacts_blocking(self) -> list[Event]: ...
+
+
 class _ConnectionLost(Exception):
     """Internal: the listen connection or a pass lost the database (never escapes ``run``)."""
 
@@ -121,7 +121,7 @@ class _ConnectionLost(Exception):
 class Watcher:
     """One watcher of one database for one ``SchemaSyncNode``."""
 
-    def __init__(self, node: SchemaSyncNode, *, lock_key: int = LOCK_KEY) -> None:
+    def __init__(self, node: SyncNode, *, lock_key: int = LOCK_KEY) -> None:
         self.node = node
         self.config = node.config
         self.lock_key = lock_key

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol, runtime_checkable
 
@@ -66,13 +66,25 @@ class Subscription(Protocol):
 
 @runtime_checkable
 class Bus(Protocol):
-    """What every bus offers."""
+    """What every bus offers (callers never probe for a method: each bus has them all).
+
+    ``claim_idle``: seconds after which a consumer takes over what a dead sibling left pending
+    (Redis Streams; the memory bus has one process, its value is kept but unused).
+    """
+
+    claim_idle: float
 
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
 
     async def publish(self, event: Event, *, topic: str = DEFAULT_TOPIC) -> str: ...
+
+    async def publish_many(
+        self, events: Sequence[Event], *, topic: str = DEFAULT_TOPIC
+    ) -> list[str]: ...
+
+    async def drop_group(self, group: str, *, topic: str = DEFAULT_TOPIC) -> None: ...
 
     async def subscribe(
         self,
@@ -226,8 +238,10 @@ class MemoryBus:
         put_timeout: float = 2.0,
         retention: int = 1_000,
         overflow_sink: OverflowSink | None = None,
+        claim_idle: float = 30.0,
     ) -> None:
         self.capacity = capacity
+        self.claim_idle = claim_idle  # one process: nothing to claim (the Bus protocol's field)
         self.put_timeout = put_timeout
         self.retention = retention
         self.overflow_sink = overflow_sink
@@ -271,7 +285,9 @@ class MemoryBus:
                 await self._overflow(event, topic, name)
         return msg_id
 
-    async def publish_many(self, events: list[Event], *, topic: str = DEFAULT_TOPIC) -> list[str]:
+    async def publish_many(
+        self, events: Sequence[Event], *, topic: str = DEFAULT_TOPIC
+    ) -> list[str]:
         """Publish a batch: one lock round per group instead of one per event (same policy)."""
         if self._closed:
             raise BusError("the bus is closed: publish before close()")
@@ -288,6 +304,10 @@ class MemoryBus:
             for msg in await group.put_many(msgs, self.put_timeout):
                 await self._overflow(msg.event, topic, name)
         return ids
+
+    async def drop_group(self, group: str, *, topic: str = DEFAULT_TOPIC) -> None:
+        """Delete a consumer group and what it holds (its subscriptions get nothing more)."""
+        self._groups[topic].pop(group, None)
 
     async def _overflow(self, event: Event, topic: str, group: str) -> None:
         self._count(topic, "overflowed")

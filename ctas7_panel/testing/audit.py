@@ -14,29 +14,26 @@ pass, same artifacts, same atomic writes). It returns an ``AuditResult``:
 It never raises for those: a failure is a result. ``write_report`` writes
 ``schema_audit_report.md`` atomically (``ctas7_panel.testing.report`` renders it).
 
-Fast path: after each pass the audit records, next to the hash cache
-(``<hash cache>.audit.json``), the catalog probe of the database (a count and hash of every
-catalog row version, ``schema/sql/catalog_probe.sql``), the fingerprint and the SHA-256 of the
-types files (``CTAS7_TYPES``: every language kept in step) and of the snapshot. When the
-probe, the hash cache and the files still match, nothing in the catalog changed since a pass
-that verified them, so the audit answers VERIFIED without introspecting (one connection, one
-query, the files' hashes). Any mismatch, or a missing or corrupt record, takes the full path;
-the record is only an optimisation.
+Fast path: the sync node's own decision (``schema.decision``). After each pass the audit keeps,
+next to the hash cache (``<hash cache>.audit.json``), a ``ProbeMark``: the database's catalog
+probe (a count and hash of every catalog row version, ``schema/sql/catalog_probe.sql``) when its
+schema had the fingerprint the pass saw. The next audit reads the disk as the node does
+(``observe``); when ``decide`` finds everything unchanged for the mark's fingerprint (hash cache,
+snapshot record, generator, every types file's hash) and the probe still matches, nothing in
+the catalog changed since, so the audit answers VERIFIED without introspecting (one
+connection, one query). Any mismatch, or a missing or corrupt mark, takes the full path; the
+mark is only an optimisation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import orjson
 
 from ctas7_panel import events as ev
 from ctas7_panel import pgtools
@@ -49,12 +46,14 @@ from ctas7_panel.testing.report import FAILED, REGENERATED, VERIFIED, AuditResul
 if TYPE_CHECKING:
     import psycopg
 
-    from ctas7_panel.schema.sync import DiffSummary, Failure, Inspection, SyncConfig
+    from ctas7_panel.schema.decision import Failure
+    from ctas7_panel.schema.inspection import DiffSummary, Inspection
+    from ctas7_panel.schema.snapshot_file import SnapshotRecord
+    from ctas7_panel.schema.sync_config import SyncConfig
     from ctas7_panel.settings import Settings
 
 DEFAULT_REPORT = "schema_audit_report.md"
 SOURCE_NODE = "schema_audit"
-PROBE_FORMAT = "ctas7-audit-probe/1"
 PROBE_SUFFIX = ".audit.json"
 
 MESSAGES = {
@@ -84,7 +83,7 @@ class AuditConfig:
         fast_path: bool = True,
         **sync_overrides: Any,
     ) -> AuditConfig:
-        from ctas7_panel.schema.sync import SyncConfig
+        from ctas7_panel.schema.sync_config import SyncConfig
 
         sync_overrides.setdefault("source_node", SOURCE_NODE)
         sync = SyncConfig.from_settings(settings, db_url, **sync_overrides)
@@ -95,38 +94,7 @@ class AuditConfig:
         return Path(self.sync.hash_cache_path + PROBE_SUFFIX)
 
 
-# --- the probe record (fast path) -------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ProbeRecord:
-    """What a verified pass saw: catalog probe, fingerprint and the artifacts' hashes."""
-
-    database: str
-    generator: str
-    probe: str
-    fingerprint: str
-    table_count: int
-    types_sha: str
-    snapshot_sha: str
-    other_types: dict[str, str] = dataclasses.field(default_factory=dict)  # path -> SHA-256
-
-    def encode(self) -> bytes:
-        return orjson.dumps(
-            {"format": PROBE_FORMAT, **dataclasses.asdict(self)}, option=orjson.OPT_SORT_KEYS
-        )
-
-    @classmethod
-    def decode(cls, data: bytes | None) -> ProbeRecord | None:
-        if data is None:
-            return None
-        try:
-            obj = orjson.loads(data)
-            if obj.pop("format") != PROBE_FORMAT:
-                return None
-            return cls(**obj)
-        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
-            return None
+# --- the fast path ---------------------------------------------------------------------------
 
 
 def database_identity(url: str) -> str:
@@ -134,44 +102,39 @@ def database_identity(url: str) -> str:
     return redact_url(url)
 
 
-@functools.cache
-def _probe_sql() -> bytes:
-    return (resources.files("ctas7_panel.schema") / "sql" / "catalog_probe.sql").read_bytes()
-
-
-def catalog_probe(conn: psycopg.Connection[Any]) -> str:
-    row = conn.execute(_probe_sql()).fetchone()
-    return "" if row is None else str(row[0])
-
-
-def _fast_verify(config: AuditConfig) -> tuple[ProbeRecord | None, DatabaseError | None]:
-    """(record, None) when nothing changed since the recorded pass; (None, error) when the
+def _fast_verify(config: AuditConfig) -> tuple[SnapshotRecord | None, DatabaseError | None]:
+    """(record, None) when nothing changed since the marked pass; (None, error) when the
     database cannot be reached; (None, None) when the full pass must run."""
+    from ctas7_panel.schema.decision import ProbeMark, catalog_probe, observe, verified_by_probe
+
     cfg = config.sync
     data, _ = artifacts.read_bytes(config.probe_file)
-    rec = ProbeRecord.decode(data)
-    if (
-        rec is None
-        or rec.database != database_identity(cfg.db_url)
-        or rec.generator != cfg.generator_id
-        or artifacts.read_hash_cache(cfg.hash_cache_path).value != rec.fingerprint
-        or artifacts.file_sha256(cfg.schema_path) != rec.types_sha
-        or artifacts.file_sha256(cfg.snapshot_file) != rec.snapshot_sha
-        or set(rec.other_types) != {path for _, path in cfg.outputs[1:]}
-        or any(artifacts.file_sha256(path) != sha for path, sha in rec.other_types.items())
-    ):
-        return None, None
-    try:
-        conn = pgtools.connect(cfg.db_url)
-    except DatabaseError as exc:
-        return None, exc
-    try:
-        probe = catalog_probe(conn)
-    except Exception:  # any trouble here: the full pass decides and reports
-        return None, None
-    finally:
-        conn.close()
-    return (rec, None) if probe == rec.probe else (None, None)
+    observed, _, _ = observe(cfg.hash_cache_path, cfg.snapshot_file, [p for _, p in cfg.outputs])
+    down: list[DatabaseError] = []
+
+    def probe() -> str:
+        try:
+            conn = pgtools.connect(cfg.db_url)
+        except DatabaseError as exc:
+            down.append(exc)
+            return ""
+        try:
+            return catalog_probe(conn)
+        except Exception:  # any trouble here: the full pass decides and reports
+            return ""
+        finally:
+            conn.close()
+
+    verified = verified_by_probe(
+        ProbeMark.decode(data),
+        database=database_identity(cfg.db_url),
+        generator=cfg.generator_id,
+        observed=observed,
+        probe=probe,
+    )
+    if down:
+        return None, down[0]
+    return (observed.record, None) if verified else (None, None)
 
 
 # --- the full pass --------------------------------------------------------------------------
@@ -186,7 +149,8 @@ class _Recorder:
         self.diff_text: str | None = None
 
     def inspect(self, conn: psycopg.Connection[Any], options: Any) -> Inspection:
-        from ctas7_panel.schema.sync import builtin_inspector
+        from ctas7_panel.schema.decision import catalog_probe
+        from ctas7_panel.schema.inspection import builtin_inspector
 
         probe = catalog_probe(conn)  # before introspecting: a racing change is seen next time
         seen = builtin_inspector(conn, options, languages=self.languages)
@@ -195,7 +159,7 @@ class _Recorder:
 
     def diff(self, old: dict[str, Any], new: dict[str, Any]) -> DiffSummary:
         from ctas7_panel.schema.diff import diff_snapshots
-        from ctas7_panel.schema.sync import DiffSummary
+        from ctas7_panel.schema.inspection import DiffSummary
 
         d = diff_snapshots(old, new)
         self.diff_text = d.to_text()
@@ -208,25 +172,14 @@ async def _one_pass(node: Any) -> Event | Failure:
         return result
 
 
-def _record_probe(config: AuditConfig, probe: str | None, fingerprint: str, tables: int) -> None:
-    cfg = config.sync
-    types_sha = artifacts.file_sha256(cfg.schema_path)
-    snapshot_sha = artifacts.file_sha256(cfg.snapshot_file)
-    others = {path: artifacts.file_sha256(path) for _, path in cfg.outputs[1:]}
-    if probe is None or types_sha is None or snapshot_sha is None or None in others.values():
+def _record_probe(config: AuditConfig, probe: str | None, fingerprint: str) -> None:
+    from ctas7_panel.schema.decision import ProbeMark
+
+    if probe is None:
         return
-    rec = ProbeRecord(
-        database_identity(cfg.db_url),
-        cfg.generator_id,
-        probe,
-        fingerprint,
-        tables,
-        types_sha,
-        snapshot_sha,
-        {path: sha for path, sha in others.items() if sha is not None},
-    )
+    mark = ProbeMark(database_identity(config.sync.db_url), probe, fingerprint)
     try:
-        artifacts.atomic_write(config.probe_file, rec.encode())
+        artifacts.atomic_write(config.probe_file, mark.encode())
     except Ctas7Error:
         pass  # only an optimisation: the next audit takes the full path
 
@@ -236,7 +189,8 @@ def run_audit(config: AuditConfig, *, clock: Any = time.time) -> AuditResult:
 
     Must not be called from a running event loop's thread (it runs one of its own for the pass).
     """
-    from ctas7_panel.schema.sync import Failure, SchemaSyncNode
+    from ctas7_panel.schema.decision import Failure
+    from ctas7_panel.schema.sync import SchemaSyncNode
 
     started = time.perf_counter()
     generated_at = float(clock())
@@ -253,8 +207,8 @@ def run_audit(config: AuditConfig, *, clock: Any = time.time) -> AuditResult:
             schema_path=cfg.schema_path,
             table_count=record.table_count,
             source_node=cfg.source_node,
-            types_hash=record.types_sha,
-            types_hashes={cfg.schema_path: record.types_sha, **record.other_types},
+            types_hash=record.types_hash,
+            types_hashes=record.types_hashes or {cfg.schema_path: record.types_hash},
             diff=None,
             duration_ms=elapsed(),
             trigger="audit",
@@ -312,7 +266,7 @@ def run_audit(config: AuditConfig, *, clock: Any = time.time) -> AuditResult:
 
     p = outcome.payload
     if outcome.event_type == "schema_nochange":
-        _record_probe(config, recorder.probe, p["new_hash"], p["table_count"])
+        _record_probe(config, recorder.probe, p["new_hash"])
         result = AuditResult(
             VERIFIED,
             MESSAGES["verified"],
@@ -323,7 +277,7 @@ def run_audit(config: AuditConfig, *, clock: Any = time.time) -> AuditResult:
             **common,
         )
     elif outcome.event_type == "schema_updated":
-        _record_probe(config, recorder.probe, p["new_hash"], p["table_count"])
+        _record_probe(config, recorder.probe, p["new_hash"])
         reason = str(p.get("reason") or "")
         changed = p.get("old_hash") is not None and reason.startswith("schema changed")
         result = AuditResult(
@@ -341,7 +295,7 @@ def run_audit(config: AuditConfig, *, clock: Any = time.time) -> AuditResult:
         fingerprint = artifacts.read_hash_cache(cfg.hash_cache_path).value
         tables = _recorded_table_count(cfg.snapshot_file)
         if fingerprint is not None and isinstance(tables, int):
-            _record_probe(config, recorder.probe, fingerprint, tables)
+            _record_probe(config, recorder.probe, fingerprint)
         change = str(p.get("change", "modified"))
         result = AuditResult(
             REGENERATED,

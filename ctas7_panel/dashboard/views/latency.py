@@ -23,15 +23,14 @@ from bokeh.models import ColumnDataSource, HoverTool, Range1d
 from ctas7_panel.dashboard import markup
 from ctas7_panel.dashboard.markup import PALETTE
 from ctas7_panel.dashboard.models import LatencyModel
-from ctas7_panel.dashboard.records import TARGETS
+from ctas7_panel.dashboard.records import color, label, targets
 
-ROUTE_COLORS = {"legion": "#58a6ff", "dashboard": "#3fb950", "neural_mux": "#d2a8ff"}
 WINDOW_MS = 60_000.0
 
 
 def empty_columns() -> dict[str, Any]:
     cols: dict[str, list[Any]] = {"t": []}
-    for route in TARGETS:
+    for route in targets():
         cols[f"{route}_p50"] = []
         cols[f"{route}_p99"] = []
     return cols
@@ -93,21 +92,21 @@ class LatencyView(pn.viewable.Viewer):
             x_range=Range1d(x0, x1),
             y_range=Range1d(y0, y1),
         )
-        for route in TARGETS:
-            color = ROUTE_COLORS.get(route, PALETTE["accent"])
+        for route in targets():
+            line_color = color(route, PALETTE["accent"])
             fig.line(
                 "t",
                 f"{route}_p50",
                 source=self.source,
-                color=color,
-                legend_label=route,
+                color=line_color,
+                legend_label=label(route),
                 line_width=1.8,
             )
             fig.line(
                 "t",
                 f"{route}_p99",
                 source=self.source,
-                color=color,
+                color=line_color,
                 line_dash="dashed",
                 alpha=0.7,
             )

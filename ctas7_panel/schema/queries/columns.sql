@@ -8,6 +8,7 @@
 -- model.Column's fields in order: name, position, type_name, type_schema, format, data_type,
 -- array_dims, is_nullable, default, identity, generated, is_updatable, collation, comment,
 -- format_schema.
+-- The "all" parameter is true, or the relations are limited to the "oids" (incremental reads).
 select json_build_array(
   a.attrelid::int8,
   a.attname,
@@ -46,3 +47,4 @@ where c.relkind in ('r', 'p', 'f', 'v', 'm')
   and n.nspname = any(%(schemas)s)
   and a.attnum > 0
   and not a.attisdropped
+  and (%(all)s or c.oid = any(%(oids)s))

@@ -1,5 +1,6 @@
 -- Constraints of the relations of the included schemas ($1 text[]), NOT NULL ones excepted
 -- (PostgreSQL 18 lists those too; nullability is in the columns).
+-- The "all" parameter is true, or the relations are limited to the "oids" (incremental reads).
 select
   con.conrelid::int8 as rel_oid,
   con.conname as name,
@@ -16,3 +17,4 @@ join pg_class c on c.oid = con.conrelid
 join pg_namespace n on n.oid = c.relnamespace
 where n.nspname = any(%(schemas)s)
   and con.contype in ('p', 'u', 'f', 'c', 'x', 't')
+  and (%(all)s or c.oid = any(%(oids)s))

@@ -4,6 +4,7 @@
 -- pg_relation_is_updatable(oid, true)), and whether such a trigger (tgtype: 64 INSTEAD, 4 INSERT,
 -- 16 UPDATE) or unconditional INSTEAD rule (ev_type '2' UPDATE, '3' INSERT) makes every column
 -- writable.
+-- The "all" parameter is true, or the relations are limited to the "oids" (incremental reads).
 select
   c.oid::int8 as oid,
   n.nspname as schema,
@@ -50,4 +51,5 @@ where c.relkind in ('r', 'p', 'f', 'v', 'm')
     or has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
     or has_any_column_privilege(c.oid, 'SELECT, INSERT, UPDATE, REFERENCES')
   )
+  and (%(all)s or c.oid = any(%(oids)s))
 order by c.oid

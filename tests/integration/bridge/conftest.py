@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
 
+from ctas7_panel.bridge.targets import TargetBase
 from ctas7_panel.errors import DeliveryError
 from ctas7_panel.events import Event
 from ctas7_panel.store import EventStore, open_store
@@ -26,7 +27,7 @@ def store(tmp_path: Path) -> Iterator[EventStore]:
     s.close()
 
 
-class FlakyTarget:
+class FlakyTarget(TargetBase):
     """Fails the first ``failures`` attempts of every event (or all while ``down``)."""
 
     def __init__(self, name: str, failures: int = 0) -> None:

@@ -202,7 +202,14 @@ async def test_healthz_metrics_and_the_dashboard_chip_say_degraded_during_an_out
     await bridge.start()
     try:
         async with (
-            Gateway(None, bus, store=store, config=cfg, store_health=bridge.store_health) as gw,
+            Gateway(
+                None,
+                bus,
+                store=store,
+                config=cfg,
+                store_health=bridge.store_health,
+                metrics=bridge.metrics_text,
+            ) as gw,
             Hub(bus, None, settings, probes=probes, tick_s=0.05, probe_s=0.05) as hub,
         ):
             port = gw.ports["telemetry_bridge"]

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+import pytest
 
 from ctas7_panel import pgtools
 from ctas7_panel.embedded import EmbeddedPostgres, resolve_database
@@ -141,10 +146,16 @@ def test_a_running_server_is_left_running_and_a_held_one_is_not_stopped(tmp_path
     assert stop_server(tmp_path) is False
 
 
-def test_starts_when_tmpdir_and_data_dir_are_too_deep_for_a_socket(tmp_path: Path) -> None:
+@pytest.mark.parametrize("runtime", ["unset", "open"])
+def test_starts_when_tmpdir_and_data_dir_are_too_deep_for_a_socket(
+    tmp_path: Path, runtime: str
+) -> None:
     """CI's notebook run: TMPDIR and the home both inside a deep pytest folder, so neither the
-    data directory nor ``$TMPDIR/ctas7-run-<uid>`` can hold the server's socket (107 bytes at
-    most). The server still starts (its socket goes under /tmp/ctas7-run-<uid>)."""
+    data directory nor ``$TMPDIR/...`` can hold the server's socket (107 bytes at most). The
+    server still starts, its socket in a short runtime dir: ours (/tmp/ctas7-run-<uid>) when
+    XDG_RUNTIME_DIR is unset, or the environment's even when it is mode 0755 (platformdirs
+    >= 4.14 refuses that and falls back to the deep TMPDIR; as root the wheel itself leaves its
+    runtime dir 0755)."""
     deep = tmp_path / ("d" * 60) / ("e" * 40)
     tmpdir = deep / "tmp"
     tmpdir.mkdir(parents=True)
@@ -154,13 +165,21 @@ def test_starts_when_tmpdir_and_data_dir_are_too_deep_for_a_socket(tmp_path: Pat
         k: v for k, v in os.environ.items() if k not in ("CTAS7_DATABASE_URL", "XDG_RUNTIME_DIR")
     }
     env["TMPDIR"] = str(tmpdir)
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(pgdata)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "0001_ctas7_core.sql" in done.stdout
+    with contextlib.ExitStack() as stack:
+        if runtime == "open":
+            short = Path(tempfile.mkdtemp(prefix="ctas7-xdg-", dir="/tmp"))
+            stack.callback(shutil.rmtree, short, True)
+            short.chmod(0o755)
+            env["XDG_RUNTIME_DIR"] = str(short)
+        done = subprocess.run(
+            [sys.executable, "-c", SCRIPT, str(pgdata)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "0001_ctas7_core.sql" in done.stdout
+        if runtime == "open":
+            assert (short / "python_PostgresServer").is_dir(), "the environment's dir is used"
     assert list(tmpdir.iterdir()) == [], "nothing of the wheel's is left in TMPDIR"

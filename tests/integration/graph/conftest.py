@@ -4,6 +4,7 @@ objects the impact questions need (a view, a SQL-standard function, a Legion tas
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,9 +59,28 @@ def core_db(fresh_db_url: str) -> str:
     return fresh_db_url
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def big_db(pg_admin_url: str) -> Iterator[str]:
+    """big_1000 plus its extras, loaded once per session: never change it (``big_copy``)."""
     with pgtools.temporary_database(pg_admin_url) as url:
         load(url, (SCHEMAS / "big_1000.sql").read_text())
         load(url, BIG_EXTRAS)
         yield url
+
+
+@pytest.fixture
+def big_copy(pg_admin_url: str, big_db: str) -> Iterator[str]:
+    """A copy of ``big_db`` to change (CREATE DATABASE ... TEMPLATE: a file copy)."""
+    from psycopg import sql
+
+    name = f"ctas7_t_{secrets.token_hex(6)}"
+    with pgtools.connect(pg_admin_url) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(pgtools.database_name(big_db))
+            )
+        )
+    try:
+        yield pgtools.with_database(pg_admin_url, name)
+    finally:
+        pgtools.drop_database(pg_admin_url, name)

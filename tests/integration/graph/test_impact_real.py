@@ -13,7 +13,7 @@ import pytest
 from ctas7_panel import pgtools
 from ctas7_panel.graph import impact as im
 from ctas7_panel.graph.live import GraphInputs, read_graph
-from ctas7_panel.graph.model import Graph
+from ctas7_panel.graph.model import Edge, Graph, NodeId
 from ctas7_panel.graph.remote import RemoteGraph
 from ctas7_panel.graph.store import GraphStore
 
@@ -173,3 +173,20 @@ def test_migration_target_runs_on_a_scratch_copy(
     assert "migration bad.sql fails on a scratch copy" in capsys.readouterr().err
     assert main(["schema", "impact", str(tmp_path / "missing.sql")], env) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_reading_the_facts_leaves_the_callers_planner_settings(core_db: str) -> None:
+    from ctas7_panel.graph.facts import read_facts
+
+    with pgtools.connect(core_db) as conn:  # autocommit: its own transaction
+        facts = read_facts(conn, ["public"])
+        assert conn.execute("show enable_nestloop").fetchone() == ("on",)
+    with pgtools.connect(core_db, autocommit=False) as conn:  # inside the caller's transaction
+        conn.execute("set local enable_nestloop = on")
+        assert read_facts(conn, ["public"]) == facts
+        assert conn.execute("show enable_nestloop").fetchone() == ("on",)
+        conn.execute("set enable_nestloop = off")
+        read_facts(conn, ["public"])
+        assert conn.execute("show enable_nestloop").fetchone() == ("off",)
+    fk = NodeId("foreign_key", "public", "task_executions", "task_executions_task_id_fkey")
+    assert Edge(fk, NodeId("column", "public", "tasks", "id")) in facts.edges

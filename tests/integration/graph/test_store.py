@@ -9,17 +9,21 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ctas7_panel import pgtools
 from ctas7_panel.errors import ConfigError, DatabaseError
 from ctas7_panel.graph import impact as im
 from ctas7_panel.graph.live import GraphInputs, read_graph
-from ctas7_panel.graph.mirror import EXAMPLES
-from ctas7_panel.graph.model import Graph
+from ctas7_panel.graph.mirror import EXAMPLES, edge_key
+from ctas7_panel.graph.model import Edge, Graph, Node, NodeId, dedupe_edges
 from ctas7_panel.graph.remote import RemoteGraph
 from ctas7_panel.graph.store import GraphStore, parse_graph_url
+from ctas7_panel.graph.surql import node_key, rid
 from ctas7_panel.netutil import free_port
 
 from .conftest import CORE_TASKS
@@ -244,3 +248,69 @@ async def test_a_writer_rereads_the_state_when_another_one_wrote(core_db: str) -
         assert (await store.sync(after)).added == 0
         (gen,) = await store.query("RETURN (SELECT VALUE generation FROM ONLY mirror:state)")
         assert gen == 101
+
+
+POOL = (
+    NodeId("schema", "", "public"),
+    NodeId("table", "public", "t"),
+    NodeId("view", "public", "t"),  # the same record id as the table: a table became a view
+    NodeId("view", "public", "v"),
+    NodeId("column", "public", "t", "a"),
+    NodeId("column", "public", "t", "b"),
+    NodeId("function", "public", "f", "x integer"),
+    NodeId("foreign_key", "public", "t", "t_b_fkey"),
+    NodeId("legion_task", "", "scan"),
+)
+
+
+@st.composite
+def graphs(draw: Any) -> Graph:
+    ids = draw(st.lists(st.sampled_from(POOL), unique=True, min_size=1))
+    if POOL[1] in ids and POOL[2] in ids:  # one relation has one kind
+        ids.remove(POOL[draw(st.sampled_from([1, 2]))])
+    nodes = {
+        n: Node(n, (("position", draw(st.integers(1, 2))),), draw(st.sampled_from("xy")))
+        for n in ids
+    }
+    pairs = st.tuples(st.sampled_from(ids), st.sampled_from(ids), st.booleans())
+    edges = dedupe_edges(Edge(d, r, b) for d, r, b in draw(st.lists(pairs, max_size=8)))
+    return Graph(nodes, edges, draw(st.sampled_from(["h1", "h2", "h3"])))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(graphs(), min_size=2, max_size=4))
+def test_deltas_written_to_a_real_store_leave_what_a_full_read_expects(seq: list[Graph]) -> None:
+    async def run() -> None:
+        async with GraphStore("mem://") as store:
+            await store.record_event(
+                "e1", "task_executed", 1.0, "legion", {"name": "scan", "schema_hash": "h0"}
+            )  # a task only an event has seen: a placeholder record the graph may take over
+            for i, graph in enumerate(seq):
+                plan = await store.sync(graph)  # after the first: plan_delta
+                assert plan.text
+                assert store.graph is graph
+                held = await store.state()  # read back from SurrealDB
+                assert held.nodes == dict(store.kept_state.nodes)  # type: ignore[union-attr]
+                assert dict(held.edges) == {edge_key(e): e.breaking for e in graph.edges}
+                present = {k: s for k, (s, p) in held.nodes.items() if p}
+                assert present == {node_key(n): node.sig for n, node in graph.nodes.items()}
+                # the rest are tombstones: one per record id, of the last node that had it
+                records = {rid(n): node_key(n) for g in seq[: i + 1] for n in g.nodes}
+                assert set(held.nodes) == set(records.values())
+
+    asyncio.run(run())
+
+
+async def test_a_version_met_again_shows_its_latest_diff() -> None:
+    s, t, c = POOL[0], POOL[1], POOL[4]
+    a = Graph({s: Node(s), t: Node(t)}, (), "ha")
+    b = Graph({s: Node(s), t: Node(t), c: Node(c)}, (), "hb")
+    async with GraphStore("mem://") as store:
+        for graph in (Graph({s: Node(s)}, (), "h0"), a, b, a):  # a change rolled back
+            await store.sync(graph)
+        what, follows = await store.query(
+            "SELECT VALUE ->changed.{change, display} FROM ONLY schema_version:['ha'];"
+            "SELECT VALUE [in.hash, out.hash] FROM follows;"
+        )
+        assert what == [{"change": "removed", "display": "public.t.a"}]
+        assert sorted(follows) == [["ha", "h0"], ["ha", "hb"], ["hb", "ha"]]

@@ -66,21 +66,32 @@ async def test_big_1000_stays_within_the_budget(fresh_db_url: str, tmp_path: Pat
         detailed = await page_through(client, "list_tables", {"columns": True}, "tables")
         assert len(detailed) == 1100
 
-        first = await client.call_tool("generate_types", {"schemas": ["public"]})
-        meta = json.loads(first.content[0].text)  # type: ignore[union-attr]
-        assert meta["pages"] > 1
-        text, cursor = meta["text"], meta["next_cursor"]
-        while cursor:
-            result = await client.call_tool(
-                "generate_types", {"schemas": ["public"], "cursor": cursor}
-            )
-            raw = result.content[0].text  # type: ignore[union-attr]
-            assert len(raw) <= BUDGET
-            page = json.loads(raw)
-            text += page["text"]
-            cursor = page["next_cursor"]
-        assert hashlib.sha256(text.encode()).hexdigest() == meta["sha256"]
-        assert len(text) == meta["total_chars"]
+        for lang in ("typescript", "python"):
+            args = {"lang": lang, "schemas": ["public"]}
+            first = await client.call_tool("generate_types", args)
+            meta = json.loads(first.content[0].text)  # type: ignore[union-attr]
+            assert meta["pages"] > 1
+            text, cursor = meta["text"], meta["next_cursor"]
+            while cursor:
+                result = await client.call_tool("generate_types", {**args, "cursor": cursor})
+                raw = result.content[0].text  # type: ignore[union-attr]
+                assert len(raw) <= BUDGET
+                page = json.loads(raw)
+                text += page["text"]
+                cursor = page["next_cursor"]
+            assert hashlib.sha256(text.encode()).hexdigest() == meta["sha256"], lang
+            assert len(text) == meta["total_chars"]
+
+        # the resource pages a big file too, headed by a comment of the file's language
+        body = (await client.read_resource("ctas7://schema/types/python")).contents[0].text  # type: ignore[union-attr]
+        assert body.startswith("# ctas7: page 1 of ") and len(body) <= BUDGET
+
+        # what dropping an enum breaks: every column of that type, and what uses them
+        dependents = await page_through(
+            client, "impact", {"target": "public.enum_01"}, "dependents"
+        )
+        assert dependents and {d["kind"] for d in dependents} >= {"column"}
+        assert len({d["name"] for d in dependents}) == len(dependents)
 
         for uri in ("ctas7://schema/tables", "ctas7://schema/types/typescript"):
             body = (await client.read_resource(uri)).contents[0].text  # type: ignore[union-attr]

@@ -180,6 +180,13 @@ async def test_writes_need_allow_writes_and_the_admin_token(
         denied = await c.call_tool("replay_dead_letters", {"ids": [letter]})
         assert denied.is_error and "needs the admin token" in denied.content[0].text  # type: ignore[union-attr]
     async with client(server.url, ADMIN_TOKEN) as c:
+        for bad, says in (
+            ({"ids": []}, "ids is empty"),
+            ({"ids": ["one"]}, "validation error"),
+            ({"ids": 5}, "validation error"),
+        ):
+            refused = await c.call_tool("replay_dead_letters", bad)
+            assert refused.is_error and says in refused.content[0].text, bad  # type: ignore[union-attr]
         done = text(await c.call_tool("replay_dead_letters", {"ids": [letter]}))
         assert done == {"replayed": 1, "ids": [letter]}
         assert text(await c.call_tool("dead_letters", {}))["dead_letters"] == []

@@ -145,3 +145,51 @@ async def _survives(client: Client, mcp_db: str, name: str, stderr: Path) -> Non
             async for event in sub:
                 assert event.uri == "ctas7://schema/status"  # type: ignore[attr-defined]
                 break
+
+
+async def test_standalone_on_the_redis_bus_hears_schema_updated(
+    mcp_env: dict[str, str], redis_url: str
+) -> None:
+    """With ``CTAS7_BUS_URL`` naming Redis, a standalone server follows the bus: a
+    ``schema_updated`` published there (as the sync node does) reaches its subscribers, the
+    status and each table the change names."""
+    from ctas7_panel.events import Event
+    from ctas7_panel.streams import open_bus
+
+    env = {**mcp_env, "CTAS7_BUS_URL": redis_url}
+    async with Client(stdio(env)) as client:
+        with anyio.fail_after(30):  # is_watching once its consumer group exists
+            while not await watching(client):  # noqa: ASYNC110 (polling the server)
+                await anyio.sleep(0.1)
+        status = json.loads((await client.call_tool("schema_status", {})).content[0].text)  # type: ignore[union-attr]
+        assert status["feed"] == "bus"
+        bus = open_bus(redis_url)
+        await bus.start()
+        try:
+            uris = ["ctas7://schema/status", "ctas7://schema/tables/public/tasks"]
+            async with client.listen(resource_subscriptions=uris) as sub:
+                event = Event.create(
+                    "schema_updated",
+                    {
+                        "status": "updated",
+                        "old_hash": "a" * 64,
+                        "new_hash": "b" * 64,
+                        "schema_path": "types.ts",
+                        "table_count": 7,
+                        "changes": {
+                            "entries": [
+                                {"kind": "column", "name": "public.tasks.note", "action": "added"}
+                            ]
+                        },
+                    },
+                    source_node="schema_sync",
+                )
+                await bus.publish(event, topic="events")
+                got: set[str] = set()
+                with anyio.fail_after(HEARD_WITHIN_S):
+                    async for update in sub:
+                        got.add(update.uri)  # type: ignore[attr-defined]
+                        if got >= set(uris):
+                            break
+        finally:
+            await bus.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ctas7_panel import demo as demo_module
 from ctas7_panel.demo import DemoActivity
 from ctas7_panel.events import Event
 from ctas7_panel.migrations import apply_migrations
@@ -15,6 +16,13 @@ from ctas7_panel.store import open_store
 from ctas7_panel.testing import testevents
 
 DEMO_TESTS = 8  # ctas7_panel/demo_suite/test_demo_suite.py
+SUITE = Path(demo_module.__file__).with_name("demo_suite")
+
+
+def package_files() -> set[Path]:
+    """What the installed demo suite folder holds (a run writes nothing there: its working
+    directory is a temporary folder, so no stray ``.ctas7/events.db`` or cache)."""
+    return set(SUITE.rglob("*"))
 
 
 def collector() -> tuple[list[Event], object]:
@@ -38,7 +46,9 @@ async def test_without_a_bridge_the_results_come_from_a_junit_report(
         test_env={"CTAS7_STORE_URL": f"sqlite:///{tmp_path / 'events.db'}"},
         publish=publish,  # type: ignore[arg-type]
     )
+    before = package_files()
     code = await demo.run_test_suite()
+    assert package_files() == before
     assert code in (0, 1)  # 1: the deliberately flaky check failed this time
     done = [e for e in seen if e.event_type == "playwright_test_completed"]
     assert len(done) == DEMO_TESTS, [e.payload for e in seen]
@@ -62,7 +72,9 @@ async def test_undelivered_plugin_events_are_reported_with_the_reason(
         test_env={"CTAS7_STORE_URL": store_url, "CTAS7_BRIDGE_URL": bridge_url},
         publish=publish,  # type: ignore[arg-type]
     )
+    before = package_files()
     assert await demo.run_test_suite() in (0, 1)
+    assert package_files() == before  # the plugin's default store is not in the package
     assert len(seen) == 1, [e.payload for e in seen]
     status = testevents.check(seen[0])
     assert status.event_type == "test_run_status" and status.payload["status"] == "failed"

@@ -83,6 +83,8 @@ async def test_mcp_at_slash_mcp_inside_serve(served: tuple[str, int]) -> None:
         assert status["table_count"] == 7 and status["feed"] == "bus"
         telemetry = json.loads((await c.call_tool("telemetry_status", {})).content[0].text)  # type: ignore[union-attr]
         assert telemetry["mode"] == "serve" and telemetry["components"]["bridge"]["up"]
+        writer = telemetry["store"]["writer"]  # the bridge's store writer: the dashboard's chip
+        assert telemetry["store"]["up"] and writer["up"] and writer["errors_total"] == 0
         async with c.listen(resource_subscriptions=["ctas7://schema/status"]) as sub:
             pgtools.apply_sql(db_url, "create table public.from_serve (id int)")
             with anyio.fail_after(10):  # a hang; how soon: benchmarks/mcp_server.py

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,6 +100,15 @@ def reference_versions() -> tuple[str, ...]:
     return reference.REFERENCE_VERSIONS
 
 
+@pytest.fixture(scope="session")
+def reference_servers(reference_versions: tuple[str, ...]) -> Iterator[reference.ReferenceServers]:
+    """One long-lived postgres-meta process per version (``tests/refgen/driver.mjs``), for
+    the whole session: the differential test's hundreds of outputs cost one Node start each
+    otherwise. ``test_schema_reference.py`` checks that it prints what one-shot mode prints."""
+    with reference.ReferenceServers() as servers:
+        yield servers
+
+
 class Tally(list):  # type: ignore[type-arg]
     """The comparisons made so far; a short repr (Hypothesis prints the test's arguments)."""
 
@@ -121,4 +131,11 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:  #
         from ctas7_panel.schema.differential import tally
 
         terminalreporter.write_sep("-", "typegen differential (ours vs postgres-meta from npm)")
+        kinds: dict[str, list[str]] = {}
+        for o in outcomes:
+            if o.verdict == "deviation":
+                reason = o.detail.splitlines()[0][:90] if o.detail else "(no detail)"
+                kinds.setdefault(reason, []).append(f"{o.case}/{o.lang}/{o.version}")
+        for reason, where in sorted(kinds.items()):
+            terminalreporter.write_line(f"deviation x{len(where)}: {reason}: {', '.join(where)}")
         terminalreporter.write_line(tally(outcomes))

@@ -8,7 +8,8 @@ Both reference versions (``tests/refgen``), every language our dispatcher speaks
 - Hypothesis-generated schemas (``ctas7_panel.schema.randschema``; derandomized here,
   ``benchmarks/typegen_diff.py`` runs more, with fresh seeds).
 Every comparison must be identical or a documented deviation (``docs/typegen.md``); the tally
-is printed at the end of the run.
+is printed at the end of the run. The reference runs in one long-lived Node process per
+version (``reference_servers``), each schema in one fresh database.
 """
 
 from __future__ import annotations
@@ -22,12 +23,20 @@ from hypothesis import HealthCheck, given, settings
 from ctas7_panel.schema.differential import Case, Outcome, run_case
 from ctas7_panel.schema.options import TypegenOptions
 from ctas7_panel.schema.randschema import DatabaseSpec, databases
+from ctas7_panel.schema.reference import ReferenceServers
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "typegen"
 HAND_WRITTEN = sorted((FIXTURES / "diff").glob("*.sql"))
 GOLDEN_SCHEMAS = ["ctas7_core", "ctas7_supabase_like", "edge_cases", "feature_matrix"]
 
 pytestmark = pytest.mark.timeout(900)
+
+
+def _run(
+    admin_url: str, case: Case, versions: tuple[str, ...], servers: ReferenceServers
+) -> list[Outcome]:
+    """Every language x version of ``case``, all requests to the long-lived references at once."""
+    return run_case(admin_url, case, versions=versions, run=servers.run, workers=8)
 
 
 def _check(outcomes: list[Outcome], tally: list[Outcome], sql: str | None = None) -> None:
@@ -53,11 +62,12 @@ def test_golden_schemas(
     name: str,
     pg_admin_url: str,
     reference_versions,
+    reference_servers,
     goldens,
     differential_outcomes,  # type: ignore[no-untyped-def]
 ) -> None:
     case = Case(name, goldens.sql(name), goldens.options(name))
-    _check(run_case(pg_admin_url, case, versions=reference_versions), differential_outcomes)
+    _check(_run(pg_admin_url, case, reference_versions, reference_servers), differential_outcomes)
 
 
 @pytest.mark.parametrize("path", HAND_WRITTEN, ids=lambda p: p.stem)
@@ -65,10 +75,11 @@ def test_hand_written_schemas(
     path: Path,
     pg_admin_url: str,
     reference_versions,
+    reference_servers,
     differential_outcomes,  # type: ignore[no-untyped-def]
 ) -> None:
     case = Case.from_file(path)
-    _check(run_case(pg_admin_url, case, versions=reference_versions), differential_outcomes)
+    _check(_run(pg_admin_url, case, reference_versions, reference_servers), differential_outcomes)
 
 
 @settings(
@@ -83,10 +94,11 @@ def test_generated_schemas(
     spec: DatabaseSpec,
     pg_admin_url: str,
     reference_versions,
+    reference_servers,
     differential_outcomes,  # type: ignore[no-untyped-def]
 ) -> None:
     sql = spec.sql()
     name = f"generated_{hashlib.sha256(sql.encode()).hexdigest()[:8]}"
     case = Case(name, sql, TypegenOptions(schemas=spec.included))
-    outcomes = run_case(pg_admin_url, case, versions=reference_versions)
+    outcomes = _run(pg_admin_url, case, reference_versions, reference_servers)
     _check(outcomes, differential_outcomes, sql)

@@ -228,7 +228,7 @@ async def test_metrics_endpoint_serves_prometheus_text(store: EventStore) -> Non
     targets = {n: BusTarget(n, bus) for n in ("legion", "dashboard", "neural_mux")}
     async with TelemetryBridge(bus, store, targets=targets, metrics_interval=None) as bridge:
         cfg = config(single_port=0)
-        async with Gateway(None, bus, config=cfg, metrics=bridge.metrics_snapshot) as gw:
+        async with Gateway(None, bus, config=cfg, metrics=bridge.metrics_text) as gw:
             await bridge.submit([ev.qa5_validation(status="passed")])
             async with connect(gw.url("telemetry_bridge")) as ws:
                 await ws.send("bad")
@@ -355,3 +355,33 @@ async def test_ten_thousand_malformed_frames_among_valid_traffic(store: EventSto
     snap = bridge.metrics_snapshot()
     assert snap["targets"]["legion"]["delivered"] == gw.stats.accepted
     assert snap["success_rate"] == 1.0
+
+
+async def test_every_skipped_send_is_counted_per_endpoint_and_reason() -> None:
+    """A feed client that cannot take a batch now (here: its closing handshake has begun) misses
+    it, and that is counted (never a silent skip); an open client still gets it."""
+    from ctas7_panel.bridge.bridge import gateway_metrics_text
+
+    bus = MemoryBus()
+    async with Gateway(None, bus, config=config(), metrics=gateway_metrics_text) as gw:
+        async with (
+            connect(gw.url("dioxus_events")) as open_client,
+            connect(gw.url("dioxus_events")) as closing_client,
+        ):
+            async with asyncio.timeout(5):
+                while gw.client_count("dioxus_events") < 2:  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+            local = closing_client.local_address
+            (closing,) = [c for c in gw._clients["dioxus_events"] if c.remote_address == local]
+            closing.protocol.send_close(1000)  # the server starts its closing handshake
+            frames = [orjson.dumps({"i": i}) for i in range(3)]
+            assert gw.broadcast_many("dioxus_events", frames) == 1
+            assert [orjson.loads(await open_client.recv()) for _ in frames] == [
+                {"i": i} for i in range(3)
+            ]
+        assert gw.stats.skipped[("dioxus_events", "not_open")] == 3
+        text = gw.prometheus()
+        assert (
+            'ctas7_gateway_feed_sends_skipped_total{endpoint="dioxus_events",reason="not_open"} 3'
+            in text
+        )

@@ -15,7 +15,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from ctas7_panel import events as ev
-from ctas7_panel.bridge.bridge import TelemetryBridge
+from ctas7_panel.bridge.bridge import TelemetryBridge, gateway_metrics_text
 from ctas7_panel.bridge.targets import BusTarget
 from ctas7_panel.cli import main
 from ctas7_panel.migrations import apply_migrations
@@ -70,7 +70,9 @@ async def test_forged_schema_update_with_the_read_token_is_refused_counted_and_k
     targets = {n: BusTarget(n, bus) for n in ("legion", "dashboard", "neural_mux")}
     async with (
         TelemetryBridge(bus, store, targets=targets, metrics_interval=None),
-        Gateway(None, bus, store=store, config=gateway_config()) as gw,
+        Gateway(
+            None, bus, store=store, config=gateway_config(), metrics=gateway_metrics_text
+        ) as gw,
     ):
         port = gw.ports["telemetry_bridge"]
         legion = await connect(gw.url("legion_events"), additional_headers=_bearer(READ))
@@ -111,7 +113,7 @@ async def test_forged_schema_update_with_the_read_token_is_refused_counted_and_k
 async def test_every_reserved_type_needs_the_admin_token_ordinary_ones_do_not() -> None:
     bus = MemoryBus()
     sub = await bus.subscribe("check")
-    async with Gateway(None, bus, config=gateway_config()) as gw:
+    async with Gateway(None, bus, config=gateway_config(), metrics=gateway_metrics_text) as gw:
         reserved = [
             FORGED,
             ev.schema_error(error="x", stage="connect"),
@@ -136,7 +138,9 @@ async def test_every_reserved_type_needs_the_admin_token_ordinary_ones_do_not() 
 
 async def test_no_token_configured_keeps_everything_allowed_on_loopback() -> None:
     bus = MemoryBus()
-    async with Gateway(None, bus, config=gateway_config(token=None, admin_token=None)) as gw:
+    async with Gateway(
+        None, bus, config=gateway_config(token=None, admin_token=None), metrics=gateway_metrics_text
+    ) as gw:
         async with connect(gw.url("telemetry_bridge")) as ws:
             await ws.send(FORGED.to_json().decode())
             assert await recv_json(ws) == {"ack": FORGED.event_id}
@@ -145,7 +149,7 @@ async def test_no_token_configured_keeps_everything_allowed_on_loopback() -> Non
 
 async def test_either_token_opens_feeds_and_metrics_a_wrong_one_does_not() -> None:
     bus = MemoryBus()
-    async with Gateway(None, bus, config=gateway_config()) as gw:
+    async with Gateway(None, bus, config=gateway_config(), metrics=gateway_metrics_text) as gw:
         for token in (READ, ADMIN):
             async with connect(gw.url("dioxus_events"), additional_headers=_bearer(token)):
                 pass
@@ -168,7 +172,7 @@ async def test_ctas7_audit_sends_the_admin_token_when_it_has_it(
     apply_migrations(fresh_db_url)
     bus = MemoryBus()
     sub = await bus.subscribe("check")
-    async with Gateway(None, bus, config=gateway_config()) as gw:
+    async with Gateway(None, bus, config=gateway_config(), metrics=gateway_metrics_text) as gw:
         env = {
             "CTAS7_TOKEN": READ,
             "CTAS7_STORE_URL": f"sqlite:///{tmp_path / 'events.db'}",

@@ -5,15 +5,7 @@ from __future__ import annotations
 import math
 import re
 
-from ctas7_panel.bridge.metrics import BridgeMetrics, metrics_payload, prometheus_text, quantile
-
-
-def test_nearest_rank_quantiles() -> None:
-    values = [float(i) for i in range(1, 101)]
-    assert quantile(values, 0.5) == 50
-    assert quantile(values, 0.99) == 99
-    assert quantile(values, 1.0) == 100
-    assert quantile([], 0.5) is None
+from ctas7_panel.bridge.metrics import BridgeMetrics, metrics_payload, prometheus_text
 
 
 def filled() -> BridgeMetrics:
@@ -39,7 +31,12 @@ def test_snapshot_counts_quantiles_and_success_rate() -> None:
         3,
         1,
     )
-    assert leg["p50_ms"] == 50.0 and leg["p99_ms"] == 99.0
+    # latencies 1..100 ms, ctas7_panel.stats (linear): h = 99 q, so 50.5 and 99.01
+    assert leg["p50_ms"] == 50.5 and leg["p99_ms"] == 99.01
+    assert BridgeMetrics().snapshot()["routes"] == []
+    m = BridgeMetrics()
+    m.count("routed", "r", "t")
+    assert m.snapshot()["targets"]["t"]["p99_ms"] is None  # no delivery yet
     assert math.isclose(leg["success_rate"], 200 / 201)
     assert snap["targets"]["dashboard"]["success_rate"] is None
     assert snap["unrouted"] == 1
@@ -74,7 +71,7 @@ def test_prometheus_text_is_well_formed() -> None:
     for line in text.splitlines():
         assert line.startswith("# TYPE ") or LINE.match(line), line
     assert 'ctas7_bridge_delivered_total{route="schema_updated",target="legion"} 200' in text
-    assert 'quantile="0.99"} 0.099' in text
+    assert 'quantile="0.99"} 0.09901' in text
     assert 'ctas7_gateway_connections{endpoint="a\\"b"} 2' in text
     names = [ln.split()[2] for ln in text.splitlines() if ln.startswith("# TYPE")]
     assert len(names) == len(set(names))

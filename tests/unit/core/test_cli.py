@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import orjson
 import pandas as pd
 import pytest
 
+from ctas7_panel import cli
 from ctas7_panel.cli import main
 
 
@@ -93,3 +95,34 @@ def test_real_process_pipe(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert b"event_type" in proc.stderr and b"Traceback" not in proc.stderr
+
+
+PROBE = """
+import logging, sys
+from ctas7_panel.cli import main
+code = main(sys.argv[1:])
+print(logging.getLogger().level, logging.getLogger("websockets").level, code)
+"""
+
+
+@pytest.mark.parametrize("level", ["DEBUG", "ERROR"])
+def test_every_command_logs_at_ctas7_log_level(env: dict[str, str], level: str) -> None:
+    """cli.main configures logging once, before any handler: any command honours it."""
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, "events", "tail", "--no-follow"],
+        capture_output=True,
+        text=True,
+        env={**env, "CTAS7_LOG_LEVEL": level, "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    root, websockets, code = (int(w) for w in proc.stdout.split()[-3:])
+    assert code == 0, proc.stderr
+    assert root == getattr(logging, level)
+    assert websockets == (logging.NOTSET if level == "DEBUG" else logging.WARNING)
+
+
+def test_a_missing_command_module_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command module listed but absent fails loudly instead of dropping its commands."""
+    monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, "ctas7_panel.no_such_cli"))
+    with pytest.raises(ModuleNotFoundError, match="no_such_cli"):
+        cli.build_parser()

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import orjson
+
 from ctas7_panel import pgtools
 from ctas7_panel.dashboard.hub import Hub
-from ctas7_panel.dashboard.tallies import tables_from
 from ctas7_panel.migrations import apply_migrations
+from ctas7_panel.schema import snapshot
 from ctas7_panel.schema.artifacts import default_snapshot_path, read_snapshot
+from ctas7_panel.schema.snapshot_file import read_snapshot_file
 from ctas7_panel.schema.sync import SchemaSyncNode, SyncConfig
 from ctas7_panel.settings import Settings
 from ctas7_panel.streams.bus import MemoryBus
@@ -53,8 +56,12 @@ async def test_tables_and_column_counts_come_from_the_sync_nodes_snapshot_record
     assert loaded.ok and loaded.value["format"] == "ctas7-sync-snapshot/1"
     expected = column_counts(fresh_db_url)
     assert len(expected) == 8 and ("active_nodes", 2) in expected  # 7 tables and the view
-    assert tables_from(loaded.value) == expected  # the record, as written next to the cache
-    assert tables_from(loaded.value["snapshot"]) == expected  # a bare to_snapshot() dict
+    # the one loader reads the record written next to the cache, and a bare snapshot alike
+    record = read_snapshot_file(default_snapshot_path(config.hash_cache_path))
+    assert record.record is not None and snapshot.column_counts(record.snapshot) == expected
+    bare = tmp_path / "bare.json"
+    bare.write_bytes(orjson.dumps(loaded.value["snapshot"]))
+    assert snapshot.column_counts(read_snapshot_file(bare).snapshot) == expected
 
 
 async def test_the_hub_fills_the_schema_panel_from_the_snapshot_and_follows_a_change(

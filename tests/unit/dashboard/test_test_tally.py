@@ -144,3 +144,19 @@ def test_a_late_running_status_does_not_hide_the_runs_final_status() -> None:
     feed(t, started("t1", "desktop", run="r3"), end, begin)
     assert [r.status for r in t.rows()] == ["failed"]
     assert t.note == "failed: 1 passed, 1 failed"
+
+
+def test_a_run_status_seen_first_at_the_dashboard_target_keeps_its_run_and_status() -> None:
+    """test_run_status has no dedicated dashboard transform: the generic one wraps the payload
+    under ``data``. Whichever sighting comes first (target or raw topic), the run gets its
+    status (CI saw 'done'/'running' when the wrapped copy won the race)."""
+    from ctas7_panel.bridge.transforms import transform
+
+    begin = started("t1", "desktop", run="r4")
+    end = status("r4", "failed", "0 passed, 1 failed")
+    d = Digest()
+    d.observe("events", begin, 1.0)
+    d.observe("target.dashboard", transform("dashboard", end), 2.0)
+    d.observe("events", end, 2.1)
+    assert [(r.run_id, r.status) for r in d.tests_view().runs] == [("r4", "failed")]
+    assert d.tests_view().note == "failed: 0 passed, 1 failed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from ctas7_panel import events as ev
 from ctas7_panel.errors import EventError, SchemaError, UsageError
 from ctas7_panel.legion import Dependency, Query, Task, TaskContext, registry_from_snapshot
 from ctas7_panel.legion.query import compile_query
-from ctas7_panel.legion.registry import TableRegistry, type_family, unwrap_snapshot
+from ctas7_panel.legion.registry import TableRegistry, type_family
 from ctas7_panel.legion.reload import node_capabilities, reload_request
 from ctas7_panel.legion.tasks import CallableSpec, dependencies
 
@@ -64,24 +65,31 @@ def test_registry_reads_the_schema_package_snapshot() -> None:
     assert reg.get("runs") is None  # bare names mean public
 
 
-def test_registry_reads_the_sync_record_and_other_layouts() -> None:
+def test_registry_reads_only_the_canonical_snapshot_and_names_what_is_wrong() -> None:
+    assert len(registry_from_snapshot({"format": 1, "relations": []}, "h")) == 0
     record = {"format": "ctas7-sync-snapshot/1", "fingerprint": "f" * 64, "snapshot": SNAPSHOT}
-    inner, fp = unwrap_snapshot(record)
-    assert inner is SNAPSHOT and fp == "f" * 64
-    assert registry_from_snapshot(record, None).schema_hash == "f" * 64
-    keyed = {"tables": {"public.t": {"columns": {"a": "integer", "b": {"data_type": "text"}}}}}
-    t = registry_from_snapshot(keyed, "h").table("t")
-    assert t.column_names == ("a", "b")
-    nested = {
-        "schemas": {
-            "s": {"tables": [{"name": "x", "columns": [{"name": "c", "is_nullable": "NO"}]}]}
-        }
-    }
-    c = registry_from_snapshot(nested, "h").table("s.x").column("c")
-    assert c is not None and c.nullable is False
-    assert len(registry_from_snapshot({"relations": []}, "h")) == 0
-    with pytest.raises(SchemaError, match="no 'tables'"):
-        registry_from_snapshot({"something": 1}, "h")
+    with pytest.raises(SchemaError, match=r"no 'relations' list.*ctas7 schema sync"):
+        registry_from_snapshot(record, None)  # the record is unwrapped by schema.snapshot_file
+    with pytest.raises(SchemaError, match="no 'relations' list"):
+        registry_from_snapshot({"tables": {"public.t": {"columns": {"a": "integer"}}}}, "h")
+    with pytest.raises(SchemaError, match="relation #0 is not an object"):
+        registry_from_snapshot({"relations": [{"name": "t", "columns": []}]}, "h")
+    bad_column = {"relations": [{"schema": "public", "name": "t", "columns": [{"type": "int"}]}]}
+    reg = registry_from_snapshot(bad_column, "h")  # columns are read on first lookup
+    with pytest.raises(SchemaError, match=r"column #0 of public\.t is not an object with a 'name'"):
+        reg.table("t")
+
+
+def test_registry_from_a_snapshot_file_read_by_the_one_loader(tmp_path: Path) -> None:
+    from ctas7_panel.schema.snapshot import fingerprint
+    from ctas7_panel.schema.snapshot_file import SnapshotRecord, read_snapshot_file
+
+    fp = fingerprint(SNAPSHOT)
+    path = tmp_path / "record.json"
+    path.write_bytes(SnapshotRecord(fp, "f" * 64, "builtin", 2, SNAPSHOT).encode())
+    loaded = read_snapshot_file(path)
+    reg = registry_from_snapshot(loaded.snapshot, loaded.fingerprint)
+    assert reg.schema_hash == fp and reg.names() == ["public.tasks", "ops.runs"]
 
 
 def test_missing_table_and_column_errors_name_them_and_the_hash() -> None:

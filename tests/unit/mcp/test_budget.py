@@ -3,8 +3,10 @@ refused with a clear message."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ctas7_panel.errors import UsageError
@@ -77,12 +79,49 @@ def test_shrink_keeps_small_values_and_previews_big_ones() -> None:
     assert big["truncated"] is True and big["chars"] > 10_000 and len(dumps(big)) <= 1000
 
 
-@given(text=st.text(alphabet=st.sampled_from('ab"\n\\é'), max_size=400), budget=st.integers(1, 60))
+TEXT = st.text(
+    alphabet=st.one_of(
+        st.sampled_from('ab"\n\r\\\té\x00\x1f\x7f\u2028\U0001f600'),
+        st.characters(codec="utf-8"),  # any character a types file can hold
+    ),
+    max_size=400,
+)
+
+
+def piece_cost(piece: str, escaped: bool) -> int:
+    return len(dumps(piece)) - 2 if escaped else len(piece)
+
+
+@given(text=TEXT, budget=st.integers(1, 60))
+@example(text="\\\\aa", budget=3)  # found by Hypothesis: a cut guessed from the average cost
+@example(text="\x00" * 5 + "a\r\nb", budget=6)
+@example(text="\U0001f600" * 10, budget=2)
+@example(text="", budget=1)
 def test_text_pages_reassemble_exactly(text: str, budget: int) -> None:
     for escaped in (False, True):
         slices = text_pages(text, budget, escaped=escaped)
         assert "".join(text[a:b] for a, b in slices) == text
+        assert slices[0][0] == 0 and all(a < b for a, b in slices if text)
+        for (_, b), (a, _) in itertools.pairwise(slices):
+            assert a == b  # contiguous: nothing lost or repeated
         for a, b in slices:
-            piece = text[a:b]
-            cost = len(dumps(piece)) - 2 if escaped else len(piece)
-            assert cost <= budget or b - a == 1  # one character can cost 2 when escaped
+            # within the budget; only one character alone may cost more (a NUL costs 6)
+            assert piece_cost(text[a:b], escaped) <= budget or b - a == 1
+
+
+@given(text=TEXT, budget=st.integers(1, 60))
+def test_text_pages_end_at_a_line_end_or_full(text: str, budget: int) -> None:
+    """A page stops early only at a line end; elsewhere the next character would not fit."""
+    line_ends = set(itertools.accumulate(len(x) for x in text.splitlines(keepends=True)))
+    for escaped in (False, True):
+        for a, b in text_pages(text, budget, escaped=escaped)[:-1]:
+            assert b in line_ends or piece_cost(text[a : b + 1], escaped) > budget
+
+
+def test_text_pages_cut_at_line_ends() -> None:
+    text = "one\ntwo\nthree\n"
+    assert text_pages(text, 9) == [(0, 8), (8, 14)]  # "one\ntwo\n" then "three\n"
+    assert text_pages("abcdef", 4) == [(0, 4), (4, 6)]  # one long line is cut inside
+    assert text_pages("a\nb", 3, escaped=True) == [(0, 2), (2, 3)]  # "a\\n" costs 3 of 4
+    with pytest.raises(ValueError, match="budget 0"):
+        text_pages("a", 0)

@@ -97,6 +97,24 @@ def test_resolve_prefix() -> None:
     assert views.looks_like_hash("abcdef0") and not views.looks_like_hash("current")
 
 
+def test_recorded_impact_and_diff_of_exactly_that_change() -> None:
+    summary = {"total": 1, "breaking": 1, "dependents": [{"kind": "view", "name": "public.v"}]}
+
+    def updated(old: str, new: str, **extra: object) -> Event:
+        payload = {"status": "updated", "old_hash": old, "new_hash": new, "table_count": 1}
+        payload["schema_path"] = "x.ts"
+        return Event.create("schema_updated", {**payload, **extra}, source_node="schema_sync")
+
+    events = [
+        updated("b" * 64, "c" * 64, impact="not a mapping"),
+        updated("a" * 64, "b" * 64, impact=summary, changes={"entries": []}),
+    ]
+    assert views.recorded_impact(events, "a" * 64, "b" * 64) == summary
+    assert views.recorded_impact(events, "b" * 64, "c" * 64) is None  # malformed: left out
+    assert views.recorded_impact(events, "a" * 64, "c" * 64) is None  # no such single change
+    assert views.stored_diff(events, "a" * 64, "b" * 64) == {"entries": []}
+
+
 def test_roles() -> None:
     open_ = Access()
     assert open_.role({}) == "read" and open_.role(None) == "read"
@@ -131,7 +149,9 @@ def test_schema_uris_name_the_changed_relations() -> None:
         source_node="schema_sync",
     )
     uris = schema_uris(changed_entries(event))
-    assert TABLES in uris and "ctas7://schema/types/typescript" in uris
+    assert TABLES in uris
+    for lang in ("typescript", "python", "go", "swift"):  # every types file the server offers
+        assert f"ctas7://schema/types/{lang}" in uris
     assert "ctas7://schema/tables/public/tasks" in uris
     assert not any("mood" in u for u in uris)
 

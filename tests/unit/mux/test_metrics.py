@@ -1,14 +1,9 @@
-"""Neural Mux pure core: topic patterns, KPI extraction, quantiles vs references, Prometheus."""
+"""Neural Mux pure core: topic patterns, KPI extraction, windowed quantiles, Prometheus."""
 
 from __future__ import annotations
 
-import math
-import statistics
-
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from ctas7_panel.errors import EventError, UsageError
 from ctas7_panel.events import Event
@@ -24,12 +19,11 @@ from ctas7_panel.mux.metrics import (
     extract_updates,
     flat_kpis,
     key,
-    quantile,
-    quantiles,
     rolling_rate,
 )
-from ctas7_panel.mux.prometheus import escape_label, to_prometheus
+from ctas7_panel.mux.prometheus import to_prometheus
 from ctas7_panel.mux.topics import MuxMessage, check_topic, message_from_event, topic_matches
+from ctas7_panel.prometheus import escape_label
 
 
 @pytest.mark.parametrize(
@@ -124,39 +118,6 @@ def test_extract_updates_counts_statuses_latencies_and_values() -> None:
     assert decode_key(encode_key(key(LATENCY, topic="t", field="f"))) == key(
         LATENCY, topic="t", field="f"
     )
-
-
-samples_strategy = st.lists(
-    st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False),
-    min_size=1,
-    max_size=300,
-)
-
-
-@settings(max_examples=200, deadline=None)
-@given(samples_strategy, st.floats(min_value=0, max_value=1))
-def test_quantile_equals_numpy_linear_percentile(values: list[float], q: float) -> None:
-    ours = quantile(sorted(values), q)
-    ref = float(np.percentile(values, q * 100, method="linear"))
-    assert ours == pytest.approx(ref, rel=1e-9, abs=1e-6)
-
-
-@settings(max_examples=100, deadline=None)
-@given(samples_strategy.filter(lambda v: len(v) >= 2))
-def test_percentiles_equal_statistics_quantiles_inclusive(values: list[float]) -> None:
-    cuts = statistics.quantiles(values, n=100, method="inclusive")  # p1 .. p99
-    ours = quantiles(values, (0.5, 0.95, 0.99))
-    assert ours[0.5] == pytest.approx(cuts[49], rel=1e-9, abs=1e-6)
-    assert ours[0.95] == pytest.approx(cuts[94], rel=1e-9, abs=1e-6)
-    assert ours[0.99] == pytest.approx(cuts[98], rel=1e-9, abs=1e-6)
-
-
-def test_quantile_edges() -> None:
-    assert math.isnan(quantile([], 0.5))
-    assert quantile([4.0], 0.99) == 4.0
-    assert quantile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
-    with pytest.raises(ValueError):
-        quantile([1.0], 1.5)
 
 
 def feed(state: KpiState, cfg: KpiConfig, topic: str, values: list[float], t0: float) -> None:

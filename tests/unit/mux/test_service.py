@@ -13,7 +13,6 @@ from ctas7_panel.events import Event
 from ctas7_panel.mux import MuxMessage, NeuralMux
 from ctas7_panel.mux.backends import MemoryKpiBackend
 from ctas7_panel.mux.metrics import KpiConfig
-from ctas7_panel.mux.service import retry_delays
 from ctas7_panel.settings import Settings
 from ctas7_panel.streams.bus import MemoryBus
 
@@ -150,8 +149,3 @@ async def test_clock_drives_windows() -> None:
         k = (await mux.kpis())["topics"]["ctas7.t"]
         assert k["latency_ms"]["duration_ms"]["window_count"] == 0
         assert "ctas7_mux_messages_total" in await mux.prometheus_text()
-
-
-def test_retry_delays_double_up_to_the_cap() -> None:
-    gen = retry_delays(0.1, 0.5)
-    assert [next(gen) for _ in range(5)] == [0.1, 0.2, 0.4, 0.5, 0.5]

@@ -12,12 +12,8 @@ import pytest
 
 from ctas7_panel.errors import ArtifactError, SchemaError
 from ctas7_panel.schema import artifacts
-from ctas7_panel.schema.sync import (
-    GeneratorError,
-    SnapshotRecord,
-    expand_command,
-    run_typegen_command,
-)
+from ctas7_panel.schema.generator import GeneratorError, expand_command, run_typegen_command
+from ctas7_panel.schema.snapshot_file import SnapshotRecord
 
 HEX = "0123456789abcdef" * 4
 

@@ -1,13 +1,14 @@
-"""The pure cores of the Schema Sync Node: backoff, debounce, the pass decision."""
+"""The pure cores of the Schema Sync Node: debounce, the pass decision (backoff: test_backoff)."""
 
 from __future__ import annotations
 
-import itertools
+from collections.abc import Callable
 
 import pytest
 
-from ctas7_panel.schema.sync import Observed, SnapshotRecord, decide
-from ctas7_panel.schema.watch import Debouncer, backoff
+from ctas7_panel.schema.decision import Observed, ProbeMark, decide, verified_by_probe
+from ctas7_panel.schema.snapshot_file import SnapshotRecord
+from ctas7_panel.schema.watch import Debouncer
 
 FP_OLD = "a" * 64
 FP_NEW = "b" * 64
@@ -30,26 +31,6 @@ def observed(
     return Observed(
         cached, cache_problem, None if no_record else (rec or record()), rec_problem, types_sha
     )
-
-
-# --- backoff -----------------------------------------------------------------------------------
-
-
-def test_backoff_doubles_up_to_the_cap() -> None:
-    delays = list(itertools.islice(backoff(0.5, 5.0), 7))
-    assert delays == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
-
-
-def test_backoff_jitter_stays_within_its_fraction() -> None:
-    values = iter([0.0, 1.0, 0.5])
-    delays = list(itertools.islice(backoff(1.0, 10.0, jitter=0.2, rng=lambda: next(values)), 3))
-    assert delays == pytest.approx([0.8, 2.4, 4.0])
-
-
-def test_backoff_is_a_fresh_sequence_each_time() -> None:
-    gen = backoff(1.0, 8.0)
-    next(gen), next(gen)
-    assert next(backoff(1.0, 8.0)) == 1.0
 
 
 # --- debouncer ---------------------------------------------------------------------------------
@@ -147,3 +128,45 @@ def test_everything_missing_lists_every_reason() -> None:
         observed(cached=None, cache_problem="missing", rec_problem="missing", no_record=True),
     )
     assert decision.reasons == ("hash cache missing", "snapshot missing")
+
+
+# --- the catalog-probe fast path (shared by the node and ctas7 audit) --------------------------
+
+
+def test_probe_mark_round_trips_and_refuses_what_is_not_one() -> None:
+    mark = ProbeMark("postgresql://u:***@h/db", "7:abc", FP_OLD)
+    assert ProbeMark.decode(mark.encode()) == mark
+    for data in (None, b"", b"not json", b"[]", b'{"format": "ctas7-audit-probe/1"}'):
+        assert ProbeMark.decode(data) is None
+    assert ProbeMark.decode(mark.encode().replace(b'"7:abc"', b"7")) is None
+
+
+def test_verified_by_probe_needs_the_database_the_files_and_then_the_probe() -> None:
+    mark = ProbeMark("db", "p1", FP_OLD)
+    calls: list[str] = []
+
+    def probe(value: str) -> Callable[[], str]:
+        def run() -> str:
+            calls.append(value)
+            return value
+
+        return run
+
+    same = observed()  # hash cache, record and types file agree with FP_OLD
+    args = {"generator": "builtin", "observed": same}
+    assert verified_by_probe(mark, database="db", probe=probe("p1"), **args)
+    assert not verified_by_probe(mark, database="db", probe=probe("p2"), **args)  # DDL since
+    assert calls == ["p1", "p2"]
+    # anything else off: no database round trip at all
+    assert not verified_by_probe(None, database="db", probe=probe("x"), **args)
+    assert not verified_by_probe(mark, database="other", probe=probe("x"), **args)
+    edited = observed(types_sha="e" * 64)
+    assert not verified_by_probe(
+        mark, database="db", generator="builtin", observed=edited, probe=probe("x")
+    )
+    assert not verified_by_probe(
+        ProbeMark("db", "p1", FP_NEW), database="db", probe=probe("x"), **args
+    )
+    other_generator = {"generator": "cmd", "observed": same}
+    assert not verified_by_probe(mark, database="db", probe=probe("x"), **other_generator)
+    assert calls == ["p1", "p2"]
