@@ -37,7 +37,7 @@ from typing import Any
 import orjson
 
 from ctas7_panel.errors import SchemaError
-from ctas7_panel.schema.gcpause import gc_paused
+from ctas7_panel.gcpause import gc_paused
 from ctas7_panel.schema.introspect import (
     Reader,
     Row,
