@@ -196,7 +196,7 @@ class Dashboard(pn.viewable.Viewer):
     period_ms = param.Integer(default=100, bounds=(50, 2000), doc="flush period per session")
 
     def __init__(self, hub: Hub, *, can_replay: bool = True, **params: Any) -> None:
-        super().__init__(**params)
+        super().__init__(**params)  # type: ignore[no-untyped-call]  # param's, unannotated
         self.hub = hub
         self.state = DashboardState()
         self.state.bridge.can_replay = can_replay  # type: ignore[union-attr]

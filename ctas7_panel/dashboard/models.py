@@ -113,4 +113,4 @@ class DashboardState(param.Parameterized):
         params.setdefault("mux", MuxModel())
         params.setdefault("latency", LatencyModel())
         params.setdefault("bridge", BridgeModel())
-        super().__init__(**params)
+        super().__init__(**params)  # type: ignore[no-untyped-call]  # param's, unannotated

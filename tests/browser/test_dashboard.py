@@ -118,7 +118,7 @@ def quiet_dashboard_server() -> Iterator[DashboardServer]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def test_a_schema_change_updates_the_schema_indicator_within_two_seconds(
+def test_a_schema_change_updates_the_schema_indicator(
     page: Page, quiet_dashboard_server: DashboardServer
 ) -> None:
     dashboard_server = quiet_dashboard_server
@@ -135,7 +135,8 @@ def test_a_schema_change_updates_the_schema_indicator_within_two_seconds(
     )
     dashboard_server.send(change)
     indicator = page.locator(f'[data-component=schema-indicator][data-schema-hash="{new_hash}"]')
-    indicator.wait_for(state="attached", timeout=2000)
+    # a deadline, not the budget (event to DOM: benchmarks/dashboard.py)
+    indicator.wait_for(state="attached", timeout=10_000)
     assert new_hash[:8] in indicator.inner_text()
     details = page.locator("[data-component=schema-details]")
     expect(details.locator("[data-metric=table-count]")).to_contain_text("8")
@@ -159,11 +160,17 @@ def test_filter_by_type_shows_only_that_type_and_a_row_opens_its_payload(
     assert listed.first.get_attribute("data-event-type") == "browser_probe"
     rows = page.locator("tr[data-row-id]")
     expect(rows).to_have_count(1, timeout=2000)
-    # more traffic of other types keeps flowing; the filtered views stay filtered
+    # more traffic of other types keeps flowing; the filtered views stay filtered: a probe sent
+    # after it shows (in the list, then in the table) once the dashboard has handled it
     dashboard_server.send(ev.qa5_validation(status="valid"))
-    page.wait_for_timeout(500)
-    expect(listed).to_have_count(1)
-    rows.first.click()
+    after = Event.create("browser_probe", {"needle": "after"}, source_node="browser")
+    dashboard_server.send(after)
+    page.locator(f'[data-event-id="{after.event_id}"]').wait_for(state="attached", timeout=10_000)
+    page.locator(f'tr[data-row-id="{after.event_id}"]').wait_for(state="attached", timeout=10_000)
+    expect(listed).to_have_count(2)
+    assert {e.get_attribute("data-event-type") for e in listed.all()} == {"browser_probe"}
+    expect(rows).to_have_count(2)
+    page.locator(f'tr[data-row-id="{marker.event_id}"]').click()
     viewer = page.locator(
         f'[data-component=payload-viewer][data-event-id-shown="{marker.event_id}"]'
     )

@@ -20,6 +20,7 @@ always fails (on tablet only; the other projects skip those two).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -139,13 +140,16 @@ class Run:
 
 
 class StoreWatch:
-    """Notes when each event first appears in the bridge's store (a read-only SQLite poll)."""
+    """Notes when each event first appears in the bridge's store (a read-only SQLite poll), and
+    when a run's final ``test_run_status`` (not ``running``) does."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.seen: dict[str, float] = {}
+        self.final_status = threading.Event()
         self._stop = threading.Event()
         self._seq = 0
+        self._before = 0  # rows already there (earlier runs' statuses do not count)
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _poll(self) -> None:
@@ -154,16 +158,24 @@ class StoreWatch:
         conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=1)
         try:
             rows = conn.execute(
-                "SELECT seq, event_id FROM ctas7_events WHERE seq > ? ORDER BY seq", (self._seq,)
+                "SELECT seq, event_id, CASE WHEN event_type = 'test_run_status' THEN payload END "
+                "FROM ctas7_events WHERE seq > ? ORDER BY seq",
+                (self._seq,),
             ).fetchall()
         except sqlite3.OperationalError:
             return  # locked or not created yet: next time
         finally:
             conn.close()
         now = time.time()
-        for seq, event_id in rows:
+        for seq, event_id, status in rows:
             self.seen.setdefault(event_id, now)
             self._seq = max(self._seq, seq)
+            if (
+                status is not None
+                and seq > self._before
+                and json.loads(status).get("status") != "running"
+            ):
+                self.final_status.set()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -171,6 +183,13 @@ class StoreWatch:
             self._stop.wait(0.05)
 
     def __enter__(self) -> StoreWatch:
+        if self.path.exists():
+            with contextlib.closing(
+                sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5)
+            ) as conn:
+                self._before = conn.execute(
+                    "SELECT coalesce(max(seq), 0) FROM ctas7_events"
+                ).fetchone()[0]
         self._thread.start()
         return self
 
@@ -219,7 +238,10 @@ def run_suite(
         )
         ended = time.time()
         print(f"playwright run: {ended - began:.1f} s, exit {proc.returncode}")
-        time.sleep(0.3)  # let the watch see the last writes (for the counts, not the timing)
+        if full["CTAS7_BRIDGE_URL"] == f"{server.ingest_url}telemetry_bridge":
+            # the reporter's last event is the run's final status: once the store has it, it
+            # has the rest (a run that sends none is left to the assertions that follow)
+            watch.final_status.wait(15)
     return Run(proc.returncode, proc.stdout, proc.stderr, ended, dict(watch.seen)), full
 
 

@@ -78,7 +78,7 @@ class BridgeHealthView(pn.viewable.Viewer):
     model = param.ClassSelector(class_=BridgeModel, doc="what to show")
 
     def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
+        super().__init__(**params)  # type: ignore[no-untyped-call]  # param's, unannotated
         self.button = ActionButton(label="Replay dead letters", action="replay-dead-letters")
         self.button.param.watch(self._on_click, "clicks")
 

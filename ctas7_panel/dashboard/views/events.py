@@ -388,7 +388,7 @@ class EventStreamView(pn.viewable.Viewer):
     model = param.ClassSelector(class_=EventStreamModel, doc="what to show")
 
     def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
+        super().__init__(**params)  # type: ignore[no-untyped-call]  # param's, unannotated
         m = self.model
         self.table = EventTable(
             rows=list(m.table_rows), size=m.max_rows, sizing_mode="stretch_width"

@@ -80,7 +80,7 @@ class LatencyView(pn.viewable.Viewer):
     def __init__(self, **params: Any) -> None:
         from bokeh.plotting import figure
 
-        super().__init__(**params)
+        super().__init__(**params)  # type: ignore[no-untyped-call]  # param's, unannotated
         self.source = ColumnDataSource(empty_columns())
         (x0, x1), (y0, y1) = chart_ranges({}, time.time() * 1000.0)
         fig = figure(

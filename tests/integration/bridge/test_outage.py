@@ -61,7 +61,9 @@ async def test_target_down_then_back_gets_everything_once(
         await wait_until(lambda: b.in_flight == 0)
         snap = b.metrics_snapshot()
     assert set(receiver.applied) == {e.event_id for e in sent}
-    assert receiver.duplicates == 0 or receiver.received == len(sent) + receiver.duplicates
+    # the target sends one frame at a time: only the one in flight when the receiver went away
+    # can arrive twice (applied, its ack lost); every other was sent once
+    assert receiver.duplicates <= 1, receiver.duplicates
     legion_stats = snap["targets"]["legion"]
     assert legion_stats["delivered"] == len(sent)
     assert legion_stats["dead_lettered"] == 0 and legion_stats["retried"] > 0

@@ -119,7 +119,7 @@ async def pipe(store_url: str, tmp_path: Path) -> AsyncIterator[Pipeline]:
                     pipeline.feed.append(orjson.loads(frame))
 
             reader = asyncio.create_task(read_feed())
-            await asyncio.sleep(0.05)
+            await wait_until(lambda: gateway.client_count("dioxus_events") == 1)
             yield pipeline
             reader.cancel()
     finally:

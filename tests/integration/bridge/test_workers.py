@@ -140,9 +140,28 @@ async def test_sigterm_drains_in_flight_retries_then_exits_0(
 ) -> None:
     async with RedisStreamsBus(redis_url) as bus:
         port = receiver.port
-        await receiver.stop()  # legion is down when the events arrive
+        await receiver.stop()
+        # legion is down when the events arrive: its port closes every connection at once, and
+        # counts them (each is a delivery attempt)
+        attempts = 0
+
+        def refuse(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal attempts
+            attempts += 1
+            writer.close()
+
+        down = await asyncio.start_server(refuse, "127.0.0.1", port)
         worker = await start_worker(
-            "draining", env, "--forward", f"legion={receiver.url}", "--drain-timeout", "20"
+            "draining",
+            env,
+            "--forward",
+            f"legion={receiver.url}",
+            "--drain-timeout",
+            "20",
+            "--retry-max-delay",
+            "0.2",
+            "--retry-max-attempts",
+            "1000",
         )
         sent = [
             ev.task_executed(task_id=f"t{i}", name="n", status="ok", duration_ms=1.0)
@@ -153,8 +172,11 @@ async def test_sigterm_drains_in_flight_retries_then_exits_0(
             while await pending(bus) < 20:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
         worker.send_signal(signal.SIGTERM)
-        await asyncio.sleep(0.5)
-        assert worker.returncode is None  # still draining
+        seen = attempts
+        await wait_until(lambda: attempts >= seen + 3, timeout=10)  # still trying: draining
+        assert worker.returncode is None
+        down.close()
+        await down.wait_closed()
         receiver.port = port
         await receiver.start()
         async with asyncio.timeout(30):

@@ -161,12 +161,12 @@ def test_audit_right_after_the_app_ran_in_the_same_folder_is_verified(folder: Pa
                 pass
             assert app.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline, "the app did not answer within 120 s"
-            time.sleep(0.5)
+            time.sleep(0.1)
         types = folder / "database" / "supabase_schema.ts"  # the seed's defaults, here
         while not (types.exists() and (folder / ".last_schema_hash").exists()):
             assert app.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline, "no types file within 120 s"
-            time.sleep(0.5)
+            time.sleep(0.1)
         assert not (folder / ".ctas7" / "database").exists()  # one home for the artifacts
         outcomes = wait_for_demo_tests(folder / ".ctas7" / "events.db", app, log)
         assert outcomes, "the demo's test run reported no results"
@@ -200,5 +200,5 @@ def wait_for_demo_tests(db: Path, app: subprocess.Popen[bytes], log: Path) -> se
             assert not errors, f"the demo's test run did not report: {errors}"
             if len(done) >= 8:  # the demo suite has 8 tests
                 return {str(p["outcome"]) for p in done}
-        time.sleep(1)
+        time.sleep(0.2)
     raise AssertionError("no demo test results within 90 s:\n" + log.read_text()[-3000:])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,9 @@ from ctas7_panel import pgtools
 from ctas7_panel.errors import ArtifactError, EventError, UsageError
 from ctas7_panel.events import Event
 from ctas7_panel.legion import LegionExecutionEngine, Query, Task, TaskContext
+from ctas7_panel.schema.artifacts import atomic_write
 from ctas7_panel.streams.bus import MemoryBus, Message, Subscription
+from tests.waiting import inotify_watches, wait_until
 
 Artifacts = Any  # the ``artifacts`` fixture of conftest.py (writes snapshot + hash cache)
 
@@ -352,10 +355,24 @@ async def test_engine_given_only_a_database_url_reads_the_schema_itself(
         assert result.ok and result.value == [{"count": 3}]
         assert result.schema_hash == status["current_hash"]
 
+        prefetches = 0  # the watcher prefetches the snapshot of each change it handles
+        real_prefetch = eng.prefetch_snapshot
+
+        async def counted_prefetch(path: Path | None = None) -> bool:
+            nonlocal prefetches
+            prefetches += 1
+            return await real_prefetch(path)
+
+        eng.prefetch_snapshot = counted_prefetch  # type: ignore[method-assign]
+        await wait_until(lambda: inotify_watches(artifacts.home), "the watcher is up")
         written = artifacts.write(jobs_db)  # what a sync writes: snapshot, then hash cache
         assert written == status["current_hash"]
-        await asyncio.sleep(0.5)  # the watcher sees the new files: same hash, no reload
-        assert eng.get_schema_status()["current_hash"] == written
+        await wait_until(lambda: prefetches >= 1, "the watcher saw the new snapshot")
+        # changes are handled one after another: once the next one starts, the first (and the
+        # hash cache's) is done, with or without a reload
+        atomic_write(artifacts.snapshot, artifacts.snapshot.read_bytes())
+        await wait_until(lambda: prefetches >= 2, "the watcher saw the snapshot rewritten")
+        assert eng.get_schema_status()["current_hash"] == written  # same hash, no reload
         assert eng.last_reload is None
 
 

@@ -8,7 +8,6 @@ import contextlib
 import json
 import subprocess
 import sys
-import time
 import warnings
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -69,13 +68,11 @@ async def test_tools_resources_and_a_live_subscription(http_server: Any, mcp_db:
         read = await c.read_resource("ctas7://telemetry/status")
         assert "success_rate" in json.loads(read.contents[0].text)  # type: ignore[union-attr]
         async with c.listen(resource_subscriptions=["ctas7://schema/status"]) as sub:
-            started = time.monotonic()
             pgtools.apply_sql(mcp_db, "create table public.over_http (id int)")
-            with anyio.fail_after(1.0):
+            with anyio.fail_after(10):  # a hang; how soon: benchmarks/mcp_server.py
                 async for event in sub:
                     assert event.uri == "ctas7://schema/status"  # type: ignore[attr-defined]
                     break
-            assert time.monotonic() - started < 1.0
         bad = await c.call_tool("list_tables", {"match": 7})
         assert bad.is_error
 
@@ -91,11 +88,9 @@ async def test_legacy_client_subscription_over_http(http_server: Any, mcp_db: st
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MCPDeprecationWarning)
             await c.subscribe_resource("ctas7://schema/types/typescript")
-        started = time.monotonic()
         pgtools.apply_sql(mcp_db, "create table public.legacy_http (id int)")
-        with anyio.fail_after(1.0):
+        with anyio.fail_after(10):  # a hang; how soon: benchmarks/mcp_server.py
             await got.wait()
-        assert time.monotonic() - started < 1.0
 
 
 def test_foreign_host_header_is_refused_on_loopback(

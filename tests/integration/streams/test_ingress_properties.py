@@ -36,6 +36,7 @@ from ctas7_panel.events import EVENT_TYPE_PATTERN, MAX_DEPTH, PAYLOAD_FIELDS
 from ctas7_panel.store import EventStore, open_store
 from ctas7_panel.streams.bus import MemoryBus
 from ctas7_panel.streams.gateway import DEFAULT_PORTS, Gateway, GatewayConfig
+from tests.waiting import wait_until
 
 NAMES = ("legion", "dashboard", "neural_mux")
 FEEDS = {"legion": "legion_events", "dashboard": "dioxus_events", "neural_mux": "mux_events"}
@@ -101,7 +102,9 @@ def _run(url: str) -> Iterator[Running]:
                     r.feeds[endpoint][e["event_id"]] = e
 
         r.readers = [asyncio.create_task(read(e)) for e in r.feeds]
-        await asyncio.sleep(0.1)
+        await wait_until(
+            lambda: all(gateway.client_count(e) == 1 for e in r.feeds), "every feed's reader"
+        )
         ready.append(r)
         started.set()
         await stop.wait()

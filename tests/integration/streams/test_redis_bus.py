@@ -174,7 +174,9 @@ async def test_batched_reads_and_writes_keep_any_bytes_and_order(redis_url: str)
         await sub.ack(*got)
         assert await sub.get(10, timeout=0.2) == []  # the two foreign entries, acked
         late = asyncio.create_task(sub.get(10, timeout=2))  # nothing waiting: blocks in Redis
-        await asyncio.sleep(0.1)
+        async with asyncio.timeout(5):  # until Redis lists a client blocked in a read
+            while not any("b" in c["flags"] for c in await b.redis.client_list()):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
         await b.publish_many(tricky[:3])
         assert [m.event for m in await late] == tricky[:3]
         pending = await b.redis.xpending(key, "g")

@@ -1,5 +1,6 @@
 """Two watchers on one database: exactly one active (advisory lock); when it goes, the other
-takes over within one poll interval. The kill test uses real ``ctas7 schema watch`` processes."""
+takes over. The kill test uses real ``ctas7 schema watch`` processes. How long the handover
+takes (within one poll interval) is measured by ``benchmarks/sync.py``, not asserted here."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ import orjson
 
 from ctas7_panel.schema.sync import SchemaSyncNode
 
+from .conftest import wait_for_lock_tries
+
 POLL = 0.4
 
 
@@ -37,15 +40,13 @@ async def test_two_watchers_in_one_process_one_active_then_handover(
         await rec_a.wait_for(lambda e: e.payload.get("state") == "active")
         async with watch_running(node_b):
             await rec_b.wait_for(lambda e: e.payload.get("state") == "standby")
-            await asyncio.sleep(3 * POLL)  # b keeps standing by while a holds the lock
+            # b keeps standing by while a holds the lock: three more tries, all refused
+            await asyncio.to_thread(wait_for_lock_tries, core_db_url, 3)
             assert state_of(rec_b) == "standby"
             assert not rec_b.of("schema_updated", "schema_nochange")
             stop_a.set()  # a's session ends and its lock with it
-            t0 = time.monotonic()
             took_over = await rec_b.wait_for(lambda e: e.payload.get("state") == "active")
-            waited = time.monotonic() - t0
             synced = await rec_b.wait_for(lambda e: e.payload.get("trigger") == "connect")
-    assert waited < POLL + 2.0  # within one poll interval (plus scheduling slack)
     assert took_over.payload["watcher_id"] != rec_a.of("schema_watcher")[0].payload["watcher_id"]
     assert synced.event_type == "schema_nochange"
     assert state_of(rec_a) == "stopped"
@@ -123,14 +124,12 @@ def test_killed_leader_process_is_replaced_and_sigterm_stops_cleanly(
         first.wait_for(lambda e: e["payload"].get("trigger") == "connect")
         second = WatchProcess([], env)
         second.wait_for(_state("standby"))
-        time.sleep(3 * POLL)
+        wait_for_lock_tries(core_db_url, 3)  # the second keeps trying, refused
         assert (first.state(), second.state()) == ("active", "standby")
 
         first.proc.send_signal(signal.SIGKILL)  # no goodbye: the server notices the dead session
         first.proc.wait(10)
-        t0 = time.monotonic()
         second.wait_for(_state("active"))
-        assert time.monotonic() - t0 < POLL + 3.0
         hello = second.wait_for(lambda e: e["payload"].get("trigger") == "connect")
         assert hello["event_type"] == "schema_nochange"
 

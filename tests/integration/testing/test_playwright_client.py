@@ -243,8 +243,12 @@ def test_a_bridge_that_comes_back_gets_everything_and_the_stale_spill_goes(
   const s = new BridgeSender({{ url: '{url}', spillPath: 'spill.jsonl', retryMs: 100,
                                 spillEveryMs: 10 }});
   for (let i = 0; i < 5; i++) s.submit(ev(i));
-  await sleep(400);
-  const during = fs.existsSync('spill.jsonl') ? fs.readFileSync('spill.jsonl', 'utf8') : '';
+  const spilled = () =>
+    fs.existsSync('spill.jsonl') ? fs.readFileSync('spill.jsonl', 'utf8') : '';
+  for (const t = Date.now(); Date.now() - t < 10000; await sleep(20)) {{  // until all 5 wait there
+    if (spilled().trim().split('\\n').filter(Boolean).length >= 5) break;
+  }}
+  const during = spilled();
   process.stderr.write('DOWN\\n');
   await new Promise((r) => process.stdin.once('data', r));  // the bridge is up now
   for (let i = 5; i < 8; i++) s.submit(ev(i));

@@ -11,6 +11,7 @@ from ctas7_panel.store import open_store
 from ctas7_panel.streams.bus import MemoryBus
 from ctas7_panel.streams.gateway import DEFAULT_PORTS, Gateway, GatewayConfig
 from ctas7_panel.testing.telemetry import TelemetryConfig, TelemetrySender
+from tests.waiting import wait_until
 
 
 async def test_bridge_started_late_receives_every_event(tmp_path: Path) -> None:
@@ -27,8 +28,13 @@ async def test_bridge_started_late_receives_every_event(tmp_path: Path) -> None:
     first = [ev.playwright_test_started(nodeid=f"t::{i}") for i in range(3)]
     for e in first:
         sender.submit(e)
-    await asyncio.sleep(0.3)  # the bridge is down: these wait, retried every 0.1 s
-    assert sender.stats[f"bridge ws://127.0.0.1:{port}/telemetry_bridge"]["pending"] == 3
+    bridge = f"bridge ws://127.0.0.1:{port}/telemetry_bridge"
+    stored = f"event store {store_url}"
+    # the bridge is down: once the thread has handled them (the store has them), they wait
+    await wait_until(
+        lambda: sender.stats[stored]["delivered"] == 3 and sender.stats[bridge]["pending"] == 3,
+        "3 events stored and pending for the bridge",
+    )
 
     bus = MemoryBus()
     ports = {**dict.fromkeys(DEFAULT_PORTS, 0), "telemetry_bridge": port}
