@@ -4,7 +4,9 @@ Goals (issue 4): a no-change sync in-process <= 30 ms on ctas7_core and <= 300 m
 the seed's "schema hash calculation < 50 ms" and "TypeScript generation < 2000 ms"; DDL-to-event
 latency with the event trigger p95 <= 200 ms (20 runs); a standby watcher takes over within one
 poll interval of the leader's stop (``tests/integration/sync/test_leader.py`` checks that it
-does, this measures how soon). Needs a PostgreSQL admin URL
+does, this measures how soon). On big_1000 also a pass after one DDL (the node's incremental
+introspection against a whole-catalog read, issue 18's DDL -> mirror latency). Needs a
+PostgreSQL admin URL
 (``CTAS7_TEST_DATABASE_URL``, else ``--admin-url``); each schema gets a throwaway database.
 
 ``big_1000`` is the typegen speed case (1000 tables, 12,450 columns, 100 views, 100 functions):
@@ -36,7 +38,9 @@ from ctas7_panel.schema import trigger
 from ctas7_panel.schema.sync import SchemaSyncNode, SyncConfig
 
 
-def bench_passes(label: str, url: str, runs: int, goal_ms: float, work: Path) -> None:
+def bench_passes(
+    label: str, url: str, runs: int, goal_ms: float, work: Path, ddl_table: str | None = None
+) -> None:
     from ctas7_panel.schema.inspection import builtin_inspector
 
     config = SyncConfig(
@@ -81,7 +85,7 @@ def bench_passes(label: str, url: str, runs: int, goal_ms: float, work: Path) ->
     )
     h50 = pct(hash_times, 0.5)
     print(
-        f"  schema hash      p50 {h50:8.1f} ms                   seed < 50 ms: {verdict(h50, 50)}"
+        f"  schema hash      p50 {h50:8.1f} ms (from scratch)    seed < 50 ms: {verdict(h50, 50)}"
     )
     r50 = pct(render_times, 0.5)
     print(
@@ -89,6 +93,64 @@ def bench_passes(label: str, url: str, runs: int, goal_ms: float, work: Path) ->
         f"{verdict(r50, 2000)}"
     )
     print(f"  first sync (introspect + typegen + 3 atomic writes): {full_ms:8.1f} ms")
+    if ddl_table is not None:
+        bench_ddl_passes(label, url, max(10, runs // 2), work, ddl_table)
+
+
+def bench_ddl_passes(label: str, url: str, runs: int, work: Path, table: str) -> None:
+    """A pass after one DDL (a column added to ``table``): the node's default incremental
+    inspector against the whole-catalog one, and the introspection alone of each."""
+    import functools
+
+    from ctas7_panel.schema.inspection import IncrementalInspector, builtin_inspector
+
+    ddl = pgtools.connect(url)
+    step = iter(range(10**6))
+
+    def alter() -> None:
+        ddl.execute(f"ALTER TABLE {table} ADD COLUMN bench_{next(step)} int".encode())
+
+    figures: dict[str, list[float]] = {}
+    for kind in ("incremental", "whole catalog"):
+        inspector = None if kind == "incremental" else functools.partial(builtin_inspector)
+        config = SyncConfig(
+            db_url=url,
+            schema_path=str(work / f"{label}_ddl_{kind[0]}.ts"),
+            hash_cache_path=str(work / f".{label}_ddl_{kind[0]}_hash"),
+        )
+        node = SchemaSyncNode(config, inspector=inspector)
+        node.run_pass_blocking("bench")
+        times = []
+        for _ in range(runs):
+            alter()
+            t = time.perf_counter()
+            result = node.run_pass_blocking("bench")
+            times.append((time.perf_counter() - t) * 1000)
+            assert isinstance(result, Event) and result.event_type == "schema_updated", result
+        if kind == "incremental":
+            assert node.introspections.get("partial") == runs, node.introspections
+        node._drop_connection()
+        figures[f"DDL pass ({kind})"] = times
+
+    conn = pgtools.connect(url)
+    incremental = IncrementalInspector()
+    incremental(conn, None)
+    for kind in ("incremental", "whole catalog"):
+        times = []
+        for _ in range(runs):
+            alter()
+            t = time.perf_counter()
+            seen = (
+                incremental(conn, None) if kind == "incremental" else builtin_inspector(conn, None)
+            )
+            times.append((time.perf_counter() - t) * 1000)
+            assert kind != "incremental" or seen.read_kind == "partial", seen.read_kind
+        figures[f"  introspection ({kind})"] = times
+    conn.close()
+    ddl.close()
+    print(f"  after one DDL (ADD COLUMN on {table}; {runs} runs each):")
+    for name, times in figures.items():
+        print(f"  {name:32s} p50 {pct(times, 0.5):8.1f} ms  p95 {pct(times, 0.95):8.1f} ms")
 
 
 async def bench_latency(url: str, runs: int, work: Path) -> None:
@@ -229,7 +291,7 @@ def main() -> int:
         else:
             with pgtools.temporary_database(args.admin_url) as url:
                 load_sql(url, big)
-                bench_passes("big_1000", url, max(5, args.runs // 5), 300, work)
+                bench_passes("big_1000", url, max(5, args.runs // 5), 300, work, "public.tbl_0500")
     return 0
 
 

@@ -62,6 +62,7 @@ from ctas7_panel.schema.model import (
     Domain,
     Enum,
     Index,
+    PgType,
     Relation,
     Relationship,
     Schema,
@@ -78,6 +79,7 @@ from ctas7_panel.schema.snapshot import (
 
 _PER_RELATION = ("columns", "relations", "constraints", "indexes", "foreign_keys", "view_rules")
 _GLOBAL = ("functions", "enums", "composites", "domains")
+_TYPE_LIST = ("type_list", "view_order")  # read again on every read that is not cached
 _RELATION_KINDS = frozenset("rpfvm")
 _BEGIN = "begin isolation level repeatable read read only"
 _NAMES = (
@@ -192,6 +194,8 @@ class _State:
     globals: dict[str, Any] = field(default_factory=dict)
     through_views: list[Relationship] | None = None  # None: to compute
     relationships: list[Any] | None = None  # the snapshot's, while nothing above changed
+    types: tuple[PgType, ...] = ()  # with ``type_list`` only
+    view_order: tuple[tuple[str, str], ...] = ()  # idem
     last: Read | None = None
 
 
@@ -199,11 +203,16 @@ class IncrementalReader:
     """The catalog, snapshot and fingerprint of one database, read incrementally.
 
     ``full_reads`` and ``partial_reads`` count the reads done; ``last_reason`` says why the
-    last full read was needed.
+    last full read was needed. ``type_list=True`` also gives ``Catalog.types`` and
+    ``Catalog.view_order`` (as ``introspect(..., type_list=True)``: the Python, Go and Swift
+    generators need them), read again in the same round trip on every read that is not cached
+    (both follow only catalog rows the version query counts: pg_type and pg_class row versions
+    of user objects, schemas).
     """
 
-    def __init__(self, options: TypegenOptions | None = None) -> None:
+    def __init__(self, options: TypegenOptions | None = None, *, type_list: bool = False) -> None:
         self.options = options or TypegenOptions()
+        self.type_list = type_list
         self.full_reads = 0
         self.partial_reads = 0
         self.last_reason = ""
@@ -272,13 +281,15 @@ class IncrementalReader:
         state.schema_rows = included_schemas(_loads(schema_text), options)
         state.names = {int(r[0]): (int(r[1]), r[2], r[3]) for r in _loads(names_text)}
         included = schemas_sql([row["name"] for row in state.schema_rows])
-        statements = [render(name, included, details=True) for name in (*_PER_RELATION, *_GLOBAL)]
-        texts = dict(zip((*_PER_RELATION, *_GLOBAL), _run(conn, statements), strict=True))
+        names = (*_PER_RELATION, *_GLOBAL, *self._type_list_names())
+        statements = [render(name, included, details=True) for name in names]
+        texts = dict(zip(names, _run(conn, statements), strict=True))
         state.server_version = int(
             conn.server_version if isinstance(conn, LibpqConnection) else conn.info.server_version
         )
         _apply(conn, state, set(), _Rows.parse(texts))
         state.globals = _globals(texts, state.schema_rows)
+        _type_list(state, texts)
         self._state = state
         self.full_reads += 1
         return self._finish(conn, state, "full")
@@ -320,8 +331,10 @@ class IncrementalReader:
         only = oids_sql(sorted(again))
         included = schemas_sql([row["name"] for row in state.schema_rows])
         statements = [render(name, included, details=True, only=only) for name in _PER_RELATION]
+        statements += [render(name, included, details=True) for name in self._type_list_names()]
         results = _run(conn, statements)
-        texts = dict(zip(_PER_RELATION, results, strict=True))
+        texts = dict(zip((*_PER_RELATION, *self._type_list_names()), results, strict=True))
+        _type_list(state, texts)
         for oid in changed:
             state.names.pop(oid, None)
         for r in name_rows:
@@ -340,6 +353,9 @@ class IncrementalReader:
         state.settings, state.versions = key, versions
         self.partial_reads += 1
         return self._finish(conn, state, "partial")
+
+    def _type_list_names(self) -> tuple[str, ...]:
+        return _TYPE_LIST if self.type_list else ()
 
     # --- assembling -----------------------------------------------------------------------
 
@@ -366,6 +382,8 @@ class IncrementalReader:
             functions=g["functions"],
             relationships=tuple(foreign_keys + through_views),
             server_version=state.server_version,
+            types=state.types,
+            view_order=state.view_order,
         )
         by_id = {id(state.relations[oid]): state.entries[oid] for oid in state.rel_rows}
         snapshot = to_snapshot(
@@ -490,6 +508,15 @@ def _renamed(old: dict[int, str], columns: list[Column]) -> bool:
     column changes no relationship through a view (a view reading it is new itself)."""
     now = {c.position: c.name for c in columns}
     return any(now.get(position) != name for position, name in old.items())
+
+
+def _type_list(state: _State, texts: dict[str, Any]) -> None:
+    """Keep ``Catalog.types`` and ``Catalog.view_order`` from the texts, when read."""
+    if "type_list" in texts:
+        state.types = tuple(PgType(*row.values()) for row in _loads(texts["type_list"]))
+        state.view_order = tuple(
+            (row["schema"], row["name"]) for row in _loads(texts["view_order"])
+        )
 
 
 def _globals(texts: dict[str, Any], schema_rows: list[Row]) -> dict[str, Any]:
