@@ -40,6 +40,7 @@ from ctas7_panel.dashboard.probes import Probe
 from ctas7_panel.dashboard.records import RAW_TOPIC, TARGET_TOPICS, target_topics
 from ctas7_panel.errors import ArtifactError, Ctas7Error
 from ctas7_panel.events import Event
+from ctas7_panel.lifecycle import AsyncService
 from ctas7_panel.schema.artifacts import default_snapshot_path, stat_key
 from ctas7_panel.schema.snapshot import column_counts
 from ctas7_panel.schema.snapshot_file import read_snapshot_file
@@ -59,7 +60,7 @@ def process_group() -> str:
     return f"dashboard-{socket.gethostname()}-{os.getpid()}"
 
 
-class Hub:
+class Hub(AsyncService):
     """See the module docstring."""
 
     def __init__(
@@ -103,13 +104,6 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._snapshot_seen: tuple[tuple[int, int, int], str] | None = None
         self._closed = False
-
-    async def __aenter__(self) -> Hub:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     @property
     def running(self) -> bool:

@@ -56,6 +56,7 @@ from ctas7_panel.legion.tasks import (
     dependencies,
 )
 from ctas7_panel.legion.watch import artifact_hash, watch_artifacts
+from ctas7_panel.lifecycle import AsyncService
 from ctas7_panel.schema.artifacts import default_snapshot_path
 from ctas7_panel.settings import Settings
 from ctas7_panel.streams.bus import DEFAULT_TOPIC
@@ -87,7 +88,7 @@ class ReloadReport:
     skipped: bool = False
 
 
-class LegionExecutionEngine:
+class LegionExecutionEngine(AsyncService):
     """See the module docstring. Construct with ``LegionExecutionEngine(database_url=...)``."""
 
     def __init__(
@@ -152,13 +153,6 @@ class LegionExecutionEngine:
         self._started = False
 
     # --- lifecycle -----------------------------------------------------------------------------
-
-    async def __aenter__(self) -> LegionExecutionEngine:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     async def start(self) -> None:
         """Load the snapshot (if any), open the pool, start consuming and watching."""
@@ -402,7 +396,9 @@ class LegionExecutionEngine:
             status, error = "failed", exc
             if not isinstance(exc, Ctas7Error):
                 log.exception("legion: task %s (%s) raised", task.name, task.task_id)
-        return await self._finish_and_publish(ctx, task, status, t0, value, error)
+        result = self._finish(ctx, task, status, t0, value, error)
+        await self._publish(self._task_event(result))
+        return result
 
     def submit(self, task: Task) -> asyncio.Task[TaskResult]:
         """Start ``execute(task)`` in the background; ``close()`` drains it."""
@@ -567,19 +563,6 @@ class LegionExecutionEngine:
         )
         if status == "cancelled":
             self._spawn(self._publish(self._task_event(result)))
-        return result
-
-    async def _finish_and_publish(
-        self,
-        ctx: TaskContext,
-        task: Task,
-        status: str,
-        t0: float,
-        value: Any,
-        error: Exception | None,
-    ) -> TaskResult:
-        result = self._finish(ctx, task, status, t0, value, error)
-        await self._publish(self._task_event(result))
         return result
 
     def _task_event(self, r: TaskResult) -> Event:
