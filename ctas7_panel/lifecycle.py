@@ -1,13 +1,26 @@
-"""``async with`` for the long-lived services: ``start()`` on entry, ``close()`` on exit.
+"""``async with`` for the long-lived services, and the one way they stop their tasks.
 
 The buses, the gateway, the bridge, the dashboard hub, the Legion engine and the neural mux all
 open and shut the same way; they inherit the two dunder methods from ``AsyncService`` instead of
-each spelling them out.
+each spelling them out. ``cancel_and_wait`` is how a ``close()`` stops its background tasks.
 """
 
 from __future__ import annotations
 
-from typing import Self
+import asyncio
+import contextlib
+from typing import Any, Self
+
+
+async def cancel_and_wait(*tasks: asyncio.Task[Any] | None) -> None:
+    """Cancel every task given (``None`` is skipped), then await each one: a task's
+    ``CancelledError`` is swallowed, any other exception it ended with is raised."""
+    live = [t for t in tasks if t is not None]
+    for task in live:
+        task.cancel()
+    for task in live:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 class AsyncService:

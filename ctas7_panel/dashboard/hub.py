@@ -40,7 +40,7 @@ from ctas7_panel.dashboard.probes import Probe
 from ctas7_panel.dashboard.records import RAW_TOPIC, TARGET_TOPICS, target_topics
 from ctas7_panel.errors import ArtifactError, Ctas7Error
 from ctas7_panel.events import Event
-from ctas7_panel.lifecycle import AsyncService
+from ctas7_panel.lifecycle import AsyncService, cancel_and_wait
 from ctas7_panel.schema.artifacts import default_snapshot_path, stat_key
 from ctas7_panel.schema.snapshot import column_counts
 from ctas7_panel.schema.snapshot_file import read_snapshot_file
@@ -124,11 +124,7 @@ class Hub(AsyncService):
     async def close(self) -> None:
         """Stop the tasks and close the subscriptions (unacked messages go back to the group)."""
         self._closed = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks = []
         for sub in self._subs.values():
             with contextlib.suppress(Ctas7Error):

@@ -56,7 +56,7 @@ from ctas7_panel.legion.tasks import (
     dependencies,
 )
 from ctas7_panel.legion.watch import artifact_hash, watch_artifacts
-from ctas7_panel.lifecycle import AsyncService
+from ctas7_panel.lifecycle import AsyncService, cancel_and_wait
 from ctas7_panel.schema.artifacts import default_snapshot_path
 from ctas7_panel.settings import Settings
 from ctas7_panel.streams.bus import DEFAULT_TOPIC
@@ -182,11 +182,7 @@ class LegionExecutionEngine(AsyncService):
             return
         self._started = False
         self._stop.set()
-        for t in (self._consumer, self._watcher):
-            if t is not None:
-                t.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await t
+        await cancel_and_wait(self._consumer, self._watcher)
         self._consumer = self._watcher = None
         self._watch_ready.clear()
         if self._task_handles:

@@ -40,7 +40,7 @@ from typing import Any
 from ctas7_panel.backoff import backoff
 from ctas7_panel.errors import Ctas7Error, EventError
 from ctas7_panel.events import Event, new_event_id
-from ctas7_panel.lifecycle import AsyncService
+from ctas7_panel.lifecycle import AsyncService, cancel_and_wait
 from ctas7_panel.mux.backends import KpiBackend, MemoryKpiBackend, RedisKpiBackend
 from ctas7_panel.mux.metrics import KpiConfig, compute_kpis, extract_updates, flat_kpis
 from ctas7_panel.mux.prometheus import to_prometheus
@@ -173,11 +173,8 @@ class NeuralMux(AsyncService):
             return
         self._started = False
         self._stop.set()
-        if self._consumer is not None:
-            self._consumer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._consumer
-            self._consumer = None
+        await cancel_and_wait(self._consumer)
+        self._consumer = None
         for sub in list(self._subscriptions):
             sub.close()
         await self.backend.close()

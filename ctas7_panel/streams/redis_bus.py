@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any
 
 from ctas7_panel.errors import BusError, EventError
 from ctas7_panel.events import Event
+from ctas7_panel.lifecycle import cancel_and_wait
 from ctas7_panel.settings import redact_url
 from ctas7_panel.streams.bus import (
     DEFAULT_TOPIC,
@@ -349,9 +350,7 @@ class RedisSubscription:
         if self._closed:
             return
         self._closed = True
-        self._keeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._keeper
+        await cancel_and_wait(self._keeper)
         held: list[Any] = list(self._held)
         self._held = set()
         self._bus._subs.discard(self)
@@ -459,9 +458,7 @@ class RedisStreamsBus(CountingBus):
     async def close(self) -> None:
         if self._janitor is not None:
             self._stop_sweep.set()
-            self._janitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._janitor
+            await cancel_and_wait(self._janitor)
             self._janitor = None
         for sub in list(self._subs):
             await sub.close()
