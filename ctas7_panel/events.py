@@ -98,7 +98,8 @@ PAYLOAD_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 
-_JSON_TYPE_CHECKS: dict[str, Any] = {
+# JSON-schema type name -> its check on a decoded value (shared with testing.testevents)
+JSON_TYPE_CHECKS: dict[str, Any] = {
     "string": lambda v: isinstance(v, str),
     "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
     "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
@@ -453,7 +454,7 @@ def _check_payload(event_type: str, payload: Mapping[str, Any]) -> None:
         if name not in payload:
             raise EventError(f"{event_type}: missing field {where!r}", field=where)
         value = payload[name]
-        if not any(_JSON_TYPE_CHECKS[t](value) for t in types):
+        if not any(JSON_TYPE_CHECKS[t](value) for t in types):
             raise EventError(
                 f"{event_type}: field {where!r}: expected {' or '.join(types)}, "
                 f"got {_describe(value)}",

@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import orjson
 
@@ -59,6 +59,18 @@ class DeadLetter:
     first_failure: float
     last_failure: float
     replayed_at: float | None
+
+
+class EventFilter(TypedDict, total=False):
+    """Which events ``EventStore.fetch`` / ``load_events`` return; every key is optional."""
+
+    since: float | None  # unix seconds, inclusive
+    until: float | None  # unix seconds, exclusive
+    types: Sequence[str] | None  # event types
+    sources: Sequence[str] | None  # source nodes
+    limit: int | None  # the newest N
+    after_seq: int | None  # seq above (exclusive)
+    before_seq: int | None  # seq below (exclusive)
 
 
 class EventStore:
@@ -98,19 +110,22 @@ class EventStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _fetch_raw(
-        self,
-        *,
-        since: float | None = None,
-        until: float | None = None,
-        types: Sequence[str] | None = None,
-        sources: Sequence[str] | None = None,
-        limit: int | None = None,
-        after_seq: int | None = None,
-        before_seq: int | None = None,
-    ) -> list[tuple[Any, ...]]:
-        where, params = _where(since, until, types, sources, after_seq, self._ph, before_seq)
+    def _fetch_raw(self, **f: Unpack[EventFilter]) -> list[tuple[Any, ...]]:
+        unknown = sorted(set(f) - EventFilter.__optional_keys__)
+        if unknown:  # what a keyword-only signature did before: a typo is not a no-op
+            keys = ", ".join(sorted(EventFilter.__optional_keys__))
+            raise TypeError(f"unknown event filter {', '.join(unknown)}: use {keys}")
+        where, params = _where(
+            f.get("since"),
+            f.get("until"),
+            f.get("types"),
+            f.get("sources"),
+            f.get("after_seq"),
+            self._ph,
+            f.get("before_seq"),
+        )
         cols = f"seq, event_id, event_type, timestamp, source_node, {self._payload}"
+        limit = f.get("limit")
         if limit is not None:
             sql = (
                 f"SELECT * FROM (SELECT {cols} FROM ctas7_events{where} ORDER BY seq DESC "
@@ -120,49 +135,22 @@ class EventStore:
             sql = f"SELECT {cols} FROM ctas7_events{where} ORDER BY seq"
         return self._run(sql, params)
 
-    def fetch(
-        self,
-        *,
-        since: float | None = None,
-        until: float | None = None,
-        types: Sequence[str] | None = None,
-        sources: Sequence[str] | None = None,
-        limit: int | None = None,
-        after_seq: int | None = None,
-        before_seq: int | None = None,
-    ) -> list[tuple[int, Event]]:
-        """Events as ``(seq, Event)`` in arrival order; ``limit`` keeps the newest N.
+    def fetch(self, **f: Unpack[EventFilter]) -> list[tuple[int, Event]]:
+        """Events as ``(seq, Event)`` in arrival order, filtered as ``EventFilter`` says;
+        ``limit`` keeps the newest N.
 
         ``after_seq`` / ``before_seq`` keep events whose ``seq`` is above / below (exclusive):
         paging back through the history is ``fetch(limit=N, before_seq=oldest_seen)``.
         """
-        rows = self._fetch_raw(
-            since=since,
-            until=until,
-            types=types,
-            sources=sources,
-            limit=limit,
-            after_seq=after_seq,
-            before_seq=before_seq,
-        )
-        return [_row_event(r) for r in rows]
+        return [_row_event(r) for r in self._fetch_raw(**f)]
 
-    def load_events(
-        self,
-        *,
-        since: float | None = None,
-        until: float | None = None,
-        types: Sequence[str] | None = None,
-        sources: Sequence[str] | None = None,
-        limit: int | None = None,
-    ) -> pd.DataFrame:
+    def load_events(self, **f: Unpack[EventFilter]) -> pd.DataFrame:
         """The history as a DataFrame: ``event_id``, ``event_type``, ``source_node`` (string),
         ``timestamp`` (UTC datetime), ``payload`` (dict), ``seq`` (int); oldest first.
 
         ``since``/``until`` are unix seconds (inclusive/exclusive); ``limit`` keeps the newest N.
         """
-        rows = self._fetch_raw(since=since, until=until, types=types, sources=sources, limit=limit)
-        return _frame(rows)
+        return _frame(self._fetch_raw(**f))
 
     def count(self) -> int:
         return int(self._run("SELECT count(*) FROM ctas7_events")[0][0])

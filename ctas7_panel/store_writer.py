@@ -41,7 +41,6 @@ wait out an outage instead of being lost. ``close(timeout)`` writes what it can 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -53,6 +52,7 @@ from typing import Any, TypeVar
 from ctas7_panel.backoff import RetryPolicy
 from ctas7_panel.errors import StoreError, StoreUnavailable
 from ctas7_panel.events import Event
+from ctas7_panel.lifecycle import cancel_and_wait
 from ctas7_panel.store import EventStore, Row, encode
 
 log = logging.getLogger(__name__)
@@ -240,9 +240,7 @@ class StoreWriter:
                 await asyncio.shield(task)  # a write in flight finishes in its thread
         except TimeoutError:
             log.error("store: the writer did not stop within its time; abandoning it")
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
         left = 0
         while self._queue:
             item = self._queue.popleft()

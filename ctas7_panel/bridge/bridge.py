@@ -58,6 +58,7 @@ from ctas7_panel.bridge.targets import Target
 from ctas7_panel.bridge.transforms import Transform, apply, transform_for
 from ctas7_panel.errors import BusError, ConfigError, EventError, UsageError
 from ctas7_panel.events import Event, new_event_id
+from ctas7_panel.lifecycle import AsyncService
 from ctas7_panel.store import EventStore
 from ctas7_panel.store_writer import StoreHealth, StoreWriter
 from ctas7_panel.streams.bus import DEFAULT_TOPIC, Bus, Message, Subscription
@@ -146,7 +147,7 @@ def gateway_metrics_text(rows: Sequence[tuple[str, str, dict[str, str], float]])
     return prometheus_text(None, rows)
 
 
-class TelemetryBridge:
+class TelemetryBridge(AsyncService):
     """See the module docstring. An async context manager with ``start()``/``close()``."""
 
     def __init__(
@@ -211,13 +212,6 @@ class TelemetryBridge:
             )
 
     # --- lifecycle ----------------------------------------------------------------------------
-
-    async def __aenter__(self) -> TelemetryBridge:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     async def start(self, *, consume: bool = True) -> None:
         """Start the store writer and (unless ``consume=False``) the consumer and metrics loops."""

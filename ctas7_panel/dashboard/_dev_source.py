@@ -19,7 +19,6 @@ delivery to ``target.*``, ``bridge_metrics``); only the traffic is synthetic:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import random
@@ -31,6 +30,7 @@ import orjson
 from ctas7_panel import events as ev
 from ctas7_panel.errors import Ctas7Error, EventError
 from ctas7_panel.events import Event
+from ctas7_panel.lifecycle import cancel_and_wait
 from ctas7_panel.settings import Settings
 
 if TYPE_CHECKING:
@@ -219,11 +219,7 @@ class DevRuntime:
             await conn.send(orjson.dumps({"ack": event.event_id}).decode())
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks = []
         if self._server is not None:
             self._server.close()

@@ -40,6 +40,7 @@ from ctas7_panel.dashboard.probes import Probe
 from ctas7_panel.dashboard.records import RAW_TOPIC, TARGET_TOPICS, target_topics
 from ctas7_panel.errors import ArtifactError, Ctas7Error
 from ctas7_panel.events import Event
+from ctas7_panel.lifecycle import AsyncService, cancel_and_wait
 from ctas7_panel.schema.artifacts import default_snapshot_path, stat_key
 from ctas7_panel.schema.snapshot import column_counts
 from ctas7_panel.schema.snapshot_file import read_snapshot_file
@@ -59,7 +60,7 @@ def process_group() -> str:
     return f"dashboard-{socket.gethostname()}-{os.getpid()}"
 
 
-class Hub:
+class Hub(AsyncService):
     """See the module docstring."""
 
     def __init__(
@@ -104,13 +105,6 @@ class Hub:
         self._snapshot_seen: tuple[tuple[int, int, int], str] | None = None
         self._closed = False
 
-    async def __aenter__(self) -> Hub:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
     @property
     def running(self) -> bool:
         return bool(self._tasks) and not self._closed
@@ -130,11 +124,7 @@ class Hub:
     async def close(self) -> None:
         """Stop the tasks and close the subscriptions (unacked messages go back to the group)."""
         self._closed = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks = []
         for sub in self._subs.values():
             with contextlib.suppress(Ctas7Error):

@@ -85,10 +85,10 @@ def sync_handler(args: argparse.Namespace, settings: Any) -> int:
     import asyncio
 
     from ctas7_panel.errors import ConfigError, DatabaseError
-    from ctas7_panel.graph.impact_cli import _inputs
+    from ctas7_panel.graph.impact_cli import live_graph
 
     url = _url(args, settings)
-    graph = _read(args, settings, _inputs(args, settings))
+    graph = live_graph(args, settings)
 
     async def run() -> Any:
         from ctas7_panel.graph.store import GraphStore
@@ -110,21 +110,6 @@ def sync_handler(args: argparse.Namespace, settings: Any) -> int:
         f"-{plan.edges_removed} edges; {version})"
     )
     return 0
-
-
-def _read(args: argparse.Namespace, settings: Any, inputs: Any) -> Any:
-    from ctas7_panel import embedded, pgtools
-    from ctas7_panel.errors import DatabaseError
-    from ctas7_panel.graph.live import read_graph
-
-    with embedded.database_url(args.db_url or settings.database_url, settings.home) as db_url:
-        try:
-            conn = pgtools.connect(db_url)
-        except DatabaseError as exc:
-            raise UsageError(str(exc)) from exc
-        with conn:
-            graph, _ = read_graph(conn, inputs)
-    return graph
 
 
 def query_handler(args: argparse.Namespace, settings: Any) -> int:

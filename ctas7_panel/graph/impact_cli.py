@@ -121,11 +121,13 @@ def _impact(args: argparse.Namespace, settings: Any, max_hops: int) -> Any:
         )
     if args.from_graph:
         return _remote(args, settings, lambda r: r.impact_of(target, max_hops=max_hops))
-    graph = _live_graph(args, settings)
+    graph = live_graph(args, settings)
     return im.impact_of(graph, target, max_hops=max_hops)
 
 
-def _live_graph(args: argparse.Namespace, settings: Any) -> Any:
+def live_graph(args: argparse.Namespace, settings: Any) -> Any:
+    """The schema graph of the live database (``--db-url``, CTAS7_DATABASE_URL or embedded);
+    shared by ``ctas7 graph impact`` and ``ctas7 graph sync``."""
     from ctas7_panel import embedded, pgtools
     from ctas7_panel.errors import DatabaseError
     from ctas7_panel.graph.live import read_graph

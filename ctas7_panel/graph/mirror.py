@@ -389,6 +389,19 @@ def event_rid(event_id: str) -> Rid:
     return Rid("event", (event_id,))
 
 
+def _hash_event_body(
+    event_type: str, timestamp: float, source_node: str, payload: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The fields every event that moves the schema hash keeps on its ``event`` record."""
+    return {
+        "event_type": event_type,
+        "at": timestamp,
+        "source_node": source_node,
+        "new_hash": payload.get("new_hash"),
+        "old_hash": payload.get("old_hash"),
+    }
+
+
 def plan_event(
     event_id: str, event_type: str, timestamp: float, source_node: str, payload: Mapping[str, Any]
 ) -> str:
@@ -396,13 +409,7 @@ def plan_event(
     me = event_rid(event_id)
     if event_type == "schema_updated":
         new_hash = payload.get("new_hash")
-        body = {
-            "event_type": event_type,
-            "at": timestamp,
-            "source_node": source_node,
-            "new_hash": new_hash,
-            "old_hash": payload.get("old_hash"),
-        }
+        body = _hash_event_body(event_type, timestamp, source_node, payload)
         out = [f"UPSERT {me} CONTENT {lit(body)} RETURN NONE"]
         if isinstance(new_hash, str) and new_hash:
             link = {"id": Rid("produced", (event_id,)), "in": me, "out": version_rid(new_hash)}
@@ -411,11 +418,7 @@ def plan_event(
     if event_type == "legion_schema_telemetry":
         new_hash = payload.get("new_hash")
         body = {
-            "event_type": event_type,
-            "at": timestamp,
-            "source_node": source_node,
-            "new_hash": new_hash,
-            "old_hash": payload.get("old_hash"),
+            **_hash_event_body(event_type, timestamp, source_node, payload),
             "reload_ms": payload.get("reload_ms"),
             "affected_tasks": payload.get("affected_tasks"),
             "failed_tasks": payload.get("failed_tasks"),

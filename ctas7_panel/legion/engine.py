@@ -56,6 +56,7 @@ from ctas7_panel.legion.tasks import (
     dependencies,
 )
 from ctas7_panel.legion.watch import artifact_hash, watch_artifacts
+from ctas7_panel.lifecycle import AsyncService, cancel_and_wait
 from ctas7_panel.schema.artifacts import default_snapshot_path
 from ctas7_panel.settings import Settings
 from ctas7_panel.streams.bus import DEFAULT_TOPIC
@@ -87,7 +88,7 @@ class ReloadReport:
     skipped: bool = False
 
 
-class LegionExecutionEngine:
+class LegionExecutionEngine(AsyncService):
     """See the module docstring. Construct with ``LegionExecutionEngine(database_url=...)``."""
 
     def __init__(
@@ -153,13 +154,6 @@ class LegionExecutionEngine:
 
     # --- lifecycle -----------------------------------------------------------------------------
 
-    async def __aenter__(self) -> LegionExecutionEngine:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
     async def start(self) -> None:
         """Load the snapshot (if any), open the pool, start consuming and watching."""
         if self._started:
@@ -188,11 +182,7 @@ class LegionExecutionEngine:
             return
         self._started = False
         self._stop.set()
-        for t in (self._consumer, self._watcher):
-            if t is not None:
-                t.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await t
+        await cancel_and_wait(self._consumer, self._watcher)
         self._consumer = self._watcher = None
         self._watch_ready.clear()
         if self._task_handles:
@@ -402,7 +392,9 @@ class LegionExecutionEngine:
             status, error = "failed", exc
             if not isinstance(exc, Ctas7Error):
                 log.exception("legion: task %s (%s) raised", task.name, task.task_id)
-        return await self._finish_and_publish(ctx, task, status, t0, value, error)
+        result = self._finish(ctx, task, status, t0, value, error)
+        await self._publish(self._task_event(result))
+        return result
 
     def submit(self, task: Task) -> asyncio.Task[TaskResult]:
         """Start ``execute(task)`` in the background; ``close()`` drains it."""
@@ -567,19 +559,6 @@ class LegionExecutionEngine:
         )
         if status == "cancelled":
             self._spawn(self._publish(self._task_event(result)))
-        return result
-
-    async def _finish_and_publish(
-        self,
-        ctx: TaskContext,
-        task: Task,
-        status: str,
-        t0: float,
-        value: Any,
-        error: Exception | None,
-    ) -> TaskResult:
-        result = self._finish(ctx, task, status, t0, value, error)
-        await self._publish(self._task_event(result))
         return result
 
     def _task_event(self, r: TaskResult) -> Event:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from ctas7_panel.errors import Ctas7Error
 from ctas7_panel.events import Event
+from ctas7_panel.lifecycle import cancel_and_wait
 from ctas7_panel.schema.languages import LANGUAGES
 
 if TYPE_CHECKING:
@@ -224,11 +225,8 @@ class Notifier:
             self._task = asyncio.create_task(self._trailing(), name="ctas7-mcp-notify")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def notify(self, uris: Iterable[str]) -> None:
         now = self.clock()

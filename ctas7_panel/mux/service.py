@@ -40,6 +40,7 @@ from typing import Any
 from ctas7_panel.backoff import backoff
 from ctas7_panel.errors import Ctas7Error, EventError
 from ctas7_panel.events import Event, new_event_id
+from ctas7_panel.lifecycle import AsyncService, cancel_and_wait
 from ctas7_panel.mux.backends import KpiBackend, MemoryKpiBackend, RedisKpiBackend
 from ctas7_panel.mux.metrics import KpiConfig, compute_kpis, extract_updates, flat_kpis
 from ctas7_panel.mux.prometheus import to_prometheus
@@ -115,7 +116,7 @@ class MuxSubscription:
             yield msg
 
 
-class NeuralMux:
+class NeuralMux(AsyncService):
     """See the module docstring."""
 
     def __init__(
@@ -155,13 +156,6 @@ class NeuralMux:
         self._started = False
         self.stats = {"received": 0, "duplicates": 0, "rejected": 0, "record_retries": 0}
 
-    async def __aenter__(self) -> NeuralMux:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
     async def start(self) -> None:
         if self._started:
             return
@@ -179,11 +173,8 @@ class NeuralMux:
             return
         self._started = False
         self._stop.set()
-        if self._consumer is not None:
-            self._consumer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._consumer
-            self._consumer = None
+        await cancel_and_wait(self._consumer)
+        self._consumer = None
         for sub in list(self._subscriptions):
             sub.close()
         await self.backend.close()

@@ -34,6 +34,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from ctas7_panel.errors import BusError
 from ctas7_panel.events import Event
+from ctas7_panel.lifecycle import AsyncService
 
 DEFAULT_TOPIC = "events"
 OverflowSink = Callable[[Event, str, str], Awaitable[None]]  # (event, target, reason)
@@ -228,7 +229,22 @@ class MemorySubscription:
                 yield msg
 
 
-class MemoryBus:
+class CountingBus(AsyncService):
+    """What ``MemoryBus`` and ``RedisStreamsBus`` share: ``async with`` and counters per topic."""
+
+    _stats: dict[str, dict[str, int]]  # topic -> counter -> n, a defaultdict of defaultdicts
+
+    def _count(self, topic: str, what: str, n: int = 1) -> None:
+        if n:
+            self._stats[topic][what] += n
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Counters per topic (this process): published, delivered, acked, redelivered, and
+        overflowed (``MemoryBus``) or claimed, trimmed, rejected (``RedisStreamsBus``)."""
+        return {topic: dict(counts) for topic, counts in self._stats.items()}
+
+
+class MemoryBus(CountingBus):
     """The in-process bus (asyncio). See the module docstring for its overflow policy."""
 
     def __init__(
@@ -257,21 +273,6 @@ class MemoryBus:
 
     async def close(self) -> None:
         self._closed = True
-
-    async def __aenter__(self) -> MemoryBus:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    def _count(self, topic: str, what: str, n: int = 1) -> None:
-        if n:
-            self._stats[topic][what] += n
-
-    def stats(self) -> dict[str, dict[str, int]]:
-        """Counters per topic: published, delivered, acked, redelivered, overflowed."""
-        return {topic: dict(counts) for topic, counts in self._stats.items()}
 
     async def publish(self, event: Event, *, topic: str = DEFAULT_TOPIC) -> str:
         if self._closed:

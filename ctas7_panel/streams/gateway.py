@@ -49,6 +49,7 @@ import orjson
 
 from ctas7_panel.access import Role
 from ctas7_panel.errors import ConfigError
+from ctas7_panel.lifecycle import AsyncService
 from ctas7_panel.streams.gateway_auth import (
     DEFAULT_PORTS,
     DIOXUS,
@@ -80,7 +81,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class Gateway:
+class Gateway(AsyncService):
     """See the module docstring. An async context manager with ``start()``/``close()``."""
 
     def __init__(
@@ -110,13 +111,6 @@ class Gateway:
         self.feeds = Feeds(config, bus, self.stats, feed_topics(), keep=self.ingress.keep)
         self._servers: list[Server] = []
         self._keeper: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Gateway:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     # --- lifecycle ----------------------------------------------------------------------------
 

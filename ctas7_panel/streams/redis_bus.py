@@ -63,8 +63,15 @@ from typing import TYPE_CHECKING, Any
 
 from ctas7_panel.errors import BusError, EventError
 from ctas7_panel.events import Event
+from ctas7_panel.lifecycle import cancel_and_wait
 from ctas7_panel.settings import redact_url
-from ctas7_panel.streams.bus import DEFAULT_TOPIC, Message, OverflowSink, Start
+from ctas7_panel.streams.bus import (
+    DEFAULT_TOPIC,
+    CountingBus,
+    Message,
+    OverflowSink,
+    Start,
+)
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -343,9 +350,7 @@ class RedisSubscription:
         if self._closed:
             return
         self._closed = True
-        self._keeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._keeper
+        await cancel_and_wait(self._keeper)
         held: list[Any] = list(self._held)
         self._held = set()
         self._bus._subs.discard(self)
@@ -375,7 +380,7 @@ class RedisSubscription:
                 yield msg
 
 
-class RedisStreamsBus:
+class RedisStreamsBus(CountingBus):
     """The bus on Redis Streams. ``async with RedisStreamsBus(url) as bus: ...``."""
 
     def __init__(
@@ -453,9 +458,7 @@ class RedisStreamsBus:
     async def close(self) -> None:
         if self._janitor is not None:
             self._stop_sweep.set()
-            self._janitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._janitor
+            await cancel_and_wait(self._janitor)
             self._janitor = None
         for sub in list(self._subs):
             await sub.close()
@@ -463,22 +466,6 @@ class RedisStreamsBus:
         if self._redis is not None:
             client, self._redis = self._redis, None
             await client.aclose()
-
-    async def __aenter__(self) -> RedisStreamsBus:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    def _count(self, topic: str, what: str, n: int = 1) -> None:
-        if n:
-            self._stats[topic][what] += n
-
-    def stats(self) -> dict[str, dict[str, int]]:
-        """Counters per topic (this process): published, delivered, acked, claimed,
-        redelivered, trimmed, rejected."""
-        return {topic: dict(c) for topic, c in self._stats.items()}
 
     async def publish(self, event: Event, *, topic: str = DEFAULT_TOPIC) -> str:
         if self.closed:
@@ -586,22 +573,8 @@ class RedisStreamsBus:
     ) -> RedisSubscription:
         """A consumer of ``group``; ``ephemeral``: the group is this process's own (destroyed
         when the subscription closes, expired by any bus when the process died)."""
-        from redis.exceptions import ResponseError
-
         key = self.key(topic)
-        try:
-            if ephemeral:  # listed before it exists: a crash in between leaves no orphan
-                await self.redis.hset(self.registry, f"{key}\n{group}", int(time.time() * 1000))
-            await self.redis.xgroup_create(
-                key, group, id="$" if start == "new" else "0", mkstream=True
-            )
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise BusError(self.describe(f"cannot create group {group!r}", exc)) from exc
-        except BusError:
-            raise
-        except Exception as exc:
-            raise BusError(self.describe(f"cannot create group {group!r}", exc)) from exc
+        await self._create_group(key, group, "$" if start == "new" else "0", listed=ephemeral)
         if consumer is None:
             self._consumer_seq += 1
             consumer = f"{group}-{socket.gethostname()}-{os.getpid()}-{self._consumer_seq}"
@@ -611,10 +584,16 @@ class RedisStreamsBus:
         self._subs.add(sub)
         return sub
 
-    async def _create_group(self, key: str, group: str, start_id: str) -> None:
+    async def _create_group(
+        self, key: str, group: str, start_id: str, *, listed: bool = False
+    ) -> None:
+        """Create ``group`` on ``key`` (an existing one is kept); ``listed``: an ephemeral group,
+        entered in the registry first, so a crash in between leaves no orphan."""
         from redis.exceptions import ResponseError
 
         try:
+            if listed:
+                await self.redis.hset(self.registry, f"{key}\n{group}", int(time.time() * 1000))
             await self.redis.xgroup_create(key, group, id=start_id, mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ctas7_panel.errors import EventError
-from ctas7_panel.events import Event
+from ctas7_panel.events import JSON_TYPE_CHECKS, Event
 
 STARTED = "playwright_test_started"
 COMPLETED = "playwright_test_completed"
@@ -89,16 +89,6 @@ SHAPES: dict[str, dict[str, Field]] = {
     },
 }
 
-_CHECKS: dict[str, Any] = {
-    "string": lambda v: isinstance(v, str),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "null": lambda v: v is None,
-}
-
 
 def is_test_event(event_type: str) -> bool:
     return event_type in SHAPES
@@ -119,7 +109,7 @@ def check_payload(event_type: str, payload: Mapping[str, Any]) -> None:
                 raise EventError(f"{event_type}: missing field {where!r}", field=where)
             continue
         value = payload[name]
-        if not any(_CHECKS[t](value) for t in spec.types):
+        if not any(JSON_TYPE_CHECKS[t](value) for t in spec.types):
             raise EventError(
                 f"{event_type}: field {where!r}: expected {' or '.join(spec.types)}, "
                 f"got {type(value).__name__} {value!r:.60}",

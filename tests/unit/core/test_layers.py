@@ -50,6 +50,7 @@ LAYER_OF: tuple[tuple[str, str], ...] = (
     ("ctas7_panel.prometheus", "contract"),
     ("ctas7_panel.backoff", "contract"),
     ("ctas7_panel.gcpause", "contract"),
+    ("ctas7_panel.lifecycle", "contract"),
     ("ctas7_panel.schema", "base"),
     ("ctas7_panel.streams", "base"),
     ("ctas7_panel.store_writer", "base"),
