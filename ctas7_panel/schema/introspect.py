@@ -27,6 +27,7 @@ from ctas7_panel.schema.model import (
     Attribute,
     Catalog,
     Column,
+    ColumnFields,
     CompositeType,
     Constraint,
     Domain,
@@ -139,7 +140,7 @@ def introspect(
         raise SchemaError(f"cannot read the database catalog: {reason}") from exc
 
 
-_LEAN = (
+_LEAN = (  # columns first: see _introspect_libpq
     "columns", "relations", "foreign_keys", "functions", "enums", "composites", "domains",
     "view_rules",
 )  # fmt: skip
@@ -150,15 +151,10 @@ _TYPE_LIST = ("type_list", "view_order")
 def _introspect(conn: Reader, options: TypegenOptions, details: bool, type_list: bool) -> Catalog:
     names = [*_LEAN, *(_DETAILS if details else ()), *(_TYPE_LIST if type_list else ())]
     schemas = render("schemas", "", details=details)
-    if isinstance(conn, LibpqConnection):  # two round trips, one snapshot
+    if isinstance(conn, LibpqConnection):
         begin = "begin isolation level repeatable read read only"
         try:
-            schema_rows = included_schemas(_rows(conn.batch([begin, schemas])[0][0]), options)
-            included = schemas_sql([row["name"] for row in schema_rows])
-            statements = [render(name, included, details=details) for name in names]
-            results = [rows[0] for rows in conn.batch(statements)]
-            texts: dict[str, bytes | str | None] = dict(zip(names, results, strict=True))
-            return _read(conn, schema_rows, texts, options)
+            return _introspect_libpq(conn, options, names, [begin, schemas], details)
         finally:
             conn.batch(["rollback"])
     with _snapshot_transaction(conn):
@@ -166,6 +162,39 @@ def _introspect(conn: Reader, options: TypegenOptions, details: bool, type_list:
         included = schemas_sql([row["name"] for row in schema_rows])
         statements = [render(name, included, details=details) for name in names]
         return _read(conn, schema_rows, _fetch_psycopg(conn, names, statements), options)
+
+
+def _introspect_libpq(
+    conn: LibpqConnection,
+    options: TypegenOptions,
+    names: Sequence[str],
+    opening: list[str],
+    details: bool,
+) -> Catalog:
+    """One snapshot over plain libpq, in one round trip when the options name the schemas.
+
+    The catalog queries are sent with the schemas query, for the named schemas; if the
+    schemas query does not list every one of them (unknown, a system schema, no privilege),
+    they are sent again for those it lists (a second round trip, as when all schemas are
+    included). ``columns`` comes first: its rows are turned into ``Column`` values while the
+    server runs the other queries.
+    """
+    wanted = list(dict.fromkeys(options.schemas)) if options.schemas is not None else None
+    guess = []
+    if wanted is not None:
+        guess = [render(name, schemas_sql(wanted), details=details) for name in names]
+    results = conn.stream([*opening, *guess])
+    schema_rows = included_schemas(_rows(next(results)[0]), options)
+    if wanted is None or len(schema_rows) != len(wanted):
+        for _ in results:  # the guess was wrong (or not made): read again, for these schemas
+            pass
+        included = schemas_sql([row["name"] for row in schema_rows])
+        results = conn.stream([render(name, included, details=details) for name in names])
+    assert names[0] == "columns"
+    columns = _columns_by_relation(next(results)[0])  # while the server runs the rest
+    texts: dict[str, bytes | str | None] = {"columns": None}
+    texts.update((name, rows[0]) for name, rows in zip(names[1:], results, strict=True))
+    return _read(conn, schema_rows, texts, options, columns)
 
 
 @contextmanager
@@ -196,18 +225,29 @@ def _rows(text: bytes | str | None) -> list[Row]:
     return orjson.loads(text) if text else []
 
 
+def _columns_by_relation(text: bytes | str | None) -> dict[int, list[Column]]:
+    """The columns query's rows (rel_oid, then Column's fields in order), by relation oid."""
+    columns_by_rel: dict[int, list[Column]] = {}
+    for values in orjson.loads(text or b"[]"):
+        column = ColumnFields(*values[1:])  # then a Column: see model.ColumnFields
+        column.__class__ = Column
+        columns_by_rel.setdefault(values[0], []).append(column)
+    return columns_by_rel
+
+
 def _read(
     conn: Reader,
     schema_rows: list[Row],
     texts: dict[str, bytes | str | None],
     options: TypegenOptions,
+    columns_by_rel: dict[int, list[Column]] | None = None,
 ) -> Catalog:
+    """The ``Catalog`` from the queries' texts (``columns_by_rel``: the columns query's,
+    already read by ``_columns_by_relation``)."""
     is_libpq = isinstance(conn, LibpqConnection)
     version = int(conn.server_version if is_libpq else conn.info.server_version)
-    columns_by_rel: dict[int, list[Column]] = {}
-    arrays: list[list[Any]] = orjson.loads(texts["columns"] or b"[]")
-    for values in arrays:  # rel_oid, then Column's fields in order
-        columns_by_rel.setdefault(values[0], []).append(Column(*values[1:]))
+    if columns_by_rel is None:
+        columns_by_rel = _columns_by_relation(texts["columns"])
     relation_rows = _rows(texts["relations"])
     constraint_rows = _rows(texts.get("constraints"))
     index_rows = _rows(texts.get("indexes"))

@@ -17,7 +17,7 @@ import ctypes
 import glob
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -105,34 +105,44 @@ class Connection:
     def batch(self, statements: Sequence[str]) -> list[list[bytes | None]]:
         """Run ``statements`` (one string, one round trip); for each that returns rows, the
         first column of its rows. An error raises ``SchemaError`` with the server's message."""
+        return list(self.stream(statements))
+
+    def stream(self, statements: Sequence[str]) -> Iterator[list[bytes | None]]:
+        """``batch``, one result at a time, as the server sends it: the caller can work on
+        the first results while the server still runs the next statements. An error raises
+        ``SchemaError`` once every result has arrived; consume the iterator to the end (or
+        close it) before the next call."""
         lib = self._lib
         if not lib.PQsendQuery(self._conn, ";\n".join(statements).encode()):
             raise SchemaError(f"cannot send the catalog queries: {self._error()}")
-        out: list[list[bytes | None]] = []
         error: str | None = None
-        while True:
-            res = lib.PQgetResult(self._conn)
-            if not res:
-                break
-            try:
-                status = lib.PQresultStatus(res)
-                if status == _PGRES_TUPLES_OK:
-                    rows: list[bytes | None] = []
-                    for i in range(lib.PQntuples(res)):
-                        if lib.PQgetisnull(res, i, 0):
-                            rows.append(None)
-                        else:
-                            size = lib.PQgetlength(res, i, 0)
-                            rows.append(ctypes.string_at(lib.PQgetvalue(res, i, 0), size))
-                    out.append(rows)
-                elif status != _PGRES_COMMAND_OK and error is None:
-                    message = lib.PQresultErrorMessage(res) or b""
-                    error = message.decode(errors="replace").strip() or f"status {status}"
-            finally:
+        try:
+            while True:
+                res = lib.PQgetResult(self._conn)
+                if not res:
+                    break
+                try:
+                    status = lib.PQresultStatus(res)
+                    if status == _PGRES_TUPLES_OK:
+                        rows: list[bytes | None] = []
+                        for i in range(lib.PQntuples(res)):
+                            if lib.PQgetisnull(res, i, 0):
+                                rows.append(None)
+                            else:
+                                size = lib.PQgetlength(res, i, 0)
+                                rows.append(ctypes.string_at(lib.PQgetvalue(res, i, 0), size))
+                    elif status != _PGRES_COMMAND_OK and error is None:
+                        message = lib.PQresultErrorMessage(res) or b""
+                        error = message.decode(errors="replace").strip() or f"status {status}"
+                finally:
+                    lib.PQclear(res)
+                if status == _PGRES_TUPLES_OK and error is None:
+                    yield rows
+        finally:  # drain what is left (a caller that stopped early), so the next call works
+            while self._conn and (res := lib.PQgetResult(self._conn)):
                 lib.PQclear(res)
         if error is not None:
             raise SchemaError(f"cannot read the database catalog: {error.splitlines()[0]}")
-        return out
 
     def close(self) -> None:
         if self._conn:
