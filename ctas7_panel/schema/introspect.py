@@ -72,6 +72,7 @@ def _literal(text: str) -> str:
 
 
 _ARRAY_ROWS = frozenset({"columns"})  # queries whose rows are one JSON array column "r"
+_ONE_VALUE = frozenset({"columns_lean"})  # queries that return their one JSON text themselves
 
 
 def oids_sql(oids: Sequence[int]) -> str:
@@ -100,6 +101,8 @@ def render(
     text = text.replace("%(details)s", "true" if details else "false")
     text = text.replace("%(all)s", "true" if only is None else "false")
     text = text.replace("%(oids)s", oids_sql(oids) if only is None else f"({only})")
+    if name in _ONE_VALUE:
+        return text
     rows = "q.r" if name in _ARRAY_ROWS else "q"
     return f"select coalesce(json_agg({rows}), '[]')::text from (\n{text}\n) q"
 
@@ -140,8 +143,8 @@ def introspect(
         raise SchemaError(f"cannot read the database catalog: {reason}") from exc
 
 
-_LEAN = (  # columns first: see _introspect_libpq
-    "columns", "relations", "foreign_keys", "functions", "enums", "composites", "domains",
+_LEAN = (  # after columns (or columns_lean): see _introspect_libpq
+    "relations", "foreign_keys", "functions", "enums", "composites", "domains",
     "view_rules",
 )  # fmt: skip
 _DETAILS = ("constraints", "indexes")
@@ -149,12 +152,12 @@ _TYPE_LIST = ("type_list", "view_order")
 
 
 def _introspect(conn: Reader, options: TypegenOptions, details: bool, type_list: bool) -> Catalog:
-    names = [*_LEAN, *(_DETAILS if details else ()), *(_TYPE_LIST if type_list else ())]
+    columns = "columns" if details else "columns_lean"
+    names = [columns, *_LEAN, *(_DETAILS if details else ()), *(_TYPE_LIST if type_list else ())]
     schemas = render("schemas", "", details=details)
     if isinstance(conn, LibpqConnection):
-        begin = "begin isolation level repeatable read read only"
         try:
-            return _introspect_libpq(conn, options, names, [begin, schemas], details)
+            return _introspect_libpq(conn, options, names, [_BEGIN, schemas], details)
         finally:
             conn.batch(["rollback"])
     with _snapshot_transaction(conn):
@@ -162,6 +165,9 @@ def _introspect(conn: Reader, options: TypegenOptions, details: bool, type_list:
         included = schemas_sql([row["name"] for row in schema_rows])
         statements = [render(name, included, details=details) for name in names]
         return _read(conn, schema_rows, _fetch_psycopg(conn, names, statements), options)
+
+
+_BEGIN = "begin isolation level repeatable read read only"
 
 
 def _introspect_libpq(
@@ -190,10 +196,10 @@ def _introspect_libpq(
             pass
         included = schemas_sql([row["name"] for row in schema_rows])
         results = conn.stream([render(name, included, details=details) for name in names])
-    assert names[0] == "columns"
-    columns = _columns_by_relation(next(results)[0])  # while the server runs the rest
-    texts: dict[str, bytes | str | None] = {"columns": None}
-    texts.update((name, rows[0]) for name, rows in zip(names[1:], results, strict=True))
+    columns = _columns_by_relation(names[0], next(results)[0])  # while the server runs the rest
+    texts: dict[str, bytes | str | None] = {
+        name: rows[0] for name, rows in zip(names[1:], results, strict=True)
+    }
     return _read(conn, schema_rows, texts, options, columns)
 
 
@@ -225,13 +231,43 @@ def _rows(text: bytes | str | None) -> list[Row]:
     return orjson.loads(text) if text else []
 
 
-def _columns_by_relation(text: bytes | str | None) -> dict[int, list[Column]]:
-    """The columns query's rows (rel_oid, then Column's fields in order), by relation oid."""
+_IDENTITY = {0: None, 8: "ALWAYS", 16: "BY DEFAULT"}
+
+
+def _columns_by_relation(query: str, text: bytes | str | None) -> dict[int, list[Column]]:
+    """The ``Column``s of query ``columns`` or ``columns_lean`` (see their comments), by
+    relation oid. Each is built unfrozen, then made a ``Column`` (see ``model.ColumnFields``)."""
     columns_by_rel: dict[int, list[Column]] = {}
-    for values in orjson.loads(text or b"[]"):
-        column = ColumnFields(*values[1:])  # then a Column: see model.ColumnFields
+    if query == "columns":
+        for values in orjson.loads(text or b"[]"):  # rel_oid, then Column's fields in order
+            column = ColumnFields(*values[1:])
+            column.__class__ = Column
+            columns_by_rel.setdefault(values[0], []).append(column)
+        return columns_by_rel
+    fields, type_rows = orjson.loads(text or b"[[[], [], [], [], [], []], []]")
+    types = {row[0]: row[1:] for row in type_rows}
+    identity = _IDENTITY
+    for rel, name, position, type_oid, dims, flags in zip(*fields, strict=True):
+        type_name, type_schema, format_name, format_schema, domain_not_null = types[type_oid]
+        column = ColumnFields(
+            name,
+            position,
+            type_name,
+            type_schema,
+            format_name,
+            "",  # data_type, default, generated: present or not, their text left out (lean)
+            dims,
+            not (flags & 1 or domain_not_null),
+            "" if flags & 2 else None,
+            identity[flags & 24],
+            "" if flags & 4 else None,
+            flags & 32 != 0,
+            None,
+            None,
+            format_schema,
+        )
         column.__class__ = Column
-        columns_by_rel.setdefault(values[0], []).append(column)
+        columns_by_rel.setdefault(rel, []).append(column)
     return columns_by_rel
 
 
@@ -247,7 +283,8 @@ def _read(
     is_libpq = isinstance(conn, LibpqConnection)
     version = int(conn.server_version if is_libpq else conn.info.server_version)
     if columns_by_rel is None:
-        columns_by_rel = _columns_by_relation(texts["columns"])
+        query = "columns" if "columns" in texts else "columns_lean"
+        columns_by_rel = _columns_by_relation(query, texts[query])
     relation_rows = _rows(texts["relations"])
     constraint_rows = _rows(texts.get("constraints"))
     index_rows = _rows(texts.get("indexes"))

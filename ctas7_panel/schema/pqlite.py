@@ -109,12 +109,16 @@ class Connection:
 
     def stream(self, statements: Sequence[str]) -> Iterator[list[bytes | None]]:
         """``batch``, one result at a time, as the server sends it: the caller can work on
-        the first results while the server still runs the next statements. An error raises
-        ``SchemaError`` once every result has arrived; consume the iterator to the end (or
-        close it) before the next call."""
-        lib = self._lib
-        if not lib.PQsendQuery(self._conn, ";\n".join(statements).encode()):
+        the first results while the server still runs the next statements. The statements
+        are sent now, before the first result is asked for. An error raises ``SchemaError``
+        once every result has arrived; consume the iterator to the end (or close it) before
+        the next call."""
+        if not self._lib.PQsendQuery(self._conn, ";\n".join(statements).encode()):
             raise SchemaError(f"cannot send the catalog queries: {self._error()}")
+        return self._results()
+
+    def _results(self) -> Iterator[list[bytes | None]]:
+        lib = self._lib
         error: str | None = None
         try:
             while True:
