@@ -1,7 +1,7 @@
 """Read a ``Catalog`` from PostgreSQL over one connection (psycopg 3, or plain libpq).
 
-One catalog query per ``.sql`` file in ``ctas7_panel/schema/queries/``, loaded once with
-``importlib.resources``. Rows become the frozen values of ``model``; OIDs are used only to
+One catalog query per ``.sql`` file in ``ctas7_panel/schema/queries/``, read once (a plain
+file read). Rows become the frozen values of ``model``; OIDs are used only to
 join rows here and never leave this module. Runs in one read-only transaction, so every query
 sees the same catalog state.
 """
