@@ -159,7 +159,7 @@ def _introspect(conn: Reader, options: TypegenOptions, details: bool, type_list:
         try:
             return _introspect_libpq(conn, options, names, [_BEGIN, schemas], details)
         finally:
-            conn.batch(["rollback"])
+            conn.send(["rollback"])  # not waited for: read before the connection's next use
     with _snapshot_transaction(conn):
         schema_rows = included_schemas(_rows(conn.execute(schemas.encode()).fetchone()[0]), options)
         included = schemas_sql([row["name"] for row in schema_rows])

@@ -17,7 +17,7 @@ import ctypes
 import glob
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from functools import cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -87,6 +87,8 @@ class Connection:
         if lib is None:
             raise DatabaseError("libpq is not installed: use psycopg")
         self._lib = lib
+        self._sent = False  # statements sent by ``send`` whose results are not read yet
+        self._active: Generator[list[bytes | None], None, None] | None = None  # by ``stream``
         self._conn = lib.PQconnectdb(conninfo(url, timeout=timeout).encode())
         if not self._conn or lib.PQstatus(self._conn) != _CONNECTION_OK:
             reason = self._error() or "no memory for a connection"
@@ -107,17 +109,39 @@ class Connection:
         first column of its rows. An error raises ``SchemaError`` with the server's message."""
         return list(self.stream(statements))
 
+    def send(self, statements: Sequence[str]) -> None:
+        """Send ``statements`` without waiting for them (a ``rollback`` at the end of a read):
+        their results are read and dropped before the next statements are sent, or never, if
+        the connection is closed first (a one-shot command saves the round trip)."""
+        self._drain()
+        if not self._lib.PQsendQuery(self._conn, ";\n".join(statements).encode()):
+            raise SchemaError(f"cannot send the catalog queries: {self._error()}")
+        self._sent = True
+
+    def _drain(self) -> None:
+        """Drop the results still to come: of ``send``, or of a ``stream`` left unfinished
+        (a caller that raised half-way)."""
+        if self._active is not None:
+            self._active.close()  # its ``finally`` reads the rest
+            self._active = None
+        if self._sent:
+            self._sent = False
+            while self._conn and (res := self._lib.PQgetResult(self._conn)):
+                self._lib.PQclear(res)
+
     def stream(self, statements: Sequence[str]) -> Iterator[list[bytes | None]]:
         """``batch``, one result at a time, as the server sends it: the caller can work on
         the first results while the server still runs the next statements. The statements
         are sent now, before the first result is asked for. An error raises ``SchemaError``
         once every result has arrived; consume the iterator to the end (or close it) before
         the next call."""
+        self._drain()
         if not self._lib.PQsendQuery(self._conn, ";\n".join(statements).encode()):
             raise SchemaError(f"cannot send the catalog queries: {self._error()}")
-        return self._results()
+        self._active = self._results()
+        return self._active
 
-    def _results(self) -> Iterator[list[bytes | None]]:
+    def _results(self) -> Generator[list[bytes | None], None, None]:
         lib = self._lib
         error: str | None = None
         try:
