@@ -4,7 +4,8 @@
 metadata modules it pulls in) costs more than reading the catalog of a small database. The
 catalog queries return one JSON text value each (see ``introspect``), so all this module has
 to do is connect, send every statement in one simple-protocol round trip, and hand back the
-first column of each result's rows as bytes.
+first column of each result's rows as bytes, each result as it arrives (``stream``), so the
+caller works on the first while the server runs the next.
 
 libpq does the rest (URIs, ``PG*`` variables, ``.pgpass``, SCRAM, TLS, Unix sockets): the
 system's ``libpq.so.5``, else the copy that the ``psycopg[binary]`` wheel ships. ``load()``
