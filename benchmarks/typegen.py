@@ -2,8 +2,8 @@
 
 For big_1000 (1000 tables, 12,450 columns, 100 views, 100 functions) and ctas7_core, each
 loaded into a throwaway database, the medians (and minimums) of whole processes, run
-interleaved (ours, 0.99.0, 0.98.0, ours, ...) so that the machine's load drifts over all three
-alike:
+interleaved (ours, 0.99.0, 0.98.0, ours, ...; more runs of ours are spread evenly between the
+references' rounds) so that the machine's load drifts over all three alike:
 
 - ours: ``python -m ctas7_panel schema typegen --db-url URL -o FILE`` (byte-compiled first,
   as an installed package is), output checked against the golden;
@@ -93,12 +93,13 @@ def whole_process(url: str, name: str, runs: int, ref_runs: int) -> dict[str, li
             text = reference.run_reference(url, version, options)
             assert text == golden(name, version), f"{name}: postgres-meta {version} differs"
         times: dict[str, list[float]] = {"ours": [], "0.99.0": [], "0.98.0": []}
-        for i in range(max(runs, ref_runs)):
-            if i < runs:
+        rounds = max(runs, ref_runs)
+        for i in range(rounds):  # ours spread evenly over the references' rounds
+            for _ in range(runs * (i + 1) // rounds - runs * i // rounds):
                 started = time.perf_counter()
                 subprocess.run(ours, check=True)
                 times["ours"].append(time.perf_counter() - started)
-            if i < ref_runs:
+            if ref_runs * (i + 1) // rounds > ref_runs * i // rounds:
                 for version in ("0.99.0", "0.98.0"):
                     started = time.perf_counter()
                     reference.run_reference(url, version, options)
