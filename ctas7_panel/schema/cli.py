@@ -246,7 +246,7 @@ def _typegen(args: argparse.Namespace, settings: Any, url: str) -> int:
         options,
         details=False,
         type_list=needs_type_list(language),
-        then_import=(f"ctas7_panel.schema.{generator}", "ctas7_panel.schema.snapshot"),
+        then_import=(f"ctas7_panel.schema.{generator}", "ctas7_panel.atomic"),
     )
     result = render(language, catalog, options)
     text = result.text

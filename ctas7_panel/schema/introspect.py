@@ -1,7 +1,7 @@
 """Read a ``Catalog`` from PostgreSQL over one connection (psycopg 3, or plain libpq).
 
-One catalog query per ``.sql`` file in ``ctas7_panel/schema/queries/``, loaded once with
-``importlib.resources``. Rows become the frozen values of ``model``; OIDs are used only to
+One catalog query per ``.sql`` file in ``ctas7_panel/schema/queries/``, read once (a plain
+file read). Rows become the frozen values of ``model``; OIDs are used only to
 join rows here and never leave this module. Runs in one read-only transaction, so every query
 sees the same catalog state.
 """
@@ -27,6 +27,7 @@ from ctas7_panel.schema.model import (
     Attribute,
     Catalog,
     Column,
+    ColumnFields,
     CompositeType,
     Constraint,
     Domain,
@@ -71,6 +72,7 @@ def _literal(text: str) -> str:
 
 
 _ARRAY_ROWS = frozenset({"columns"})  # queries whose rows are one JSON array column "r"
+_ONE_VALUE = frozenset({"columns_lean"})  # queries that return their one JSON text themselves
 
 
 def oids_sql(oids: Sequence[int]) -> str:
@@ -99,6 +101,8 @@ def render(
     text = text.replace("%(details)s", "true" if details else "false")
     text = text.replace("%(all)s", "true" if only is None else "false")
     text = text.replace("%(oids)s", oids_sql(oids) if only is None else f"({only})")
+    if name in _ONE_VALUE:
+        return text
     rows = "q.r" if name in _ARRAY_ROWS else "q"
     return f"select coalesce(json_agg({rows}), '[]')::text from (\n{text}\n) q"
 
@@ -139,8 +143,8 @@ def introspect(
         raise SchemaError(f"cannot read the database catalog: {reason}") from exc
 
 
-_LEAN = (
-    "columns", "relations", "foreign_keys", "functions", "enums", "composites", "domains",
+_LEAN = (  # after columns (or columns_lean): see _introspect_libpq
+    "relations", "foreign_keys", "functions", "enums", "composites", "domains",
     "view_rules",
 )  # fmt: skip
 _DETAILS = ("constraints", "indexes")
@@ -148,24 +152,55 @@ _TYPE_LIST = ("type_list", "view_order")
 
 
 def _introspect(conn: Reader, options: TypegenOptions, details: bool, type_list: bool) -> Catalog:
-    names = [*_LEAN, *(_DETAILS if details else ()), *(_TYPE_LIST if type_list else ())]
+    columns = "columns" if details else "columns_lean"
+    names = [columns, *_LEAN, *(_DETAILS if details else ()), *(_TYPE_LIST if type_list else ())]
     schemas = render("schemas", "", details=details)
-    if isinstance(conn, LibpqConnection):  # two round trips, one snapshot
-        begin = "begin isolation level repeatable read read only"
+    if isinstance(conn, LibpqConnection):
         try:
-            schema_rows = included_schemas(_rows(conn.batch([begin, schemas])[0][0]), options)
-            included = schemas_sql([row["name"] for row in schema_rows])
-            statements = [render(name, included, details=details) for name in names]
-            results = [rows[0] for rows in conn.batch(statements)]
-            texts: dict[str, bytes | str | None] = dict(zip(names, results, strict=True))
-            return _read(conn, schema_rows, texts, options)
+            return _introspect_libpq(conn, options, names, [_BEGIN, schemas], details)
         finally:
-            conn.batch(["rollback"])
+            conn.send(["rollback"])  # not waited for: read before the connection's next use
     with _snapshot_transaction(conn):
         schema_rows = included_schemas(_rows(conn.execute(schemas.encode()).fetchone()[0]), options)
         included = schemas_sql([row["name"] for row in schema_rows])
         statements = [render(name, included, details=details) for name in names]
         return _read(conn, schema_rows, _fetch_psycopg(conn, names, statements), options)
+
+
+_BEGIN = "begin isolation level repeatable read read only"
+
+
+def _introspect_libpq(
+    conn: LibpqConnection,
+    options: TypegenOptions,
+    names: Sequence[str],
+    opening: list[str],
+    details: bool,
+) -> Catalog:
+    """One snapshot over plain libpq, in one round trip when the options name the schemas.
+
+    The catalog queries are sent with the schemas query, for the named schemas; if the
+    schemas query does not list every one of them (unknown, a system schema, no privilege),
+    they are sent again for those it lists (a second round trip, as when all schemas are
+    included). ``columns`` comes first: its rows are turned into ``Column`` values while the
+    server runs the other queries.
+    """
+    wanted = list(dict.fromkeys(options.schemas)) if options.schemas is not None else None
+    guess = []
+    if wanted is not None:
+        guess = [render(name, schemas_sql(wanted), details=details) for name in names]
+    results = conn.stream([*opening, *guess])
+    schema_rows = included_schemas(_rows(next(results)[0]), options)
+    if wanted is None or len(schema_rows) != len(wanted):
+        for _ in results:  # the guess was wrong (or not made): read again, for these schemas
+            pass
+        included = schemas_sql([row["name"] for row in schema_rows])
+        results = conn.stream([render(name, included, details=details) for name in names])
+    columns = _columns_by_relation(names[0], next(results)[0])  # while the server runs the rest
+    texts: dict[str, bytes | str | None] = {
+        name: rows[0] for name, rows in zip(names[1:], results, strict=True)
+    }
+    return _read(conn, schema_rows, texts, options, columns)
 
 
 @contextmanager
@@ -196,18 +231,60 @@ def _rows(text: bytes | str | None) -> list[Row]:
     return orjson.loads(text) if text else []
 
 
+_IDENTITY = {0: None, 8: "ALWAYS", 16: "BY DEFAULT"}
+
+
+def _columns_by_relation(query: str, text: bytes | str | None) -> dict[int, list[Column]]:
+    """The ``Column``s of query ``columns`` or ``columns_lean`` (see their comments), by
+    relation oid. Each is built unfrozen, then made a ``Column`` (see ``model.ColumnFields``)."""
+    columns_by_rel: dict[int, list[Column]] = {}
+    if query == "columns":
+        for values in orjson.loads(text or b"[]"):  # rel_oid, then Column's fields in order
+            column = ColumnFields(*values[1:])
+            column.__class__ = Column
+            columns_by_rel.setdefault(values[0], []).append(column)
+        return columns_by_rel
+    fields, type_rows = orjson.loads(text or b"[[[], [], [], [], [], []], []]")
+    types = {row[0]: row[1:] for row in type_rows}
+    identity = _IDENTITY
+    for rel, name, position, type_oid, dims, flags in zip(*fields, strict=True):
+        type_name, type_schema, format_name, format_schema, domain_not_null = types[type_oid]
+        column = ColumnFields(
+            name,
+            position,
+            type_name,
+            type_schema,
+            format_name,
+            "",  # data_type, default, generated: present or not, their text left out (lean)
+            dims,
+            not (flags & 1 or domain_not_null),
+            "" if flags & 2 else None,
+            identity[flags & 24],
+            "" if flags & 4 else None,
+            flags & 32 != 0,
+            None,
+            None,
+            format_schema,
+        )
+        column.__class__ = Column
+        columns_by_rel.setdefault(rel, []).append(column)
+    return columns_by_rel
+
+
 def _read(
     conn: Reader,
     schema_rows: list[Row],
     texts: dict[str, bytes | str | None],
     options: TypegenOptions,
+    columns_by_rel: dict[int, list[Column]] | None = None,
 ) -> Catalog:
+    """The ``Catalog`` from the queries' texts (``columns_by_rel``: the columns query's,
+    already read by ``_columns_by_relation``)."""
     is_libpq = isinstance(conn, LibpqConnection)
     version = int(conn.server_version if is_libpq else conn.info.server_version)
-    columns_by_rel: dict[int, list[Column]] = {}
-    arrays: list[list[Any]] = orjson.loads(texts["columns"] or b"[]")
-    for values in arrays:  # rel_oid, then Column's fields in order
-        columns_by_rel.setdefault(values[0], []).append(Column(*values[1:]))
+    if columns_by_rel is None:
+        query = "columns" if "columns" in texts else "columns_lean"
+        columns_by_rel = _columns_by_relation(query, texts[query])
     relation_rows = _rows(texts["relations"])
     constraint_rows = _rows(texts.get("constraints"))
     index_rows = _rows(texts.get("indexes"))

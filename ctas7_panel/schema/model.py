@@ -25,6 +25,7 @@ built from the same SQL produce equal models. ``introspect`` builds a ``Catalog`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ctas7_panel.schema.options import TypegenOptions
 
@@ -80,6 +81,16 @@ class Column:
     @property
     def has_default(self) -> bool:
         return self.default is not None or self.generated is not None or self.identity is not None
+
+
+# ``Column``'s slots, same order, without the frozen ``__setattr__``. A frozen dataclass sets
+# each field through ``object.__setattr__``, five times slower than a plain store (15 ms for
+# big_1000's 12,450 columns): the catalog reader builds a ``ColumnFields`` per row and then
+# makes it a ``Column`` (``obj.__class__ = Column``, allowed as the slots are the same), which
+# is then as frozen, equal and hashable as one built by ``Column(...)``.
+ColumnFields: type[Any] = dataclass(slots=True, eq=False, repr=False, match_args=False)(
+    type("ColumnFields", (), {"__annotations__": dict(Column.__annotations__)})
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@
 metadata modules it pulls in) costs more than reading the catalog of a small database. The
 catalog queries return one JSON text value each (see ``introspect``), so all this module has
 to do is connect, send every statement in one simple-protocol round trip, and hand back the
-first column of each result's rows as bytes.
+first column of each result's rows as bytes, each result as it arrives (``stream``), so the
+caller works on the first while the server runs the next.
 
 libpq does the rest (URIs, ``PG*`` variables, ``.pgpass``, SCRAM, TLS, Unix sockets): the
 system's ``libpq.so.5``, else the copy that the ``psycopg[binary]`` wheel ships. ``load()``
@@ -17,7 +18,7 @@ import ctypes
 import glob
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Generator, Iterator, Sequence
 from functools import cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -87,6 +88,8 @@ class Connection:
         if lib is None:
             raise DatabaseError("libpq is not installed: use psycopg")
         self._lib = lib
+        self._sent = False  # statements sent by ``send`` whose results are not read yet
+        self._active: Generator[list[bytes | None], None, None] | None = None  # by ``stream``
         self._conn = lib.PQconnectdb(conninfo(url, timeout=timeout).encode())
         if not self._conn or lib.PQstatus(self._conn) != _CONNECTION_OK:
             reason = self._error() or "no memory for a connection"
@@ -105,34 +108,70 @@ class Connection:
     def batch(self, statements: Sequence[str]) -> list[list[bytes | None]]:
         """Run ``statements`` (one string, one round trip); for each that returns rows, the
         first column of its rows. An error raises ``SchemaError`` with the server's message."""
-        lib = self._lib
-        if not lib.PQsendQuery(self._conn, ";\n".join(statements).encode()):
+        return list(self.stream(statements))
+
+    def send(self, statements: Sequence[str]) -> None:
+        """Send ``statements`` without waiting for them (a ``rollback`` at the end of a read):
+        their results are read and dropped before the next statements are sent, or never, if
+        the connection is closed first (a one-shot command saves the round trip)."""
+        self._drain()
+        if not self._lib.PQsendQuery(self._conn, ";\n".join(statements).encode()):
             raise SchemaError(f"cannot send the catalog queries: {self._error()}")
-        out: list[list[bytes | None]] = []
+        self._sent = True
+
+    def _drain(self) -> None:
+        """Drop the results still to come: of ``send``, or of a ``stream`` left unfinished
+        (a caller that raised half-way)."""
+        if self._active is not None:
+            self._active.close()  # its ``finally`` reads the rest
+            self._active = None
+        if self._sent:
+            self._sent = False
+            while self._conn and (res := self._lib.PQgetResult(self._conn)):
+                self._lib.PQclear(res)
+
+    def stream(self, statements: Sequence[str]) -> Iterator[list[bytes | None]]:
+        """``batch``, one result at a time, as the server sends it: the caller can work on
+        the first results while the server still runs the next statements. The statements
+        are sent now, before the first result is asked for. An error raises ``SchemaError``
+        once every result has arrived; consume the iterator to the end (or close it) before
+        the next call."""
+        self._drain()
+        if not self._lib.PQsendQuery(self._conn, ";\n".join(statements).encode()):
+            raise SchemaError(f"cannot send the catalog queries: {self._error()}")
+        self._active = self._results()
+        return self._active
+
+    def _results(self) -> Generator[list[bytes | None], None, None]:
+        lib = self._lib
         error: str | None = None
-        while True:
-            res = lib.PQgetResult(self._conn)
-            if not res:
-                break
-            try:
-                status = lib.PQresultStatus(res)
-                if status == _PGRES_TUPLES_OK:
-                    rows: list[bytes | None] = []
-                    for i in range(lib.PQntuples(res)):
-                        if lib.PQgetisnull(res, i, 0):
-                            rows.append(None)
-                        else:
-                            size = lib.PQgetlength(res, i, 0)
-                            rows.append(ctypes.string_at(lib.PQgetvalue(res, i, 0), size))
-                    out.append(rows)
-                elif status != _PGRES_COMMAND_OK and error is None:
-                    message = lib.PQresultErrorMessage(res) or b""
-                    error = message.decode(errors="replace").strip() or f"status {status}"
-            finally:
+        try:
+            while True:
+                res = lib.PQgetResult(self._conn)
+                if not res:
+                    break
+                try:
+                    status = lib.PQresultStatus(res)
+                    if status == _PGRES_TUPLES_OK:
+                        rows: list[bytes | None] = []
+                        for i in range(lib.PQntuples(res)):
+                            if lib.PQgetisnull(res, i, 0):
+                                rows.append(None)
+                            else:
+                                size = lib.PQgetlength(res, i, 0)
+                                rows.append(ctypes.string_at(lib.PQgetvalue(res, i, 0), size))
+                    elif status != _PGRES_COMMAND_OK and error is None:
+                        message = lib.PQresultErrorMessage(res) or b""
+                        error = message.decode(errors="replace").strip() or f"status {status}"
+                finally:
+                    lib.PQclear(res)
+                if status == _PGRES_TUPLES_OK and error is None:
+                    yield rows
+        finally:  # drain what is left (a caller that stopped early), so the next call works
+            while self._conn and (res := lib.PQgetResult(self._conn)):
                 lib.PQclear(res)
         if error is not None:
             raise SchemaError(f"cannot read the database catalog: {error.splitlines()[0]}")
-        return out
 
     def close(self) -> None:
         if self._conn:

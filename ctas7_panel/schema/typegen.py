@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 
 from ctas7_panel.gcpause import gc_paused
 from ctas7_panel.schema.collation import sort_key
@@ -1048,9 +1048,13 @@ _INTERNAL_COMMENTS = (
 )
 
 
+_TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
 @lru_cache(maxsize=4)
 def _helpers(name: str) -> str:
-    return resources.files("ctas7_panel.schema.templates").joinpath(name).read_text()
+    """A template's text (a plain file read: importing importlib.resources costs ~5 ms)."""
+    return (_TEMPLATES / name).read_text(encoding="utf-8")
 
 
 def _const_key(name: str) -> str:
