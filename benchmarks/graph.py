@@ -12,6 +12,10 @@ Prints, each with ``os.getloadavg()``:
 - impact: p50/p95 of ``impact_of`` in-process and through SurrealQL on the mirror
   (``RemoteGraph``, what ``--from-graph`` runs) over a mix of column, table and type targets,
   with a check that both print the same text;
+- tracker: the impact tracker's part of a sync pass after a DDL (``ImpactTracker.observe``:
+  ``pg_depend`` read, incremental join, build) beside the same from scratch (``read_facts``
+  with ``join_facts`` and ``build_graph``), p50/p95 over ``--ddls`` DDLs, with a check that
+  both give the same graph;
 - DDL -> mirror: the latency from a committed DDL to the new ``schema_version`` in the mirror,
   through the real path (DDL trigger + LISTEN, sync node, bus, bridge, graph target) on the
   small ctas7_core schema and on big_1000, with the sync node's own pass time (introspection,
@@ -234,6 +238,50 @@ async def ddl_to_mirror(url: str, tmp: Path, ddls: int, label: str) -> None:
     )
 
 
+def tracker_passes(url: str, ddls: int) -> None:
+    from ctas7_panel.graph.build import build_graph
+    from ctas7_panel.graph.facts import read_facts
+    from ctas7_panel.graph.tracker import ImpactTracker
+    from ctas7_panel.schema.introspect import introspect
+    from ctas7_panel.schema.options import TypegenOptions
+    from ctas7_panel.schema.snapshot import fingerprint, to_snapshot
+
+    with tempfile.TemporaryDirectory() as tmp, pgtools.connect(url) as conn:
+        tracker = ImpactTracker(types_files=("types.ts",), hash_cache_path=Path(tmp) / ".h")
+        incremental, scratch = [], []
+        for i in range(ddls + 1):
+            if i:
+                pgtools.apply_sql(
+                    url,
+                    f"alter table public.tbl_{i + 100:04d} add column t{i} bigint"
+                    f" references public.tbl_0074 (id)",
+                )
+            snapshot = to_snapshot(introspect(conn, TypegenOptions()))
+            fp = fingerprint(snapshot)
+            graph, t_inc = timed(lambda: tracker.observe(conn, snapshot, fp))  # noqa: B023
+            whole, t_whole = timed(
+                lambda: build_graph(
+                    snapshot,  # noqa: B023
+                    read_facts(conn, ["public"]),
+                    types_files=("types.ts",),
+                    fingerprint=fp,  # noqa: B023
+                )
+            )
+            if graph != whole:
+                raise SystemExit(f"MISMATCH: the tracker's graph after DDL {i}")
+            if i:
+                incremental.append(t_inc)
+                scratch.append(t_whole)
+    ms = 1000
+    print(
+        f"tracker per DDL (add a column with a foreign key): incremental p50"
+        f" {pct(incremental, 0.5) * ms:.0f} ms p95 {pct(incremental, 0.95) * ms:.0f} ms;"
+        f" from scratch p50 {pct(scratch, 0.5) * ms:.0f} ms p95 {pct(scratch, 0.95) * ms:.0f} ms"
+        f" ({ddls} DDLs, {tracker.join.patched} joins patched, same graph every time)"
+        f"  [{load()}]"
+    )
+
+
 def label_table(label: str) -> str:
     return "nodes" if label == "ctas7_core" else "tbl_0074"
 
@@ -255,6 +303,7 @@ def main() -> int:
             build(url, "cold")
             graph = build(url, "again (relations' nodes memoised, as in a live process)")
             asyncio.run(mirror_and_impacts(url, graph, tmp / "big", args.impacts))
+            tracker_passes(url, args.ddls)
             asyncio.run(ddl_to_mirror(url, tmp, args.ddls, "big_1000"))
         with pgtools.temporary_database(admin) as url:
             load_sql(url, core)

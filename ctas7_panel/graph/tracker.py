@@ -15,6 +15,10 @@ and the event goes out without ``impact``.
 The graph delta of each version (``delta.graph_delta``, on the ``catalog`` basis only) is left
 in ``<hash cache>.graph_deltas/<new hash>.json`` before the event goes out: the bridge's graph
 target applies it to the graph it mirrored last instead of reading the database again.
+
+Per new fingerprint the tracker still reads all of ``pg_depend`` (two catalog queries), but the
+join of their rows is incremental (``facts.FactsJoin``: unchanged objects and edges reused, the
+previous sorted edges patched) and ``build_graph`` reuses each unchanged relation's nodes.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 
 from ctas7_panel.graph.build import build_graph
 from ctas7_panel.graph.delta import GraphDelta, changes_of, graph_delta, write_delta
-from ctas7_panel.graph.facts import DependencyFacts, read_facts
+from ctas7_panel.graph.facts import DependencyFacts, FactsJoin, read_facts
 from ctas7_panel.graph.impact import impact_of_changes, summary
 from ctas7_panel.graph.model import Graph
 from ctas7_panel.graph.tasks import default_manifest_path, read_manifest
@@ -45,13 +49,16 @@ class ImpactTracker:
         self.manifest_path = default_manifest_path(hash_cache_path)
         self.graph: Graph | None = None
         self._facts: DependencyFacts | None = None
+        # the join of the catalog rows remembers the previous version's: after a DDL only the
+        # objects and edges that changed are built (same result as a join from scratch)
+        self.join = FactsJoin()
 
     def observe(self, conn: Any, snapshot: Mapping[str, Any], fingerprint: str) -> Graph:
         """The graph of the schema just introspected (facts read only for a new fingerprint)."""
         if self.graph is not None and self.graph.fingerprint == fingerprint:
             return self.graph
         schemas = [str(s["name"]) for s in snapshot.get("schemas", [])]
-        self._facts = read_facts(conn, schemas)
+        self._facts = read_facts(conn, schemas, join=self.join)
         self.graph = self._build(snapshot, self._facts, fingerprint)
         return self.graph
 
