@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
+from ctas7_panel.cli import run
 
-from ctas7_panel.cli import main
-
-sys.exit(main())
+run()

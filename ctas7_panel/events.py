@@ -41,8 +41,8 @@ from typing import Any
 import orjson
 
 from ctas7_panel.errors import EventError
+from ctas7_panel.limits import DEFAULT_MAX_EVENT_BYTES as DEFAULT_MAX_EVENT_BYTES
 
-DEFAULT_MAX_EVENT_BYTES = 256 * 1024
 MAX_ID_LENGTH = 128
 MAX_TYPE_LENGTH = 64
 MAX_SOURCE_LENGTH = 128

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ctas7_panel.access import Tokens, check_tokens, is_loopback
 from ctas7_panel.errors import ConfigError
-from ctas7_panel.events import DEFAULT_MAX_EVENT_BYTES
+from ctas7_panel.limits import DEFAULT_MAX_EVENT_BYTES
 from ctas7_panel.targetspec import BUILTIN, TargetSpec, endpoint_specs, get_spec
 
 TYPE_LANGUAGES: tuple[str, ...] = ("typescript", "python", "go", "swift")  # schema/languages.py

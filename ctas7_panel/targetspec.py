@@ -27,12 +27,14 @@ import contextlib
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ctas7_panel.errors import ConfigError
-from ctas7_panel.events import Event
 
-Transform = Callable[[Event], dict[str, Any]]
+if TYPE_CHECKING:
+    from ctas7_panel.events import Event
+
+Transform = Callable[["Event"], dict[str, Any]]
 TARGET_PREFIX = "target."
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _FEED = re.compile(r"^[a-z][a-z0-9_]{0,63}$")

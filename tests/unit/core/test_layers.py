@@ -40,6 +40,7 @@ LAYER_OF: tuple[tuple[str, str], ...] = (
     ("ctas7_panel.testing.cli", "top"),
     ("ctas7_panel.errors", "contract"),
     ("ctas7_panel.events", "contract"),
+    ("ctas7_panel.limits", "contract"),
     ("ctas7_panel.settings", "contract"),
     ("ctas7_panel.access", "contract"),
     ("ctas7_panel.logmask", "contract"),
