@@ -327,22 +327,9 @@ def _read(
         options=options,
         schemas=tuple(Schema(r["name"], r["owner"], r["comment"]) for r in schema_rows),
         relations=tuple(relations),
-        enums=tuple(
-            Enum(r["schema"], r["name"], tuple(r["labels"]), r["comment"]) for r in enum_rows
-        ),
+        enums=tuple(enum_from(r) for r in enum_rows),
         composites=tuple(composite_from(r) for r in composite_rows),
-        domains=tuple(
-            Domain(
-                r["schema"],
-                r["name"],
-                r["base_type"],
-                bool(r["not_null"]),
-                r["default_value"],
-                tuple(r["checks"]),
-                r["comment"],
-            )
-            for r in domain_rows
-        ),
+        domains=tuple(domain_from(r) for r in domain_rows),
         functions=tuple(function_from(r) for r in function_rows),
         relationships=tuple(relationships),
         server_version=version,
@@ -436,6 +423,22 @@ def _type_ref(item: Sequence[Any]) -> TypeRef:
     oid = int(item[4]) if len(item) > 4 else 0
     return TypeRef(
         schema=schema, name=name, relation_kind=relkind or None, display=display, oid=oid
+    )
+
+
+def enum_from(row: Row) -> Enum:
+    return Enum(row["schema"], row["name"], tuple(row["labels"]), row["comment"])
+
+
+def domain_from(row: Row) -> Domain:
+    return Domain(
+        row["schema"],
+        row["name"],
+        row["base_type"],
+        bool(row["not_null"]),
+        row["default_value"],
+        tuple(row["checks"]),
+        row["comment"],
     )
 
 

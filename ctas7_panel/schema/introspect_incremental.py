@@ -43,6 +43,8 @@ from ctas7_panel.schema.introspect import (
     Row,
     composite_from,
     constraint_from,
+    domain_from,
+    enum_from,
     function_from,
     included_schemas,
     index_from,
@@ -59,8 +61,6 @@ from ctas7_panel.schema.model import (
     Catalog,
     Column,
     Constraint,
-    Domain,
-    Enum,
     Index,
     PgType,
     Relation,
@@ -522,23 +522,9 @@ def _type_list(state: _State, texts: dict[str, Any]) -> None:
 def _globals(texts: dict[str, Any], schema_rows: list[Row]) -> dict[str, Any]:
     return {
         "schemas": tuple(Schema(r["name"], r["owner"], r["comment"]) for r in schema_rows),
-        "enums": tuple(
-            Enum(r["schema"], r["name"], tuple(r["labels"]), r["comment"])
-            for r in _loads(texts["enums"])
-        ),
+        "enums": tuple(enum_from(r) for r in _loads(texts["enums"])),
         "composites": tuple(composite_from(r) for r in _loads(texts["composites"])),
-        "domains": tuple(
-            Domain(
-                r["schema"],
-                r["name"],
-                r["base_type"],
-                bool(r["not_null"]),
-                r["default_value"],
-                tuple(r["checks"]),
-                r["comment"],
-            )
-            for r in _loads(texts["domains"])
-        ),
+        "domains": tuple(domain_from(r) for r in _loads(texts["domains"])),
         "functions": tuple(function_from(r) for r in _loads(texts["functions"])),
     }
 
