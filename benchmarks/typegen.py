@@ -12,7 +12,7 @@ references' rounds) so that the machine's load drifts over all three alike:
 
 Then the ratios (goal: ours >= 10x faster than 0.99.0 on both), and the seed's schema hash on
 big_1000 (goal < 50 ms, introspection included): from scratch (full read + snapshot +
-sha256), with ``SchemaHasher`` when nothing changed (one catalog-version query), and right
+sha256), with ``SchemaHasher`` when nothing changed (one version query per relation), and right
 after a DDL (a comment, an added column, a new index: the version query, then a partial read
 of the changed relation and its dependents; checked to be partial, and the final hash checked
 against a read from scratch). The load average is printed with the figures: on the shared

@@ -25,22 +25,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-CHROMIUM = "/usr/bin/chromium"
 SIZES = ((1440, 900), (390, 844))
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def main(argv: list[str] | None = None) -> int:
     from playwright.sync_api import sync_playwright
 
     from ctas7_panel.netutil import free_port
+    from tests.browser.chromium import ARGS, CHROMIUM, panel_serve_command
     from tests.browser.conftest import stop_group
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -54,19 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     env["CTAS7_GATEWAY_PORT"] = "0"
     log = open(home / "panel-serve.log", "wb")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "panel",
-            "serve",
-            str(ROOT / "ctas7_panel" / "app.py"),
-            "--port",
-            str(port),
-            "--address",
-            "127.0.0.1",
-            "--allow-websocket-origin",
-            f"127.0.0.1:{port}",
-        ],
+        panel_serve_command(port),
         cwd=home,
         env=env,
         stdout=log,

@@ -16,11 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ctas7_panel.schema.introspect import query_text
 from ctas7_panel.schema.introspect_incremental import IncrementalReader
 from ctas7_panel.schema.model import Catalog
 from ctas7_panel.schema.options import TypegenOptions
-from ctas7_panel.schema.pqlite import Connection as LibpqConnection
 from ctas7_panel.schema.snapshot import Snapshot
 
 
@@ -31,16 +29,6 @@ class Hashed:
     catalog: Catalog
     snapshot: Snapshot
     fingerprint: str
-
-
-def catalog_version(conn: Any) -> str:
-    """The catalog's version string (changes with any DDL; see the query)."""
-    sql = query_text("catalog_version")
-    if isinstance(conn, LibpqConnection):
-        value = conn.batch([sql])[0][0]
-        return (value or b"").decode()
-    row = conn.execute(sql.encode()).fetchone()
-    return "" if row is None else str(row[0])
 
 
 class SchemaHasher:

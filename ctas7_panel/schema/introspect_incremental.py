@@ -21,8 +21,9 @@ relationships of the catalog may come in another order; the snapshot sorts them)
 
 Both reads run in one read-only repeatable-read transaction, the version query first, so a
 DDL racing with a read is seen next time. Works over psycopg and over ``pqlite``.
-Known limit (shared with ``catalog_version``): what only a role membership change alters
-(which relations the role may see) is not a catalog row of any owner, so it is not seen.
+Known limit (shared with the catalog probe, ``schema/decision.py``): what only a role
+membership change alters (which relations the role may see) is not a catalog row of any
+owner, so it is not seen.
 """
 
 from __future__ import annotations

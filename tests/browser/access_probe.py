@@ -14,15 +14,8 @@ from typing import Any
 
 import orjson
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.browser.chromium import ARGS, CHROMIUM
+
 GATE = "[data-access]"
 DASHBOARD = "[data-component=schema-indicator]"
 REPLAY = "button[data-action=replay-dead-letters]"

@@ -11,7 +11,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -25,8 +24,8 @@ import pytest
 
 from ctas7_panel.events import Event
 from ctas7_panel.netutil import free_port
+from tests.browser.chromium import ARGS, CHROMIUM, panel_serve_command
 
-CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-results"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -47,14 +46,7 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     return {
         **browser_type_launch_args,
         "executable_path": CHROMIUM,
-        "args": [
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-        ],
+        "args": ARGS,
     }
 
 
@@ -95,24 +87,14 @@ def start_server(
     }
     log = open(home / "panel-serve.log", "wb")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "panel",
-            "serve",
-            str(ROOT / "ctas7_panel" / "app.py"),
-            "--port",
-            str(port),
-            "--address",
-            "127.0.0.1",
-            "--allow-websocket-origin",
-            f"127.0.0.1:{port}",
+        panel_serve_command(
+            port,
             "--check-unused-sessions",
             "1000",
             "--unused-session-lifetime",
             "1000",
             *extra_args,
-        ],
+        ),
         cwd=home,
         env=env,
         stdout=log,

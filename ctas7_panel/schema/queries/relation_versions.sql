@@ -10,7 +10,7 @@
 -- Any DDL moves the item of every owner whose rows it wrote; VACUUM and ANALYZE update
 -- statistics in place and move nothing. Rows of what initdb created (oid below 16384,
 -- FirstNormalObjectId) are left out, except schemas (public is 2200) and their comments; so are
--- pg_depend (as in catalog_version), system columns (attnum < 0: written only with their
+-- pg_depend, system columns (attnum < 0: written only with their
 -- relation's pg_class row) and internal triggers (written only with their constraint).
 with h(owner, h) as (
   select c.oid, hashtext(c.ctid::text || c.xmin::text)

@@ -22,6 +22,7 @@ import pytest
 from ctas7_panel import pgtools
 from ctas7_panel.netutil import free_port
 from ctas7_panel.store import open_store
+from tests.browser.chromium import panel_serve_command
 
 ROOT = Path(__file__).resolve().parents[3]
 CORE_TABLES = ("crates", "nodes", "schema_versions", "slot_graph_edges", "task_executions")
@@ -131,19 +132,7 @@ def test_audit_right_after_the_app_ran_in_the_same_folder_is_verified(folder: Pa
     log = folder.parent / "app.log"
     with log.open("wb") as out:
         app = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "panel",
-                "serve",
-                str(ROOT / "ctas7_panel" / "app.py"),
-                "--port",
-                str(port),
-                "--address",
-                "127.0.0.1",
-                "--allow-websocket-origin",
-                f"127.0.0.1:{port}",
-            ],
+            panel_serve_command(port),
             cwd=folder,
             env=env,
             stdout=out,
